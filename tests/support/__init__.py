@@ -1,0 +1,1 @@
+"""Test-only infrastructure: real external programs and loopback stand-ins."""
