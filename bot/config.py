@@ -1,0 +1,33 @@
+"""Process settings from the environment (the names in the shared contract).
+
+Secrets are ``SecretStr`` so that printing, logging or repr-ing the settings
+never reveals a token; code must call ``get_secret_value()`` on purpose.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_app_token: SecretStr = SecretStr("")
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite:///rollback-bot.db"
+    catalog_path: str = Field(
+        default="catalog.yaml",
+        validation_alias=AliasChoices("ROLLBACK_BOT_CATALOG", "catalog_path"),
+    )
+    alert_webhook_token: SecretStr = SecretStr("")
+    port: int = 3000
+    kubeconfig: str | None = None
+    # Where a human reads the bot's messages; used in links in exports.
+    public_url: str = ""
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,224 @@
+"""Everything the bot says in channels goes through this outbox.
+
+Slack allows about one message per second per channel, with short bursts, and
+an alert storm or a busy rollback wants to say far more. So writes are queued
+per channel, in order, behind a token bucket; repeated updates of the same
+message coalesce into one (the message is rendered when it is sent, from the
+latest state); a new message jumps ahead of updates so that a new alert group
+is never stuck behind edits of old ones. Posting never blocks the caller and a
+Slack failure never loses anything but the post itself: the timeline was
+already written before the outbox was asked to speak.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+Rendered = tuple[str, list[dict[str, Any]]]  # fallback text, blocks
+
+
+@dataclass
+class _Item:
+    kind: str  # "upsert" | "reply"
+    key: str
+    render: Callable[[], Rendered]
+    on_posted: Callable[[str], None] | None = None
+    parent_key: str | None = None
+    broadcast: bool = False
+
+
+@dataclass
+class _Channel:
+    posts: deque[_Item] = field(default_factory=deque)  # new messages first
+    others: deque[_Item] = field(default_factory=deque)  # updates and replies, FIFO
+    pending_upserts: set[str] = field(default_factory=set)
+    tokens: float = 0.0
+    refilled_at: float = 0.0
+    worker: threading.Thread | None = None
+
+    def empty(self) -> bool:
+        return not self.posts and not self.others
+
+
+class Outbox:
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        rate_per_second: float = 1.0,
+        burst: int = 4,
+        on_error: Callable[[str, str, Exception], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._rate = rate_per_second
+        self._burst = burst
+        self._on_error = on_error
+        self._monotonic = monotonic
+        self._lock = threading.Condition()
+        self._channels: dict[str, _Channel] = {}
+        self._ts: dict[str, tuple[str, str]] = {}  # key -> (channel, ts)
+        self._posting: set[str] = set()  # first post in flight: later writes are updates
+        self._closed = False
+        self.sent: dict[str, int] = {}  # channel -> calls made, for benchmarks and metrics
+
+    # -- what callers use -------------------------------------------------
+    def remember(self, key: str, channel: str, ts: str) -> None:
+        """A message posted earlier (e.g. before a restart) that later writes should update."""
+        with self._lock:
+            self._ts[key] = (channel, ts)
+
+    def ts_of(self, key: str) -> str | None:
+        with self._lock:
+            found = self._ts.get(key)
+            return found[1] if found else None
+
+    def upsert(
+        self,
+        *,
+        key: str,
+        channel: str,
+        render: Callable[[], Rendered],
+        on_posted: Callable[[str], None] | None = None,
+    ) -> None:
+        """Post the message for ``key``, or update it in place if it exists."""
+        with self._lock:
+            ch = self._channel(channel)
+            if key in ch.pending_upserts:
+                return  # coalesced: the queued write renders the latest state
+            ch.pending_upserts.add(key)
+            item = _Item("upsert", key, render, on_posted)
+            known = key in self._ts or key in self._posting
+            (ch.others if known else ch.posts).append(item)
+            self._wake(channel, ch)
+
+    def reply(
+        self,
+        *,
+        parent_key: str,
+        channel: str,
+        render: Callable[[], Rendered],
+        broadcast: bool = False,
+    ) -> None:
+        """A line in the thread of ``parent_key``'s message (top level if it never got posted)."""
+        with self._lock:
+            ch = self._channel(channel)
+            ch.others.append(
+                _Item("reply", parent_key, render, parent_key=parent_key, broadcast=broadcast)
+            )
+            self._wake(channel, ch)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queue is drained (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while any(not ch.empty() or ch.pending_upserts for ch in self._channels.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(min(left, 0.05))
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+            workers = [ch.worker for ch in self._channels.values() if ch.worker]
+        for w in workers:
+            w.join(timeout=2)
+
+    # -- the per-channel worker -------------------------------------------
+    def _channel(self, channel: str) -> _Channel:
+        ch = self._channels.get(channel)
+        if ch is None:
+            ch = self._channels[channel] = _Channel(
+                tokens=self._burst, refilled_at=self._monotonic()
+            )
+        return ch
+
+    def _wake(self, channel: str, ch: _Channel) -> None:
+        if ch.worker is None or not ch.worker.is_alive():
+            ch.worker = threading.Thread(
+                target=self._run, args=(channel,), name=f"outbox-{channel}", daemon=True
+            )
+            ch.worker.start()
+        self._lock.notify_all()
+
+    def _take(self, channel: str) -> _Item | None:
+        """Next item once the bucket allows it; None when idle long enough to exit."""
+        with self._lock:
+            ch = self._channels[channel]
+            idle_since = time.monotonic()
+            while not self._closed:
+                now = self._monotonic()
+                ch.tokens = min(self._burst, ch.tokens + (now - ch.refilled_at) * self._rate)
+                ch.refilled_at = now
+                if not ch.empty():
+                    if ch.tokens >= 1:
+                        ch.tokens -= 1
+                        item = ch.posts.popleft() if ch.posts else ch.others.popleft()
+                        if item.kind == "upsert":
+                            ch.pending_upserts.discard(item.key)
+                            if item.key not in self._ts:
+                                self._posting.add(item.key)
+                        return item
+                    self._lock.wait((1 - ch.tokens) / self._rate)
+                    continue
+                if time.monotonic() - idle_since > 5:
+                    ch.worker = None
+                    return None
+                self._lock.wait(0.5)
+            return None
+
+    def _run(self, channel: str) -> None:
+        while (item := self._take(channel)) is not None:
+            try:
+                self._send(channel, item)
+            except SlackApiError as exc:
+                self._report(channel, item, exc, str(exc.response.get("error", exc)))
+            except Exception as exc:  # a Slack outage must not kill the channel's worker
+                self._report(channel, item, exc, repr(exc))
+            finally:
+                with self._lock:
+                    self._posting.discard(item.key)
+                    self.sent[channel] = self.sent.get(channel, 0) + 1
+                    self._lock.notify_all()
+
+    def _report(self, channel: str, item: _Item, exc: Exception, what: str) -> None:
+        log.warning("slack write for %s in %s failed: %s", item.key, channel, what)
+        if self._on_error:
+            self._on_error(channel, item.key, exc)
+
+    def _send(self, channel: str, item: _Item) -> None:
+        text, blocks = item.render()
+        if item.kind == "reply":
+            parent = self.ts_of(item.parent_key or "")
+            self._client.chat_postMessage(
+                channel=channel,
+                text=text,
+                blocks=blocks or None,
+                thread_ts=parent,
+                reply_broadcast=item.broadcast if parent else None,
+            )
+            return
+        known = self.ts_of(item.key)
+        if known:
+            self._client.chat_update(channel=channel, ts=known, text=text, blocks=blocks)
+            return
+        resp = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        ts = str(resp["ts"])
+        with self._lock:
+            self._ts[item.key] = (str(resp.get("channel", channel)), ts)
+        if item.on_posted:
+            item.on_posted(ts)
