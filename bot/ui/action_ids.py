@@ -1,0 +1,46 @@
+"""Every Block Kit ``action_id``, ``block_id`` and view ``callback_id`` the bot uses.
+
+The builders put these on buttons and inputs and the listeners register on the
+same names, so a rename cannot leave a button without its handler. Nothing
+else defines one.
+"""
+
+from __future__ import annotations
+
+# Alert message
+ROLL_BACK = "rollback.request"  # opens the confirmation modal
+SILENCE_1H = "alert.silence_1h"
+
+# Rollback message
+APPROVE = "rollback.approve"
+DENY = "rollback.deny"  # opens the deny modal
+PAUSE = "rollback.pause"
+RESUME = "rollback.resume"
+ABORT = "rollback.abort"
+CANCEL_COUNTDOWN = "rollback.cancel_countdown"  # the ABORT move, while a countdown runs
+RUN_NOW = "rollback.run_now"  # "Roll back now" on a countdown
+UNDO_FLAG = "rollback.undo_flag"
+EXPORT = "incident.export"
+
+# Modals: callback ids of the views and the ids of their reason inputs
+REQUEST_MODAL = "rollback.request_modal"
+DENY_MODAL = "rollback.deny_modal"
+REASON_BLOCK = "reason"
+REASON_INPUT = "reason_input"
+
+ALL_ACTIONS: frozenset[str] = frozenset(
+    {
+        ROLL_BACK,
+        SILENCE_1H,
+        APPROVE,
+        DENY,
+        PAUSE,
+        RESUME,
+        ABORT,
+        CANCEL_COUNTDOWN,
+        RUN_NOW,
+        UNDO_FLAG,
+        EXPORT,
+    }
+)
+VIEW_CALLBACKS: frozenset[str] = frozenset({REQUEST_MODAL, DENY_MODAL})
