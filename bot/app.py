@@ -1,0 +1,269 @@
+"""The composition root: the one place where the bot's parts are built and wired.
+
+Everything with I/O (database, Slack Web API, Kubernetes API, clock) is created
+here from the settings, or passed in by a test, and handed to the services
+through their constructors. Handlers get the finished ``Services`` bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from bot.alert_relay import AlertRelay
+from bot.automation import Automation
+from bot.catalog import Catalog, Service, load_catalog
+from bot.clock import Clock, SystemClock
+from bot.commands import ambiguous_revision, unknown_revision
+from bot.config import Settings
+from bot.conversations import Conversations
+from bot.directory import GroupDirectory
+from bot.executors.base import ExecutionError, Executor, Plan
+from bot.executors.flag import FlagSwitch
+from bot.executors.flag_rollback import OFF, FlagExecutor
+from bot.executors.registry import executor_for
+from bot.flags import FlagService
+from bot.health import HealthGate
+from bot.kube.client import KubeApis, api_client_from_env
+from bot.kube.revisions import list_revisions
+from bot.metrics import Metrics
+from bot.notifier import SlackNotifier
+from bot.outbox import Outbox
+from bot.presenter import Presenter, RevisionCache
+from bot.queries import Queries
+from bot.rollbacks import RequestSpec, RollbackService
+from bot.runner import Runner
+from bot.snapshot_store import DbSnapshotStore
+from storage.engine import make_engine
+from storage.migrator import ensure_up_to_date
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    clock: Clock
+    engine: Engine
+    uow: UnitOfWorkFactory
+    slack: WebClient
+    outbox: Outbox
+    directory: GroupDirectory
+    kube: KubeApis
+    presenter: Presenter
+    notifier: SlackNotifier
+    rollbacks: RollbackService
+    runner: Runner
+    relay: AlertRelay
+    automation: Automation
+    metrics: Metrics
+    gate: HealthGate
+    queries: Queries
+    conversations: Conversations
+    flags: FlagService
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def start(self) -> None:
+        self.runner.start()
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.outbox.flush(timeout=5)
+        self.outbox.close()
+        self.engine.dispose()
+
+
+def slack_client(settings: Settings) -> WebClient:
+    """A Web API client that retries 429s after Retry-After, 5xx and dropped connections."""
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value() or None,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class _Fanout:
+    """The relay has one listener; Slack and automation both need to hear."""
+
+    def __init__(self, *listeners: Any) -> None:
+        self._listeners = listeners
+
+    def group_changed(self, group: Any) -> None:
+        for listener in self._listeners:
+            listener.group_changed(group)
+
+    def group_resolved(self, group: Any) -> None:
+        for listener in self._listeners:
+            if hasattr(listener, "group_resolved"):
+                listener.group_resolved(group)
+
+    def triggered(self, service: Any, alert: Any, decision: Any) -> None:
+        for listener in self._listeners:
+            if hasattr(listener, "triggered"):
+                listener.triggered(service, alert, decision)
+
+
+def build(
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    clock: Clock | None = None,
+    kube: KubeApis | None = None,
+    slack: WebClient | None = None,
+    require_migrated: bool = True,
+) -> Services:
+    catalog = catalog or load_catalog(settings.catalog_path)
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    if require_migrated:
+        ensure_up_to_date(engine)
+    uow = UnitOfWorkFactory(engine)
+    slack = slack or slack_client(settings)
+    kube = kube or KubeApis(api_client_from_env(settings.kubeconfig))
+    metrics = Metrics()
+    outbox = Outbox(slack, on_error=lambda ch, key, exc: metrics.slack_errors.inc())
+    directory = GroupDirectory(slack, clock)
+    presenter = Presenter(catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube))
+    notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow)
+    gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url)
+    snapshots = DbSnapshotStore(uow, catalog)
+
+    flag_executor = FlagExecutor(FlagSwitch(kube))
+
+    def executor(strategy: str) -> Executor:
+        if strategy == "flag":
+            return flag_executor
+        return executor_for(strategy, apis=kube, snapshots=snapshots, gate=gate)
+
+    def planner(service: Service, spec: RequestSpec) -> Plan:
+        presenter.revisions.forget(service.name)
+        if spec.flag is not None:
+            restore = OFF if spec.flag_restore is None else spec.flag_restore
+            return flag_executor.plan_flag(service, spec.flag, restore=restore)
+        number = resolve_revision(kube, service, spec.to_revision)
+        return executor(spec.strategy or service.strategy).plan(service, to_revision=number)
+
+    runner = Runner(
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        executors=executor,
+        gate=gate,
+        notifier=notifier,
+        engine=engine,
+    )
+    rollbacks = RollbackService(
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        directory=directory,
+        planner=planner,
+        effects=runner,
+    )
+    runner.rollbacks = rollbacks
+    automation = Automation(rollbacks=rollbacks, notifier=notifier, uow=uow)
+    queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube)
+    relay = AlertRelay(
+        catalog=catalog, uow=uow, clock=clock, listener=_Fanout(notifier, automation)
+    )
+    return Services(
+        settings=settings,
+        catalog=catalog,
+        clock=clock,
+        engine=engine,
+        uow=uow,
+        slack=slack,
+        outbox=outbox,
+        directory=directory,
+        kube=kube,
+        presenter=presenter,
+        notifier=notifier,
+        rollbacks=rollbacks,
+        runner=runner,
+        relay=relay,
+        automation=automation,
+        metrics=metrics,
+        gate=gate,
+        queries=queries,
+        conversations=Conversations(
+            slack=slack,
+            rollbacks=rollbacks,
+            presenter=presenter,
+            queries=queries,
+            catalog=catalog,
+            uow=uow,
+            clock=clock,
+        ),
+        flags=FlagService(rollbacks=rollbacks, uow=uow),
+    )
+
+
+def resolve_revision(kube: KubeApis, service: Service, spec: int | str | None) -> int | None:
+    """``--to`` given as an image tag or reference: the one revision running it."""
+    if spec is None or isinstance(spec, int):
+        return spec
+    revisions = list_revisions(kube, service.namespace, service.deployment)
+    hits = [
+        r.number
+        for r in revisions
+        if any(i == spec or i.endswith((f":{spec}", f"@{spec}")) for i in r.images)
+    ]
+    if not hits:
+        raise ExecutionError(
+            str(unknown_revision(service.name, spec, [r.number for r in revisions]))
+        )
+    if len(hits) > 1:
+        raise ExecutionError(str(ambiguous_revision(service.name, spec, hits)))
+    return hits[0]
+
+
+class ServerThread:
+    """The WSGI app served by waitress on a background thread; binds port 0 in tests."""
+
+    def __init__(self, wsgi_app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16):
+        from waitress.server import create_server
+
+        self._server = create_server(
+            wsgi_app,
+            host=host,
+            port=port,
+            threads=threads,
+            channel_timeout=30,
+            ident="rollback-bot",
+        )
+        self.port = int(self._server.effective_port)  # type: ignore[union-attr]
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,417 @@
+"""Carries out what the lifecycle decided: the only place rollbacks *run*.
+
+Work is scheduled as APScheduler jobs in the database (its SQLAlchemy job
+store), one job at a time per rollback, so that a restart finds pending steps,
+gates and countdowns where they were. Every job re-reads the rollback and does
+nothing unless the state still calls for it: a late or duplicated job is
+harmless. Executors are asked to apply one step at a time and re-decide from
+the cluster's current state, so no step is ever replayed blindly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+
+from bot.catalog import Catalog, Service
+from bot.clock import Clock
+from bot.executors.base import ExecutionError, Executor, Plan, SnapshotRecord, StepResult
+from bot.health import HealthGate
+from bot.lifecycle import Decision, Effect, Move, State
+from bot.rollbacks import EffectSink, RollbackService, rid
+from storage.models import Rollback
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+_CURRENT: dict[str, Runner] = {}
+RETRY_LIMIT = 3
+VERIFY_POLL_SECONDS = 0.5
+
+
+def run_job(rollback_id: int, kind: str) -> None:
+    """Entry point of every stored job (a module-level function, so it survives pickling)."""
+    runner = _CURRENT.get("runner")
+    if runner is None:
+        log.warning("job %s for %s ran with no runner", kind, rid(rollback_id))
+        return
+    runner.run(rollback_id, kind)
+
+
+class Notifier:
+    """What the runner tells people; implemented over Slack in bot/notifier.py."""
+
+    def rollback_changed(self, row: Rollback, decision: Decision | None = None) -> None: ...
+
+    def progress(self, row: Rollback, line: str) -> None: ...
+
+    def finished(self, row: Rollback) -> None: ...
+
+
+class Runner(EffectSink):
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        executors: Callable[[str], Executor],
+        gate: HealthGate,
+        notifier: Notifier,
+        engine: Engine,
+    ) -> None:
+        self._catalog = catalog
+        self._uow = uow
+        self._clock = clock
+        self._executors = executors
+        self._gate = gate
+        self.notifier = notifier
+        self.rollbacks: RollbackService | None = None  # set by the composition root
+        self._attempts: dict[tuple[int, str], int] = {}
+        self._lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone="UTC",
+        )
+
+    # -- lifecycle of the runner itself ------------------------------------------
+    def start(self) -> None:
+        _CURRENT["runner"] = self
+        self.scheduler.start()
+        self.recover()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if _CURRENT.get("runner") is self:
+            del _CURRENT["runner"]
+
+    def recover(self) -> None:
+        """After a restart: resume what was safe to resume, pause what was mid-step."""
+        with self._uow(read_only=True) as uow:
+            active = uow.rollbacks.list_by_state(
+                states=[State.SCHEDULED, State.APPROVED, State.EXECUTING, State.VERIFYING]
+            )
+        for row in active:
+            pending = {j.id for j in self.scheduler.get_jobs() if j.id.startswith(f"rb{row.id}-")}
+            if pending:
+                continue
+            state = State(row.state)
+            if state is State.APPROVED:
+                self._schedule(row.id, "execute")
+            elif state is State.VERIFYING:
+                self._schedule(row.id, "verify")
+            elif state is State.SCHEDULED:
+                self._restart_countdown(row)
+            elif state is State.EXECUTING:
+                assert self.rollbacks is not None
+                self.rollbacks.system_move(
+                    row.id,
+                    Move.PAUSE,
+                    summary=f"the bot restarted while step {row.step + 1} of {rid(row.id)} was "
+                    "running; paused so nothing repeats blindly. Resume to continue.",
+                    kind="rollback.paused",
+                )
+
+    # -- effects -------------------------------------------------------------------
+    def carry_out(self, rollback: Rollback, decision: Decision) -> None:
+        effects = decision.effects
+        if Effect.CANCEL_COUNTDOWN in effects or Effect.HALT in effects:
+            self._unschedule(rollback.id)
+        if Effect.START_COUNTDOWN in effects:
+            self._restart_countdown(rollback, announce=False)
+        if Effect.EXECUTE in effects:
+            self._schedule(rollback.id, "execute")
+        if Effect.NEXT_STEP in effects:
+            if decision.move is Move.RESUME:
+                self._schedule(rollback.id, "step")
+            else:
+                service = self._catalog.service(rollback.service)
+                wait = service.gradual.step_seconds if service and service.gradual else 0
+                self._schedule(rollback.id, "gate", delay=wait)
+        if Effect.VERIFY in effects:
+            self._schedule(rollback.id, "verify")
+        self.notifier.rollback_changed(rollback, decision)
+        if decision.after.is_terminal:
+            self.notifier.finished(rollback)
+
+    # -- scheduling ----------------------------------------------------------------
+    def _schedule(self, rollback_id: int, kind: str, *, delay: float = 0) -> None:
+        when = self._clock.now() + timedelta(seconds=delay)
+        self.scheduler.add_job(
+            run_job,
+            trigger="date",
+            run_date=when,
+            args=[rollback_id, kind],
+            id=f"rb{rollback_id}-{kind}",
+            replace_existing=True,
+            misfire_grace_time=1 if kind == "countdown" else 3600,
+        )
+
+    def _unschedule(self, rollback_id: int) -> None:
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(f"rb{rollback_id}-"):
+                with contextlib.suppress(JobLookupError):
+                    job.remove()
+
+    def _restart_countdown(self, row: Rollback, *, announce: bool = True) -> None:
+        """A countdown always runs its whole visible length, also after a restart."""
+        seconds = float((row.plan.get("detail") or {}).get("countdown_seconds", 60))
+        deadline = self._clock.now() + timedelta(seconds=seconds)
+        assert self.rollbacks is not None
+        self.rollbacks.record(
+            row.id,
+            kind="countdown.started",
+            summary=f"automatic rollback {rid(row.id)} of {row.service} in {seconds:.0f} s "
+            "unless someone cancels",
+            update=lambda r: setattr(r, "deadline_at", deadline),
+        )
+        row.deadline_at = deadline
+        self._schedule(row.id, "countdown", delay=seconds)
+        if announce:
+            self.notifier.rollback_changed(row)
+
+    # -- jobs ------------------------------------------------------------------------
+    def run(self, rollback_id: int, kind: str) -> None:
+        handler = {
+            "execute": self._execute,
+            "step": self._step,
+            "gate": self._gate_check,
+            "verify": self._verify,
+            "countdown": self._countdown,
+        }[kind]
+        try:
+            handler(rollback_id)
+        except Exception as exc:  # the last line of defence: say it, never lose it
+            log.exception("%s job for %s failed", kind, rid(rollback_id))
+            self._fail(rollback_id, f"internal error during {kind}: {exc!r}")
+
+    def _load(self, rollback_id: int, state: State) -> tuple[Rollback, Service, Executor] | None:
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        if row is None or row.state != state:
+            return None  # a late or duplicate job: the state moved on
+        service = self._catalog.service(row.service)
+        if service is None:
+            self._fail(rollback_id, f"service {row.service} is no longer in the catalog")
+            return None
+        return row, service, self._executors(row.strategy)
+
+    def _countdown(self, rollback_id: int) -> None:
+        assert self.rollbacks is not None
+        self.rollbacks.system_move(
+            rollback_id,
+            Move.COUNTDOWN_ELAPSED,
+            summary=f"countdown for {rid(rollback_id)} elapsed with nobody cancelling; starting",
+            kind="countdown.elapsed",
+        )
+
+    def _execute(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.APPROVED)
+        if loaded is None:
+            return
+        row, service, executor = loaded
+        try:
+            records = executor.snapshot(service)
+        except ExecutionError as exc:
+            self._retry_or_fail(rollback_id, "execute", exc)
+            return
+        assert self.rollbacks is not None
+
+        def save(uow: Any, r: Rollback) -> None:
+            _save_snapshots(uow, r.id, records, self._clock.now())
+
+        drill = "DRILL: " if row.drill else ""
+        self.rollbacks.system_move(
+            rollback_id,
+            Move.BEGIN,
+            summary=f"{drill}executing {rid(rollback_id)}: snapshot of "
+            + ", ".join(f"{r.kind}/{r.name}" for r in records),
+            kind="rollback.executing",
+            extra=save,
+        )
+        self._step(rollback_id)
+
+    def _step(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.EXECUTING)
+        if loaded is None:
+            return
+        row, service, executor = loaded
+        plan = Plan.from_dict(row.plan)
+        try:
+            result = executor.apply_step(
+                service, plan, step=row.step, actor=self._actor(row, service), drill=row.drill
+            )
+        except ExecutionError as exc:
+            self._retry_or_fail(rollback_id, "step", exc)
+            return
+        self._attempts.pop((rollback_id, "step"), None)
+        self._record_changes(row, result)
+        assert self.rollbacks is not None
+        next_step = result.step + 1
+        if result.finished:
+            self.rollbacks.system_move(
+                rollback_id,
+                Move.APPLIED,
+                summary=f"{rid(rollback_id)} applied ({result.message}); verifying",
+                kind="rollback.verifying",
+                update=lambda r: _set_verifying(r, next_step, service, self._clock.now()),
+            )
+        else:
+            self.rollbacks.system_move(
+                rollback_id,
+                Move.STEP_DONE,
+                summary=f"{rid(rollback_id)} step {next_step}/{len(plan.steps)}: {result.message}",
+                kind="rollback.step",
+                update=lambda r: setattr(r, "step", next_step),
+            )
+
+    def _gate_check(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.EXECUTING)
+        if loaded is None:
+            return
+        row, service, _ = loaded
+        result = self._gate.check(service)
+        assert self.rollbacks is not None
+        if result.ok:
+            self.rollbacks.record(
+                rollback_id,
+                kind="health.passed",
+                summary=f"health gate green before step {row.step + 1}",
+                data={"checks": result.checks},
+            )
+            self._step(rollback_id)
+            return
+        self.rollbacks.system_move(
+            rollback_id,
+            Move.GATE_FAILED,
+            summary="health gate failed, rollback paused: "
+            + "; ".join(result.reasons)
+            + ". Resume to continue, or abort.",
+            kind="health.failed",
+            data={"checks": result.checks, "reasons": list(result.reasons)},
+        )
+
+    def _verify(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.VERIFYING)
+        if loaded is None:
+            return
+        row, service, executor = loaded
+        plan = Plan.from_dict(row.plan)
+        try:
+            seen = executor.verify(service, plan, drill=row.drill)
+        except ExecutionError as exc:
+            self._retry_or_fail(rollback_id, "verify", exc)
+            return
+        assert self.rollbacks is not None
+        deadline = row.deadline_at or self._clock.now()
+        if seen.done and seen.ok and not row.drill:
+            gate = self._gate.check(service)
+            if not gate.ok:
+                seen = type(seen)(ok=False, done=False, detail="; ".join(gate.reasons))
+        if seen.done and seen.ok:
+            self.rollbacks.system_move(
+                rollback_id,
+                Move.VERIFIED,
+                summary=f"{rid(rollback_id)} verified: {seen.detail}"
+                + (" (drill: nothing was changed)" if row.drill else ""),
+                kind="rollback.done",
+            )
+        elif (seen.done and not seen.ok) or self._clock.now() >= deadline:
+            self._fail(
+                rollback_id,
+                f"not healthy within {service.health.timeout_seconds:.0f} s: {seen.detail}",
+            )
+        else:
+            self._schedule(rollback_id, "verify", delay=VERIFY_POLL_SECONDS)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _actor(self, row: Rollback, service: Service) -> Any:
+        assert self.rollbacks is not None
+        with self._uow(read_only=True) as uow:
+            approvals = [
+                a for a in uow.approvals.list_for(rollback_id=row.id) if a.decision == "approve"
+            ]
+        who = approvals[-1].actor if approvals else row.requested_by
+        return self.rollbacks.actor(service, who)
+
+    def _record_changes(self, row: Rollback, result: StepResult) -> None:
+        assert self.rollbacks is not None
+        for change in result.changes:
+            prefix = "dry run: " if change.dry_run else ""
+            self.rollbacks.record(
+                row.id,
+                kind="kube.changed",
+                summary=f"{prefix}{change.verb} {change.kind}/{change.name}: {change.summary}",
+                data={
+                    "verb": change.verb,
+                    "kind": change.kind,
+                    "namespace": change.namespace,
+                    "name": change.name,
+                    "dry_run": change.dry_run,
+                },
+            )
+            self.notifier.progress(
+                row, f"{prefix}{change.verb} `{change.kind}/{change.name}`: {change.summary}"
+            )
+        if result.noop:
+            self.notifier.progress(row, result.message)
+
+    def _retry_or_fail(self, rollback_id: int, kind: str, exc: ExecutionError) -> None:
+        key = (rollback_id, kind)
+        with self._lock:
+            self._attempts[key] = attempts = self._attempts.get(key, 0) + 1
+        assert self.rollbacks is not None
+        self.rollbacks.record(
+            rollback_id,
+            kind="error",
+            summary=f"{kind} attempt {attempts} failed: {exc}",
+            data={"retryable": exc.retryable, "attempt": attempts},
+        )
+        if exc.retryable and attempts < RETRY_LIMIT:
+            self._schedule(rollback_id, kind, delay=float(2**attempts) / 2)
+            return
+        self._attempts.pop(key, None)
+        self._fail(rollback_id, str(exc))
+
+    def _fail(self, rollback_id: int, why: str) -> None:
+        assert self.rollbacks is not None
+        self.rollbacks.system_move(
+            rollback_id,
+            Move.FAIL,
+            summary=f"{rid(rollback_id)} FAILED: {why}",
+            kind="rollback.failed",
+            update=lambda r: setattr(r, "error", why),
+        )
+
+
+def _set_verifying(row: Rollback, step: int, service: Service, now: datetime) -> None:
+    row.step = step
+    row.deadline_at = now + timedelta(seconds=service.health.timeout_seconds)
+
+
+def _save_snapshots(
+    uow: Any, rollback_id: int, records: list[SnapshotRecord], now: datetime
+) -> None:
+    for r in records:
+        uow.snapshots.add(
+            rollback_id=rollback_id,
+            kind=r.kind,
+            namespace=r.namespace,
+            name=r.name,
+            revision=None if r.revision is None else str(r.revision),
+            body=r.body,
+            taken_at=now,
+        )

@@ -1,0 +1,56 @@
+"""The slack-bolt ``App``: signature checks, retry de-duplication, listeners.
+
+Bolt verifies every request's signature and timestamp (older than 5 minutes
+is refused). Slack retries a request it believes timed out, with the same
+``trigger_id``; claiming that id once in the database makes the retry a no-op
+whichever process or thread receives it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.request import BoltRequest
+
+from handlers import slack_actions, slack_commands, slack_views
+from handlers.context import Services
+
+log = logging.getLogger(__name__)
+
+
+def _dedupe(services: Services) -> Callable[..., Any]:
+    def middleware(
+        request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        key = body.get("trigger_id")
+        if key and (body.get("type") in ("block_actions", "view_submission") or "command" in body):
+            with services.uow() as uow:
+                fresh = uow.idempotency.claim(key=f"slack:{key}")
+                uow.commit()
+            if not fresh:
+                log.info("duplicate Slack delivery of %s ignored", key)
+                return BoltResponse(status=200, body="")
+        return next()
+
+    return middleware
+
+
+def create_bolt_app(services: Services) -> App:
+    settings = services.settings
+    app = App(
+        client=services.slack,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        token_verification_enabled=False,
+        process_before_response=False,
+        request_verification_enabled=True,
+        url_verification_enabled=True,
+        ignoring_self_events_enabled=False,
+    )
+    app.use(_dedupe(services))
+    slack_commands.register(app, services)
+    slack_actions.register(app, services)
+    slack_views.register(app, services)
+    return app

@@ -1,0 +1,83 @@
+"""The loopback stack for end-to-end tests: every request signed and sent over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.stack import LoopbackStack, deployment_manifest
+
+CHANNEL = "C0ALERTS"
+ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
+
+CATALOG: dict[str, Any] = {
+    "services": [
+        {
+            "name": "checkout",
+            "namespace": "shop",
+            "deployment": "checkout",
+            "environment": "production",
+            "channel": CHANNEL,
+            "match": {"service": "checkout"},
+            "strategy": "instant",
+            "policy": {
+                "requesters": {"users": [ALICE], "usergroups": ["S0ONCALL"]},
+                "approvers": {"users": [BOB], "usergroups": ["S0SRE"]},
+            },
+            "health": {"timeout_seconds": 20, "wait_seconds": 0},
+        },
+        {
+            "name": "search",
+            "namespace": "shop",
+            "deployment": "search",
+            "environment": "staging",
+            "channel": "C0SEARCH",
+            "match": {"service": "search"},
+            "policy": {"requesters": {"users": [ALICE]}, "approvers": {"users": [BOB]}},
+            "health": {"timeout_seconds": 20, "wait_seconds": 0},
+        },
+    ]
+}
+
+
+@pytest.fixture
+def stack(migrated_url: str) -> Iterator[LoopbackStack]:
+    with LoopbackStack(catalog=CATALOG, database_url=migrated_url, ready_delay=0.05) as s:
+        yield s
+
+
+def release(stack: LoopbackStack, name: str = "checkout", *, bad: bool = True) -> None:
+    """Deploy v1 (good) then v2; v2's image crashes when ``bad``."""
+    stack.deploy("shop", deployment_manifest(name, f"registry.local/{name}:v1"))
+    stack.wait_available("shop", name)
+    if bad:
+        stack.kube.crash_image(f"registry.local/{name}:v2")
+    stack.set_image("shop", name, f"registry.local/{name}:v2")
+
+
+def alertmanager_payload(service: str = "checkout", *, status: str = "firing") -> dict[str, Any]:
+    labels = {"alertname": "HighErrorRate", "service": service, "severity": "critical"}
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="HighErrorRate"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "rollback-bot",
+        "groupLabels": {"alertname": "HighErrorRate"},
+        "commonLabels": labels,
+        "commonAnnotations": {"summary": "5xx above 5%"},
+        "externalURL": "http://alertmanager.local",
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {"summary": "5xx above 5%", "runbook_url": "https://runbooks/checkout"},
+                "startsAt": "2026-11-25T09:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-25T09:10:00Z",
+                "generatorURL": "http://prometheus.local/graph",
+                "fingerprint": f"fp-{service}",
+            }
+        ],
+    }
