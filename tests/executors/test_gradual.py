@@ -1,0 +1,294 @@
+"""Gradual rollback over the Kubernetes emulator, with both traffic drivers: replica
+counts and the ingress-nginx canary weight after every step, idempotent steps,
+retried conflicts and server errors, and drills that change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import utils
+
+from bot.catalog import Service
+from bot.executors.base import Actor, ExecutionError
+from bot.executors.gradual import CANARY, CANARY_WEIGHT, GradualExecutor, canary_share
+from bot.kube.client import KubeApis
+from sandbox.kube import KubeEmulator
+
+NS = "shop"
+ALICE = Actor(slack_user="U0ALICE")
+
+
+def _create(apis: KubeApis, obj: dict[str, Any]) -> None:
+    utils.create_from_dict(apis.api_client, obj, namespace=NS)
+
+
+@pytest.fixture
+def emu() -> Iterator[KubeEmulator]:
+    with KubeEmulator(ready_delay=0.05) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def apis(emu: KubeEmulator) -> Iterator[KubeApis]:
+    client = emu.api_client()
+    yield KubeApis(client)
+    client.close()
+
+
+def _service(**gradual: Any) -> Service:
+    return Service.model_validate(
+        {
+            "name": "checkout",
+            "namespace": NS,
+            "deployment": "checkout",
+            "channel": "C0ALERTS",
+            "match": {"service": "checkout"},
+            "strategy": "gradual",
+            "gradual": {"stable": "checkout", "canary": "checkout-canary", **gradual},
+        }
+    )
+
+
+def _deployment(name: str, track: str, replicas: int, image: str) -> dict[str, Any]:
+    labels = {"app": "checkout", "track": track}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+def _ingress(name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": NS, "annotations": annotations},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [
+                {
+                    "host": "checkout.example.com",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {"name": "checkout-canary", "port": {"number": 80}}
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _settled(emu: KubeEmulator, name: str) -> None:
+    def done() -> bool:
+        obj = emu.get("deployments", NS, name) or {}
+        status = obj.get("status") or {}
+        want = obj["spec"]["replicas"]
+        return (
+            status.get("observedGeneration") == obj["metadata"]["generation"]
+            and int(status.get("availableReplicas") or 0) == want
+            and int(status.get("replicas") or 0) == want
+        )
+
+    emu.wait_for(done, timeout=30)
+
+
+def _start(emu: KubeEmulator, apis: KubeApis, *, stable: int, canary: int) -> None:
+    _create(apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    _create(apis, _deployment("checkout", "stable", stable, "shop/checkout:v1"))
+    _create(apis, _deployment("checkout-canary", "canary", canary, "shop/checkout:v2"))
+    _settled(emu, "checkout")
+    _settled(emu, "checkout-canary")
+
+
+def _replicas(emu: KubeEmulator) -> tuple[int, int]:
+    stable = emu.get("deployments", NS, "checkout") or {}
+    canary = emu.get("deployments", NS, "checkout-canary") or {}
+    return stable["spec"]["replicas"], canary["spec"]["replicas"]
+
+
+def _weight(emu: KubeEmulator) -> str:
+    ingress = emu.get("ingresses", NS, "checkout-canary") or {}
+    return str(ingress["metadata"]["annotations"][CANARY_WEIGHT])
+
+
+def test_canary_share_rounds_half_up() -> None:
+    assert [canary_share(10, p) for p in (50, 20, 5, 0)] == [5, 2, 1, 0]
+    assert canary_share(5, 50) == 3
+    assert canary_share(4, 5) == 0
+
+
+def test_replica_driver_moves_traffic_step_by_step(emu: KubeEmulator, apis: KubeApis) -> None:
+    _start(emu, apis, stable=2, canary=8)
+    service = _service(steps=[60, 30, 10, 0])
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+    assert plan.steps == (60, 30, 10, 0)
+    assert plan.detail["total"] == 10
+    assert (plan.from_image, plan.to_image) == ("shop/checkout:v2", "shop/checkout:v1")
+
+    seen = []
+    for step in range(len(plan.steps)):
+        result = executor.apply_step(service, plan, step=step, actor=ALICE, drill=False)
+        assert result.finished == (step == 3)
+        seen.append(_replicas(emu))
+        _settled(emu, "checkout")
+
+    assert seen == [(4, 6), (7, 3), (9, 1), (10, 0)]
+    verification = executor.verify(service, plan, drill=False)
+    assert verification.ok and verification.done, verification.detail
+
+
+def test_stable_is_scaled_up_before_the_canary_is_scaled_down(
+    emu: KubeEmulator, apis: KubeApis
+) -> None:
+    _start(emu, apis, stable=2, canary=2)
+    service = _service()
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+
+    result = executor.apply_step(service, plan, step=1, actor=ALICE, drill=False)  # 20%
+
+    assert [(c.name, c.summary) for c in result.changes] == [
+        ("checkout", "replicas 2 -> 3"),
+        ("checkout-canary", "replicas 2 -> 1"),
+    ]
+    patched = [e["name"] for e in emu.audit if e["verb"] == "patch"]
+    assert patched == ["checkout", "checkout-canary"]
+
+
+def test_stable_never_goes_below_its_plan_time_count(emu: KubeEmulator, apis: KubeApis) -> None:
+    _start(emu, apis, stable=3, canary=1)  # 25% on the canary
+    service = _service()
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+
+    first = executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)  # 50%
+
+    assert first.noop and first.changes == ()
+    assert _replicas(emu) == (3, 1)  # neither stable down nor canary up
+
+
+def test_reapplying_a_step_is_a_noop(emu: KubeEmulator, apis: KubeApis) -> None:
+    _start(emu, apis, stable=2, canary=2)
+    service = _service()
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+    executor.apply_step(service, plan, step=1, actor=ALICE, drill=False)
+    writes = len(emu.audit)
+
+    again = executor.apply_step(service, plan, step=1, actor=ALICE, drill=False)
+
+    assert again.noop
+    assert len(emu.audit) == writes
+    assert _replicas(emu) == (3, 1)
+
+
+def test_ingress_driver_writes_the_canary_weight_per_step(
+    emu: KubeEmulator, apis: KubeApis
+) -> None:
+    _start(emu, apis, stable=2, canary=1)
+    _create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
+    service = _service(driver="ingress", canary_ingress="checkout-canary")
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+    assert plan.detail["initial_weight"] == "100"
+
+    weights = []
+    for step in range(len(plan.steps)):
+        executor.apply_step(service, plan, step=step, actor=ALICE, drill=False)
+        weights.append(_weight(emu))
+
+    assert weights == ["50", "20", "5", "0"]
+    assert _replicas(emu) == (2, 1)  # the ingress driver leaves replicas alone
+    assert executor.verify(service, plan, drill=False).ok
+    assert executor.apply_step(service, plan, step=3, actor=ALICE, drill=False).noop
+
+
+def test_refuses_an_ingress_that_is_not_a_canary(emu: KubeEmulator, apis: KubeApis) -> None:
+    _start(emu, apis, stable=1, canary=1)
+    _create(apis, _ingress("checkout-canary", {}))
+    service = _service(driver="ingress", canary_ingress="checkout-canary")
+
+    with pytest.raises(ExecutionError) as refused:
+        GradualExecutor(apis).plan(service)
+
+    assert str(refused.value) == (
+        "ingress shop/checkout-canary is not an ingress-nginx canary "
+        '(nginx.ingress.kubernetes.io/canary is not "true"); refusing to steer traffic with it'
+    )
+
+
+def test_a_conflict_on_the_ingress_is_retried(emu: KubeEmulator, apis: KubeApis) -> None:
+    _start(emu, apis, stable=1, canary=1)
+    _create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
+    service = _service(driver="ingress", canary_ingress="checkout-canary")
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+    emu.inject_faults(resource="ingresses", namespace=NS, name="checkout-canary", conflicts=3)
+
+    executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)
+
+    assert _weight(emu) == "50"
+
+
+def test_server_errors_on_scaling_are_retried_then_retryable(
+    emu: KubeEmulator, apis: KubeApis
+) -> None:
+    _start(emu, apis, stable=2, canary=2)
+    service = _service()
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+    emu.inject_faults(resource="deployments", namespace=NS, name="checkout", errors=2)
+    executor.apply_step(service, plan, step=1, actor=ALICE, drill=False)
+    assert _replicas(emu) == (3, 1)
+
+    emu.inject_faults(resource="deployments", namespace=NS, name="checkout", errors=50)
+    with pytest.raises(ExecutionError) as failed:
+        executor.apply_step(service, plan, step=2, actor=ALICE, drill=False)
+
+    assert failed.value.retryable
+    assert "scaling deployment shop/checkout" in str(failed.value)
+    assert _replicas(emu) == (3, 1)  # canary untouched when stable could not grow
+
+
+def test_a_drill_changes_nothing(emu: KubeEmulator, apis: KubeApis) -> None:
+    _start(emu, apis, stable=2, canary=2)
+    _create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
+    before = emu.dump()
+    for service in (_service(), _service(driver="ingress", canary_ingress="checkout-canary")):
+        executor = GradualExecutor(apis)
+        plan = executor.plan(service)
+        for step in range(len(plan.steps)):
+            result = executor.apply_step(service, plan, step=step, actor=ALICE, drill=True)
+            assert all(c.dry_run for c in result.changes)
+        assert executor.verify(service, plan, drill=True).ok
+
+    assert emu.dump() == before
+    assert {e["dryRun"] for e in emu.audit if e["verb"] == "patch"} == {True}
+
+
+def test_a_step_outside_the_plan_is_refused(emu: KubeEmulator, apis: KubeApis) -> None:
+    _start(emu, apis, stable=1, canary=1)
+    service = _service()
+    executor = GradualExecutor(apis)
+    plan = executor.plan(service)
+
+    with pytest.raises(ExecutionError, match=r"step 4 does not exist; .* steps 0\.\.3"):
+        executor.apply_step(service, plan, step=4, actor=ALICE, drill=False)
