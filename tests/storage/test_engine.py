@@ -1,0 +1,94 @@
+"""Engine setup: URL spellings, SQLite connection settings, and timestamps that stay UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from bot.lifecycle import ACTIVE_STATES
+from storage import db
+from storage.models import ACTIVE_ROLLBACK_STATES, Incident
+from tests.storage.builders import T0
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u:p%40x@h/d", "postgresql+psycopg://u:p%40x@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:///rollback-bot.db", "sqlite:///rollback-bot.db"),
+    ],
+)
+def test_normalise_url(given: str, expected: str) -> None:
+    assert db.normalise_url(given) == expected
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path}/pragmas.db")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    finally:
+        engine.dispose()
+
+
+def test_active_states_match_the_lifecycle() -> None:
+    assert set(ACTIVE_ROLLBACK_STATES) == {state.value for state in ACTIVE_STATES}
+
+
+def test_foreign_keys_are_enforced(uow: db.UnitOfWorkFactory) -> None:
+    with uow() as u:
+        u.timeline.append(at=T0, actor="x", kind="k", summary="s", incident_id=999_999)
+        with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+            u.flush()
+
+
+def test_datetimes_come_back_aware_utc(uow: db.UnitOfWorkFactory) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    with uow() as u:
+        incident = u.incidents.add(
+            service="checkout", title="5xx", opened_at=datetime(2026, 3, 1, 14, 0, tzinfo=plus_two)
+        )
+        u.commit()
+    with uow() as u:
+        loaded = u.incidents.get(id=incident.id)
+        assert loaded is not None
+        assert loaded.opened_at.utcoffset() == timedelta(0)
+        assert loaded.opened_at == T0  # 14:00+02:00 is 12:00 UTC
+
+
+def test_naive_datetimes_are_rejected(uow: db.UnitOfWorkFactory) -> None:
+    with uow() as u:
+        u.session.add(Incident(service="checkout", title="t", opened_at=datetime(2026, 3, 1)))
+        with pytest.raises(StatementError, match="naive datetime"):
+            u.flush()
+
+
+def test_read_only_unit_of_work_reads_committed_data(
+    uow: db.UnitOfWorkFactory, engine: Engine
+) -> None:
+    with uow() as u:
+        u.incidents.add(service="checkout", title="t", opened_at=T0)
+        u.commit()
+    with uow(read_only=True) as u:
+        assert [i.service for i in u.incidents.list()] == ["checkout"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM incidents")).scalar() == 1
+
+
+def test_reader_is_not_blocked_by_an_open_writer(uow: db.UnitOfWorkFactory) -> None:
+    with uow() as writer:
+        writer.incidents.add(service="checkout", title="t", opened_at=T0)
+        writer.flush()  # the writer now holds its write lock / row locks
+        with uow(read_only=True) as reader:
+            assert reader.incidents.list() == []  # sees only committed data, without waiting
+        writer.commit()
+    with uow(read_only=True) as reader:
+        assert len(reader.incidents.list()) == 1
