@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.alerts import Alert
 from bot.catalog import Catalog, Service
@@ -50,7 +51,7 @@ class IngestSummary:
         }
 
 
-class GroupListener:
+class GroupListener(Protocol):
     """Told after the commit; the Slack side and the trigger engine implement it."""
 
     def group_changed(self, group: AlertGroup) -> None: ...
@@ -182,8 +183,8 @@ class AlertRelay:
             )
             group.incident_id = incident.id
         if firing and service is not None and group.incident_id and before == "resolved":
-            incident = uow.incidents.get(id=group.incident_id)
-            if incident is not None and incident.state == "resolved":
+            previous = uow.incidents.get(id=group.incident_id)
+            if previous is not None and previous.state == "resolved":
                 reopened, _ = uow.incidents.open_or_add(
                     service=service.name, title=f"{first.name} on {service.name}", opened_at=now
                 )

@@ -256,7 +256,7 @@ class ServerThread:
             channel_timeout=30,
             ident="rollback-bot",
         )
-        self.port = int(self._server.effective_port)  # type: ignore[union-attr]
+        self.port = int(self._server.effective_port)
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 

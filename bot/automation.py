@@ -9,6 +9,7 @@ on nothing. Whether automation may act at all is the service's policy.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bot.alerts import Alert
 from bot.catalog import Service
@@ -81,7 +82,7 @@ class Automation:
             "text": {"type": "plain_text", "text": f"Roll back {service.name}"[:75]},
             "value": button_value(service=service.name, group_id=group.id),
         }
-        blocks = [
+        blocks: list[dict[str, Any]] = [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
             {"type": "actions", "block_id": "suggestion", "elements": [button]},
         ]

@@ -38,7 +38,8 @@ class GroupDirectory:
                 return hit[1]
         try:
             resp = self._client.usergroups_users_list(usergroup=group)
-            users = frozenset(str(u) for u in resp.get("users", []))
+            members: list[object] = resp.get("users", [])
+            users = frozenset(str(u) for u in members)
         except SlackApiError as exc:
             # Fail closed: an unknown or unreadable group grants nothing.
             log.warning("cannot read user group %s: %s", group, exc.response.get("error"))

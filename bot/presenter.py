@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot import lifecycle
 from bot.catalog import Catalog, Service
@@ -20,7 +20,7 @@ from bot.kube.client import KubeApis
 from bot.kube.revisions import Revision, known_stable, list_revisions
 from bot.lifecycle import State
 from bot.ui import views
-from storage.models import AlertGroup, Rollback
+from storage.models import AlertGroup, Approval, Rollback
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,9 @@ class Presenter:
             approvals = uow.approvals.list_for(rollback_id=rollback_id)
         return self.rollback_view(row, approvals)
 
-    def rollback_view(self, row: Rollback, approvals: list | None = None) -> views.RollbackView:  # type: ignore[type-arg]
+    def rollback_view(
+        self, row: Rollback, approvals: list[Approval] | None = None
+    ) -> views.RollbackView:
         approvals = approvals or []
         service = self._catalog.service(row.service)
         plan = Plan.from_dict(row.plan) if row.plan else None
@@ -200,7 +202,9 @@ class Presenter:
             )
         return self.alert_group_view(group, alert_times)
 
-    def alert_group_view(self, group: AlertGroup, alert_times: list) -> views.AlertGroupView:  # type: ignore[type-arg]
+    def alert_group_view(
+        self, group: AlertGroup, alert_times: list[datetime]
+    ) -> views.AlertGroupView:
         service = self._catalog.service(group.service) if group.service else None
         current = stable = None
         if service is not None:
@@ -243,7 +247,7 @@ class Presenter:
         self,
         service: Service,
         revisions: list[Revision],
-        alert_times: list,  # type: ignore[type-arg]
+        alert_times: list[datetime],
     ) -> Revision | None:
         """The newest known-stable revision older than the live one, else the previous one."""
         if len(revisions) < 2:

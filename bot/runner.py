@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -48,7 +48,7 @@ def run_job(rollback_id: int, kind: str) -> None:
     runner.run(rollback_id, kind)
 
 
-class Notifier:
+class Notifier(Protocol):
     """What the runner tells people; implemented over Slack in bot/notifier.py."""
 
     def rollback_changed(self, row: Rollback, decision: Decision | None = None) -> None: ...
