@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,6 +170,23 @@ def test_stale_replace_raises_409(apps: client.AppsV1Api) -> None:
     assert (status["kind"], status["reason"]) == ("Status", "Conflict")
 
 
+def _settled(apps: client.AppsV1Api, name: str, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        dep = apps.read_namespaced_deployment(name, "default")
+        status = dep.status
+        if (
+            status is not None
+            and status.observed_generation == dep.metadata.generation
+            and (status.available_replicas or 0) == dep.spec.replicas
+            and (status.replicas or 0) == dep.spec.replicas
+        ):
+            return dep
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"deployment {name} did not settle")
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("content_type", [MERGE, STRATEGIC])
 def test_patch_with_stale_resource_version_is_a_conflict(
     apps: client.AppsV1Api, content_type: str
@@ -186,7 +204,9 @@ def test_patch_with_stale_resource_version_is_a_conflict(
             _content_type=content_type,
         )
     assert caught.value.status == 409
-    current = apps.read_namespaced_deployment("api", "default")
+    # The controller's own status writes bump resourceVersion, as on a real cluster;
+    # read the version once it has nothing left to do.
+    current = _settled(apps, "api")
     accepted = apps.patch_namespaced_deployment(
         "api",
         "default",
