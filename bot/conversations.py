@@ -127,12 +127,14 @@ class Conversations:
         except SlackApiError as exc:
             return Reply(False, f"Slack refused the upload: {exc.response.get('error')}.")
         with self._uow() as uow:
+            incident = uow.incidents.get(id=incident_id)
             uow.timeline.append(
                 at=self._clock.now(),
                 actor=user,
                 kind="postmortem.exported",
                 summary=f"{user} exported the postmortem of INC-{incident_id} as {fmt}",
                 incident_id=incident_id,
+                service=incident.service if incident else None,
             )
             uow.commit()
         return Reply(True, f"Postmortem of INC-{incident_id} uploaded.")

@@ -86,6 +86,18 @@ def who_may_approve(service: Service) -> str:
     return ", ".join(names) or "nobody (policy.approvers is empty)"
 
 
+def _expiry_warning(row: Rollback, service: Service | None) -> tuple[str, ...]:
+    """A request waiting for approval says until when it can be approved."""
+    if service is None or row.state != State.REQUESTED or row.created_at is None:
+        return ()
+    ttl = service.policy.approval_ttl_seconds
+    ends = row.created_at + timedelta(seconds=ttl)
+    return (
+        f"Approvals expire at {ends:%H:%M} UTC ({ttl // 60} min after the request); "
+        "after that, request the rollback again.",
+    )
+
+
 class Presenter:
     def __init__(
         self,
@@ -137,7 +149,7 @@ class Presenter:
             approvals_required=row.approvals_required,
             may_approve=who_may_approve(service) if service else None,
             changes=changes_of(plan) if plan else (),
-            warnings=plan.warnings if plan else (),
+            warnings=(plan.warnings if plan else ()) + _expiry_warning(row, service),
             step=step,
             steps=steps,
             canary_percent=percent,
@@ -153,7 +165,7 @@ class Presenter:
             flag=flag,
             actions=views.actions_for(
                 state,
-                lifecycle.allowed_moves(state),
+                _moves_for(state, row.strategy),
                 flag=row.strategy == "flag",
                 incident=row.incident_id is not None,
             ),
@@ -262,3 +274,11 @@ class Presenter:
         )
         older = revisions[:-1]
         return next((r for r in reversed(older) if r.number in stable), older[-1])
+
+
+def _moves_for(state: State, strategy: str) -> frozenset[lifecycle.Move]:
+    """Only a gradual rollback has a last step worth jumping to."""
+    moves = lifecycle.allowed_moves(state)
+    if strategy != "gradual":
+        moves = moves - {lifecycle.Move.SKIP_TO_END}
+    return moves

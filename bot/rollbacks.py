@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -124,7 +124,7 @@ class RollbackService:
         service = self._catalog.service(spec.service)
         if service is None:
             raise LookupError(f"Unknown service `{spec.service}`.")
-        return self._planner(service, spec)
+        return with_dependents(self._planner(service, spec), service)
 
     def request(self, spec: RequestSpec, *, channel: str | None = None) -> Reply:
         try:
@@ -135,6 +135,7 @@ class RollbackService:
         if not verdict:
             self.refuse(service=service.name, actor=actor, what="request", why=verdict.reason)
             return Reply(False, f"Refused: {verdict.reason}.")
+        self._expire_stale_request(service)
         try:
             plan = self.plan(spec)
         except ExecutionError as exc:
@@ -214,17 +215,31 @@ class RollbackService:
             uow.commit()
         decision = Decision(Move.BEGIN, start, start, effects)  # creation: effects of the start
         self.effects.carry_out(row, decision)
-        needs = f"; waiting for {required} approval(s)" if start is State.REQUESTED else ""
+        needs = (
+            f"; waiting for {required} approval(s) within {_ttl_text(service)}"
+            if start is State.REQUESTED
+            else ""
+        )
         return Reply(
             True, f"{drill}Rollback {rid(row.id)} of {service.label} requested{needs}.", row.id
         )
 
     # -- moves by people -----------------------------------------------------
     def approve(self, rollback_id: int, user: str) -> Reply:
+        expired = self._expire_if_stale(rollback_id)
+        if expired is not None:
+            why = _expired_why(expired)
+            self.refuse(
+                service=expired.name, actor=user, what="approve", why=why, rollback_id=rollback_id
+            )
+            return Reply(False, f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id)
+
         def check(uow: UnitOfWork, service: Service, row: Rollback) -> Verdict:
             if row.state == State.REQUESTED and self._expired(service, row):
-                return Verdict(False, "this request expired; request the rollback again")
+                return Verdict(False, _expired_why(service))
             done = [a.actor for a in uow.approvals.list_for(rollback_id=row.id)]
+            if user in done:
+                raise _Repeat(f"You already approved {rid(row.id)}; it needs someone else now.")
             return may_approve(
                 service,
                 self.principal(service, user),
@@ -238,7 +253,7 @@ class RollbackService:
                     rollback_id=row.id, actor=user, decision="approve", at=self._clock.now()
                 )
             except DuplicateApproval:
-                raise _Refusal("you already decided on this rollback") from None
+                raise _Repeat(f"You already decided on {rid(row.id)}.") from None
             return sum(
                 1 for a in uow.approvals.list_for(rollback_id=row.id) if a.decision == "approve"
             )
@@ -259,7 +274,7 @@ class RollbackService:
                     at=self._clock.now(),
                 )
             except DuplicateApproval:
-                raise _Refusal("you already decided on this rollback") from None
+                raise _Repeat(f"You already decided on {rid(row.id)}.") from None
             return 0
 
         return self._move(
@@ -410,16 +425,24 @@ class RollbackService:
                     approvals_so_far=approvals,
                     approvals_required=row.approvals_required,
                 )
+            except _Repeat as repeat:
+                # A double click or a retried delivery: the first one acted, this one is quiet.
+                uow.rollback()
+                return Reply(True, str(repeat), rollback_id)
             except (_Refusal, IllegalMove) as exc:
+                # rollback() expires ``row``: reading it afterwards would reload it in a new
+                # transaction of this unit of work, whose SQLite write lock then blocks
+                # refuse()'s own unit of work until "database is locked".
+                service_name, incident_id = row.service, row.incident_id
                 uow.rollback()
                 why = exc.why if isinstance(exc, IllegalMove) else str(exc)
                 self.refuse(
-                    service=row.service,
+                    service=service_name,
                     actor=user,
                     what=verb,
                     why=why,
-                    rollback_id=row.id,
-                    incident_id=row.incident_id,
+                    rollback_id=rollback_id,
+                    incident_id=incident_id,
                 )
                 return Reply(False, f"Cannot {verb} {rid(rollback_id)}: {why}.", rollback_id)
             self._apply(uow, row, decision, now)
@@ -471,6 +494,40 @@ class RollbackService:
         ttl = timedelta(seconds=service.policy.approval_ttl_seconds)
         return self._clock.now() - row.created_at > ttl
 
+    def _expire_if_stale(self, rollback_id: int) -> Service | None:
+        """End a request whose approval window has passed; its service if it did.
+
+        Expiry is checked when someone acts rather than by a timer: an
+        expired request must not be approvable, and must not hold the
+        service's one active slot against a fresh request either.
+        """
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+            service = self._catalog.service(row.service) if row else None
+            stale = (
+                row is not None
+                and service is not None
+                and row.state == State.REQUESTED
+                and self._expired(service, row)
+            )
+        if not stale or service is None:
+            return None
+        self.system_move(
+            rollback_id,
+            Move.ABORT,
+            kind="rollback.expired",
+            summary=f"{rid(rollback_id)} expired: not enough approvals within {_ttl_text(service)}",
+            data={"approval_ttl_seconds": service.policy.approval_ttl_seconds},
+        )
+        return service
+
+    def _expire_stale_request(self, service: Service) -> None:
+        with self._uow(read_only=True) as uow:
+            active = uow.rollbacks.active_for_service(service=service.name)
+            active_id = active.id if active else None
+        if active_id is not None:
+            self._expire_if_stale(active_id)
+
     def refuse(
         self,
         *,
@@ -502,11 +559,41 @@ class _Refusal(Exception):
     pass
 
 
+class _Repeat(Exception):
+    """The same person doing the same thing again: answered, not recorded."""
+
+
+def with_dependents(plan: Plan, service: Service) -> Plan:
+    """Services that depend on this one get a warning line in the plan (modal and message)."""
+    if not service.dependents:
+        return plan
+    names = ", ".join(f"`{d}`" for d in service.dependents)
+    line = f"Depends on {service.name}: {names}. Watch them during and after this rollback."
+    return replace(plan, warnings=(*plan.warnings, line))
+
+
+def _ttl_text(service: Service) -> str:
+    seconds = service.policy.approval_ttl_seconds
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def _expired_why(service: Service) -> str:
+    return (
+        f"this request expired (approvals for {service.label} must come within "
+        f"{_ttl_text(service)}); request the rollback again"
+    )
+
+
 _PAST = {
     Move.APPROVE: "approved",
     Move.DENY: "denied",
     Move.PAUSE: "paused",
     Move.RESUME: "resumed",
+    Move.SKIP_TO_END: "skipped to the last step of",
     Move.ABORT: "aborted",
     Move.RUN_NOW: "started",
 }

@@ -7,15 +7,19 @@ as the state moves.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
 
 from bot.lifecycle import Move
 from bot.rollbacks import Reply, RequestSpec
 from bot.ui import action_ids, blocks
 from handlers.context import Services
+
+log = logging.getLogger(__name__)
 
 
 def _ids(body: dict[str, Any]) -> dict[str, Any]:
@@ -23,10 +27,14 @@ def _ids(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tell(services: Services, body: dict[str, Any], reply: Reply) -> None:
-    if reply.text:
+    if not reply.text:
+        return
+    try:
         services.slack.chat_postEphemeral(
             channel=body["channel"]["id"], user=body["user"]["id"], text=reply.text
         )
+    except SlackApiError as exc:  # the action already happened; only the notice is lost
+        log.warning("could not tell %s: %s", body["user"]["id"], exc.response.get("error"))
 
 
 def _on_roll_back(s: Services, body: dict[str, Any]) -> Reply:
@@ -80,6 +88,7 @@ ACTIONS: dict[str, Callable[[Services, dict[str, Any]], Reply]] = {
     action_ids.DENY: _on_deny,
     action_ids.PAUSE: _on_move(Move.PAUSE),
     action_ids.RESUME: _on_move(Move.RESUME),
+    action_ids.SKIP_TO_END: _on_move(Move.SKIP_TO_END),
     action_ids.ABORT: _on_move(Move.ABORT),
     action_ids.CANCEL_COUNTDOWN: _on_move(Move.ABORT),
     action_ids.RUN_NOW: _on_move(Move.RUN_NOW),

@@ -9,7 +9,9 @@ whichever process or thread receives it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -22,12 +24,18 @@ log = logging.getLogger(__name__)
 
 
 def _dedupe(services: Services) -> Callable[..., Any]:
+    # SQLite has one writer at a time and makes the others sleep-and-retry with growing
+    # pauses; under a burst of clicks that put hundreds of milliseconds on some
+    # acknowledgements. Queueing this process's claims on a lock wakes each one at once.
+    sqlite = services.engine.dialect.name == "sqlite"
+    serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+
     def middleware(
         request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
     ) -> BoltResponse:
         key = body.get("trigger_id")
         if key and (body.get("type") in ("block_actions", "view_submission") or "command" in body):
-            with services.uow() as uow:
+            with serial, services.uow() as uow:
                 fresh = uow.idempotency.claim(key=f"slack:{key}")
                 uow.commit()
             if not fresh:
