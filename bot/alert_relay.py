@@ -93,8 +93,19 @@ class AlertRelay:
         ]
 
     def service_for(self, alert: Alert) -> Service | None:
+        if alert.source == "query" and alert.service_hint:
+            # A polled query belongs to the service whose rule it is, whatever
+            # that service's match labels say.
+            return self._catalog.service(alert.service_hint)
         name = first_match(alert.labels, self._matchers)
         return self._catalog.service(name) if name else None
+
+    def is_firing(self, alert: Alert) -> bool:
+        """Whether ``alert``'s group is firing now (so a resolution has something to resolve)."""
+        key = self.group_key(self.service_for(alert), alert)
+        with self._uow(read_only=True) as uow:
+            group = uow.alert_groups.get_by_key(group_key=key)
+            return group is not None and group.status == "firing"
 
     def group_key(self, service: Service | None, alert: Alert) -> str:
         parts = [service.name if service else UNMATCHED]

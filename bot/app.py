@@ -42,9 +42,11 @@ from bot.notifier import SlackNotifier
 from bot.outbox import Outbox
 from bot.presenter import Presenter, RevisionCache
 from bot.queries import Queries
+from bot.query_poller import QueryPoller
 from bot.rollbacks import RequestSpec, RollbackService
 from bot.runner import Runner
 from bot.snapshot_store import DbSnapshotStore
+from bot.watcher import DeploymentWatcher, thread_poster
 from storage.engine import make_engine
 from storage.migrator import ensure_up_to_date
 from storage.uow import UnitOfWorkFactory
@@ -74,6 +76,8 @@ class Services:
     queries: Queries
     conversations: Conversations
     flags: FlagService
+    poller: QueryPoller | None = None
+    watcher: DeploymentWatcher | None = None
 
     def database_ok(self) -> bool:
         try:
@@ -85,8 +89,16 @@ class Services:
 
     def start(self) -> None:
         self.runner.start()
+        if self.poller is not None:
+            self.poller.start()
+        if self.watcher is not None:
+            self.watcher.start()
 
     def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.poller is not None:
+            self.poller.stop()
         self.runner.stop()
         self.outbox.flush(timeout=5)
         self.outbox.close()
@@ -149,7 +161,7 @@ def build(
     outbox = Outbox(slack, on_error=lambda ch, key, exc: metrics.slack_errors.inc())
     directory = GroupDirectory(slack, clock)
     presenter = Presenter(catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube))
-    notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow)
+    notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
     gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url)
     snapshots = DbSnapshotStore(uow, catalog)
 
@@ -220,6 +232,10 @@ def build(
             clock=clock,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
+        poller=QueryPoller(catalog=catalog, relay=relay, clock=clock),
+        watcher=DeploymentWatcher(
+            catalog=catalog, apis=kube, uow=uow, clock=clock, post=thread_poster(notifier, uow)
+        ),
     )
 
 
@@ -265,5 +281,11 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
-        self._server.close()
+        from waitress import wasyncore
+
+        # Closing only the listener leaves the trigger and keep-alive channels in the
+        # loop's map, so the loop (and join) would run on; close them all from inside it.
+        server: Any = self._server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         self._thread.join(timeout=5)
+        server.task_dispatcher.shutdown(timeout=5)

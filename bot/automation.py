@@ -9,7 +9,6 @@ on nothing. Whether automation may act at all is the service's policy.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from bot.alerts import Alert
 from bot.catalog import Service
@@ -17,8 +16,7 @@ from bot.lifecycle import Move, State
 from bot.notifier import SlackNotifier
 from bot.rollbacks import RequestSpec, RollbackService, rid
 from bot.triggers import TriggerDecision
-from bot.ui import action_ids
-from bot.ui.blocks import button_value
+from bot.ui.blocks import suggestion_message
 from storage.models import AlertGroup
 from storage.uow import UnitOfWorkFactory
 
@@ -75,15 +73,11 @@ class Automation:
     def _suggest(self, service: Service, alert: Alert, text: str) -> None:
         group = self._groups.get((service.name, alert.name))
         if group is None:
+            log.info("no alert group of %s to suggest a rollback under: %s", service.name, text)
             return
-        button = {
-            "type": "button",
-            "action_id": action_ids.ROLL_BACK,
-            "text": {"type": "plain_text", "text": f"Roll back {service.name}"[:75]},
-            "value": button_value(service=service.name, group_id=group.id),
-        }
-        blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "actions", "block_id": "suggestion", "elements": [button]},
-        ]
-        self._notifier.group_reply(group, lambda: (text, blocks))
+        self._notifier.group_reply(
+            group,
+            lambda: suggestion_message(
+                service=service.name, group_id=group.id, text=text, incident_id=group.incident_id
+            ),
+        )

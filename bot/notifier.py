@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy import update
 
+from bot.clock import Clock, SystemClock
 from bot.lifecycle import Decision
 from bot.outbox import Outbox, Rendered
 from bot.presenter import Presenter
@@ -31,10 +32,18 @@ def group_key(group_id: int) -> str:
 
 
 class SlackNotifier:
-    def __init__(self, *, outbox: Outbox, presenter: Presenter, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        presenter: Presenter,
+        uow: UnitOfWorkFactory,
+        clock: Clock | None = None,
+    ) -> None:
         self._outbox = outbox
         self._presenter = presenter
         self._uow = uow
+        self._clock = clock or SystemClock()
 
     # -- rollbacks -----------------------------------------------------------------
     def rollback_changed(self, row: Rollback, decision: Decision | None = None) -> None:
@@ -96,7 +105,8 @@ class SlackNotifier:
             view = self._presenter.rollback(rollback_id)
             if view is None:
                 return f"Rollback R-{rollback_id} no longer exists", []
-            return blocks.rollback_message(view)
+            # Rendered when sent, so a countdown says how long is really left.
+            return blocks.rollback_message(view, now=self._clock.now())
 
         return render
 

@@ -5,9 +5,11 @@ an alert storm or a busy rollback wants to say far more. So writes are queued
 per channel, in order, behind a token bucket; repeated updates of the same
 message coalesce into one (the message is rendered when it is sent, from the
 latest state); a new message jumps ahead of updates so that a new alert group
-is never stuck behind edits of old ones. Posting never blocks the caller and a
-Slack failure never loses anything but the post itself: the timeline was
-already written before the outbox was asked to speak.
+is never stuck behind edits of old ones. A 429 from Slack pauses the channel
+for its ``Retry-After`` and puts the write back at the head of its queue, so a
+rate limit delays a message but never drops it. Posting never blocks the
+caller and any other Slack failure loses nothing but the post itself: the
+timeline was already written before the outbox was asked to speak.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from slack_sdk.errors import SlackApiError
 
 log = logging.getLogger(__name__)
 
+MAX_RATE_LIMITED_RETRIES = 5  # per write; past that Slack is refusing more than pacing
+DEFAULT_RETRY_AFTER = 1.0  # seconds, when a 429 carries no usable Retry-After
+
 Rendered = tuple[str, list[dict[str, Any]]]  # fallback text, blocks
 
 
@@ -36,6 +41,7 @@ class _Item:
     on_posted: Callable[[str], None] | None = None
     parent_key: str | None = None
     broadcast: bool = False
+    rate_limited: int = 0  # 429s seen by this write
 
 
 @dataclass
@@ -45,6 +51,7 @@ class _Channel:
     pending_upserts: set[str] = field(default_factory=set)
     tokens: float = 0.0
     refilled_at: float = 0.0
+    paused_until: float = 0.0  # Slack's Retry-After, on the outbox's monotonic clock
     worker: threading.Thread | None = None
 
     def empty(self) -> bool:
@@ -72,6 +79,7 @@ class Outbox:
         self._posting: set[str] = set()  # first post in flight: later writes are updates
         self._closed = False
         self.sent: dict[str, int] = {}  # channel -> calls made, for benchmarks and metrics
+        self.rate_limited: dict[str, int] = {}  # channel -> 429s answered by Slack
 
     # -- what callers use -------------------------------------------------
     def remember(self, key: str, channel: str, ts: str) -> None:
@@ -162,6 +170,9 @@ class Outbox:
             idle_since = time.monotonic()
             while not self._closed:
                 now = self._monotonic()
+                if now < ch.paused_until:
+                    self._lock.wait(ch.paused_until - now)
+                    continue
                 ch.tokens = min(self._burst, ch.tokens + (now - ch.refilled_at) * self._rate)
                 ch.refilled_at = now
                 if not ch.empty():
@@ -186,6 +197,8 @@ class Outbox:
             try:
                 self._send(channel, item)
             except SlackApiError as exc:
+                if self._requeued_after_429(channel, item, exc):
+                    continue
                 self._report(channel, item, exc, str(exc.response.get("error", exc)))
             except Exception as exc:  # a Slack outage must not kill the channel's worker
                 self._report(channel, item, exc, repr(exc))
@@ -194,6 +207,28 @@ class Outbox:
                     self._posting.discard(item.key)
                     self.sent[channel] = self.sent.get(channel, 0) + 1
                     self._lock.notify_all()
+
+    def _requeued_after_429(self, channel: str, item: _Item, exc: SlackApiError) -> bool:
+        """Honour Retry-After: pause the channel and put the write back first in line."""
+        if getattr(exc.response, "status_code", None) != 429:
+            return False
+        item.rate_limited += 1
+        if item.rate_limited > MAX_RATE_LIMITED_RETRIES:
+            return False
+        wait = _retry_after(exc)
+        with self._lock:
+            ch = self._channels[channel]
+            ch.paused_until = max(ch.paused_until, self._monotonic() + wait)
+            ch.tokens = 0.0
+            self.rate_limited[channel] = self.rate_limited.get(channel, 0) + 1
+            if item.kind == "upsert":
+                if item.key in ch.pending_upserts:
+                    return True  # a newer write of the same message is queued already
+                ch.pending_upserts.add(item.key)
+            posted = item.kind == "upsert" and item.key in self._ts
+            (ch.others if posted or item.kind == "reply" else ch.posts).appendleft(item)
+        log.info("slack rate-limited %s; pausing the channel %.1f s", channel, wait)
+        return True
 
     def _report(self, channel: str, item: _Item, exc: Exception, what: str) -> None:
         log.warning("slack write for %s in %s failed: %s", item.key, channel, what)
@@ -222,3 +257,12 @@ class Outbox:
             self._ts[item.key] = (str(resp.get("channel", channel)), ts)
         if item.on_posted:
             item.on_posted(ts)
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    headers = getattr(exc.response, "headers", None) or {}
+    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return max(float(raw), 0.0) if raw is not None else DEFAULT_RETRY_AFTER
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER

@@ -28,7 +28,7 @@ from bot.clock import Clock
 from bot.executors.base import ExecutionError, Executor, Plan, SnapshotRecord, StepResult
 from bot.health import HealthGate
 from bot.lifecycle import Decision, Effect, Move, State
-from bot.rollbacks import EffectSink, RollbackService, rid
+from bot.rollbacks import BOT, EffectSink, RollbackService, rid
 from storage.models import Rollback
 from storage.uow import UnitOfWorkFactory
 
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 _CURRENT: dict[str, Runner] = {}
 RETRY_LIMIT = 3
+# A countdown message is refreshed this often ("in 50 s"); the outbox coalesces
+# the edits, so a refresh never costs more than Slack's per-channel limit allows.
+COUNTDOWN_REFRESH_SECONDS = 10.0
 VERIFY_POLL_SECONDS = 0.5
 
 
@@ -89,8 +92,11 @@ class Runner(EffectSink):
     # -- lifecycle of the runner itself ------------------------------------------
     def start(self) -> None:
         _CURRENT["runner"] = self
-        self.scheduler.start()
+        # Paused until recovery has restarted countdowns: a stored countdown job
+        # whose time came while the bot was down must not fire first.
+        self.scheduler.start(paused=True)
         self.recover()
+        self.scheduler.resume()
 
     def stop(self) -> None:
         if self.scheduler.running:
@@ -105,23 +111,25 @@ class Runner(EffectSink):
                 states=[State.SCHEDULED, State.APPROVED, State.EXECUTING, State.VERIFYING]
             )
         for row in active:
+            state = State(row.state)
+            if state is State.SCHEDULED:
+                # Nobody could cancel while the bot was down: the full length again.
+                self._restart_countdown(row)
+                continue
             pending = {j.id for j in self.scheduler.get_jobs() if j.id.startswith(f"rb{row.id}-")}
             if pending:
                 continue
-            state = State(row.state)
             if state is State.APPROVED:
                 self._schedule(row.id, "execute")
             elif state is State.VERIFYING:
                 self._schedule(row.id, "verify")
-            elif state is State.SCHEDULED:
-                self._restart_countdown(row)
             elif state is State.EXECUTING:
-                assert self.rollbacks is not None
-                self.rollbacks.system_move(
+                self._pause(
                     row.id,
                     Move.PAUSE,
                     summary=f"the bot restarted while step {row.step + 1} of {rid(row.id)} was "
-                    "running; paused so nothing repeats blindly. Resume to continue.",
+                    "running; paused so nothing repeats blindly. Resume re-reads the cluster "
+                    "and applies only what is missing; or abort.",
                     kind="rollback.paused",
                 )
 
@@ -135,7 +143,9 @@ class Runner(EffectSink):
         if Effect.EXECUTE in effects:
             self._schedule(rollback.id, "execute")
         if Effect.NEXT_STEP in effects:
-            if decision.move is Move.RESUME:
+            if decision.move is Move.SKIP_TO_END:
+                self._schedule(rollback.id, "last")
+            elif decision.move is Move.RESUME:
                 self._schedule(rollback.id, "step")
             else:
                 service = self._catalog.service(rollback.service)
@@ -162,7 +172,7 @@ class Runner(EffectSink):
 
     def _unschedule(self, rollback_id: int) -> None:
         for job in self.scheduler.get_jobs():
-            if job.id.startswith(f"rb{rollback_id}-"):
+            if job.id.startswith(f"rb{rollback_id}-") or job.id == _tick_id(rollback_id):
                 with contextlib.suppress(JobLookupError):
                     job.remove()
 
@@ -180,14 +190,42 @@ class Runner(EffectSink):
         )
         row.deadline_at = deadline
         self._schedule(row.id, "countdown", delay=seconds)
+        self._schedule_refresh(row.id, deadline)
         if announce:
+            self.notifier.rollback_changed(row)
+
+    def _schedule_refresh(self, rollback_id: int, deadline: datetime) -> None:
+        """Refresh the countdown message every few seconds until its deadline.
+
+        Its id is outside the ``rb<id>-`` namespace on purpose: recovery reads
+        that namespace as "work pending", and a refresh is not work.
+        """
+        if (deadline - self._clock.now()).total_seconds() <= COUNTDOWN_REFRESH_SECONDS:
+            return
+        self.scheduler.add_job(
+            run_job,
+            trigger="interval",
+            seconds=COUNTDOWN_REFRESH_SECONDS,
+            end_date=deadline,
+            args=[rollback_id, "refresh"],
+            id=_tick_id(rollback_id),
+            replace_existing=True,
+            misfire_grace_time=1,
+        )
+
+    def _refresh_countdown(self, rollback_id: int) -> None:
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        if row is not None and row.state == State.SCHEDULED:
             self.notifier.rollback_changed(row)
 
     # -- jobs ------------------------------------------------------------------------
     def run(self, rollback_id: int, kind: str) -> None:
         handler = {
+            "refresh": self._refresh_countdown,
             "execute": self._execute,
             "step": self._step,
+            "last": self._last_step,
             "gate": self._gate_check,
             "verify": self._verify,
             "countdown": self._countdown,
@@ -250,6 +288,7 @@ class Runner(EffectSink):
             return
         row, service, executor = loaded
         plan = Plan.from_dict(row.plan)
+        self._announce_step(row, plan)
         try:
             result = executor.apply_step(
                 service, plan, step=row.step, actor=self._actor(row, service), drill=row.drill
@@ -258,25 +297,65 @@ class Runner(EffectSink):
             self._retry_or_fail(rollback_id, "step", exc)
             return
         self._attempts.pop((rollback_id, "step"), None)
-        self._record_changes(row, result)
+        self._tell_changes(row, result)
         assert self.rollbacks is not None
         next_step = result.step + 1
+        save_changes = _change_recorder(result, self._clock.now())
         if result.finished:
-            self.rollbacks.system_move(
+            moved = self.rollbacks.system_move(
                 rollback_id,
                 Move.APPLIED,
                 summary=f"{rid(rollback_id)} applied ({result.message}); verifying",
                 kind="rollback.verifying",
                 update=lambda r: _set_verifying(r, next_step, service, self._clock.now()),
+                extra=save_changes,
             )
         else:
-            self.rollbacks.system_move(
+            moved = self.rollbacks.system_move(
                 rollback_id,
                 Move.STEP_DONE,
                 summary=f"{rid(rollback_id)} step {next_step}/{len(plan.steps)}: {result.message}",
                 kind="rollback.step",
                 update=lambda r: setattr(r, "step", next_step),
+                extra=save_changes,
             )
+        if moved is None and result.changes:
+            # Someone aborted or paused while the step ran: its writes still happened.
+            with self._uow() as uow:
+                save_changes(uow, row)
+                uow.commit()
+
+    def _announce_step(self, row: Rollback, plan: Plan) -> None:
+        """Written before the write, so a crash in between still leaves a trace."""
+        if len(plan.steps) < 2:
+            return  # single-step strategies: "executing" already says it
+        assert self.rollbacks is not None
+        line = plan.changes[row.step] if row.step < len(plan.changes) else ""
+        self.rollbacks.record(
+            row.id,
+            kind="rollback.applying",
+            summary=f"{'DRILL: ' if row.drill else ''}applying step {row.step + 1}/"
+            f"{len(plan.steps)}" + (f": {line}" if line else ""),
+            data={"step": row.step},
+        )
+
+    def _last_step(self, rollback_id: int) -> None:
+        """ "Go to 0 now": the final step, straight away, with no gate in between."""
+        loaded = self._load(rollback_id, State.EXECUTING)
+        if loaded is None:
+            return
+        row, _, _ = loaded
+        last = max(len(Plan.from_dict(row.plan).steps) - 1, 0)
+        if row.step != last:
+            assert self.rollbacks is not None
+            self.rollbacks.record(
+                rollback_id,
+                kind="rollback.skipped",
+                summary=f"skipping to the last step ({last + 1}) of {rid(rollback_id)}",
+                data={"from_step": row.step, "to_step": last},
+                update=lambda r: setattr(r, "step", last),
+            )
+        self._step(rollback_id)
 
     def _gate_check(self, rollback_id: int) -> None:
         loaded = self._load(rollback_id, State.EXECUTING)
@@ -294,12 +373,12 @@ class Runner(EffectSink):
             )
             self._step(rollback_id)
             return
-        self.rollbacks.system_move(
+        self._pause(
             rollback_id,
             Move.GATE_FAILED,
-            summary="health gate failed, rollback paused: "
+            summary=f"health gate failed before step {row.step + 1}, {rid(rollback_id)} paused: "
             + "; ".join(result.reasons)
-            + ". Resume to continue, or abort.",
+            + ". Resume to continue, go to 0% now, or abort.",
             kind="health.failed",
             data={"checks": result.checks, "reasons": list(result.reasons)},
         )
@@ -347,22 +426,9 @@ class Runner(EffectSink):
         who = approvals[-1].actor if approvals else row.requested_by
         return self.rollbacks.actor(service, who)
 
-    def _record_changes(self, row: Rollback, result: StepResult) -> None:
-        assert self.rollbacks is not None
+    def _tell_changes(self, row: Rollback, result: StepResult) -> None:
         for change in result.changes:
             prefix = "dry run: " if change.dry_run else ""
-            self.rollbacks.record(
-                row.id,
-                kind="kube.changed",
-                summary=f"{prefix}{change.verb} {change.kind}/{change.name}: {change.summary}",
-                data={
-                    "verb": change.verb,
-                    "kind": change.kind,
-                    "namespace": change.namespace,
-                    "name": change.name,
-                    "dry_run": change.dry_run,
-                },
-            )
             self.notifier.progress(
                 row, f"{prefix}{change.verb} `{change.kind}/{change.name}`: {change.summary}"
             )
@@ -384,7 +450,45 @@ class Runner(EffectSink):
             self._schedule(rollback_id, kind, delay=float(2**attempts) / 2)
             return
         self._attempts.pop(key, None)
-        self._fail(rollback_id, str(exc))
+        if kind == "step" and self._half_done(rollback_id):
+            self._pause(
+                rollback_id,
+                Move.PAUSE,
+                summary=f"{rid(rollback_id)} paused half-way: {exc}. Earlier steps are in "
+                "place; resume to try this step again, go to 0 now, or abort.",
+                kind="rollback.paused",
+                data={"error": str(exc), "attempts": attempts},
+            )
+            return
+        self._fail(
+            rollback_id, f"{exc} (nothing was left half-done)" if kind == "step" else str(exc)
+        )
+
+    def _pause(
+        self,
+        rollback_id: int,
+        move: Move,
+        *,
+        summary: str,
+        kind: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Pause and ask the thread: the reason goes there word for word, not only the state."""
+        assert self.rollbacks is not None
+        decision = self.rollbacks.system_move(
+            rollback_id, move, summary=summary, kind=kind, data=data
+        )
+        if decision is None:
+            return
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        if row is not None:
+            self.notifier.progress(row, f":warning: {summary}")
+
+    def _half_done(self, rollback_id: int) -> bool:
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        return row is not None and row.state == State.EXECUTING and row.step > 0
 
     def _fail(self, rollback_id: int, why: str) -> None:
         assert self.rollbacks is not None
@@ -397,9 +501,40 @@ class Runner(EffectSink):
         )
 
 
+def _tick_id(rollback_id: int) -> str:
+    return f"countdown-refresh-{rollback_id}"
+
+
 def _set_verifying(row: Rollback, step: int, service: Service, now: datetime) -> None:
     row.step = step
     row.deadline_at = now + timedelta(seconds=service.health.timeout_seconds)
+
+
+def _change_recorder(result: StepResult, now: datetime) -> Callable[[Any, Rollback], None]:
+    """Kubernetes writes of a step, stored in the same transaction as the step's move."""
+
+    def save(uow: Any, row: Rollback) -> None:
+        for change in result.changes:
+            prefix = "dry run: " if change.dry_run else ""
+            uow.timeline.append(
+                at=now,
+                actor=BOT,
+                kind="kube.changed",
+                summary=f"{prefix}{change.verb} {change.kind}/{change.name}: {change.summary}",
+                incident_id=row.incident_id,
+                rollback_id=row.id,
+                service=row.service,
+                data={
+                    "verb": change.verb,
+                    "kind": change.kind,
+                    "namespace": change.namespace,
+                    "name": change.name,
+                    "dry_run": change.dry_run,
+                    "step": result.step,
+                },
+            )
+
+    return save
 
 
 def _save_snapshots(

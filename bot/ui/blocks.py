@@ -357,6 +357,21 @@ def alert_message(view: AlertGroupView) -> tuple[str, list[Block]]:
     return text, _fit(blocks)
 
 
+def suggestion_message(
+    *, service: str, group_id: int, text: str, incident_id: int | None = None
+) -> tuple[str, list[Block]]:
+    """A warning rule's suggestion (or a refused automatic rollback): a Roll back button only.
+
+    Posted in the alert group's thread; nothing happens unless a person clicks.
+    """
+    button = _button(
+        f"⏪ Roll back {service}",
+        action_ids.ROLL_BACK,
+        button_value(group_id=group_id, incident_id=incident_id, service=service),
+    )
+    return text, [_section(escape(clip(text, MAX_TEXT))), *_actions("suggestion", [button])]
+
+
 # --- rollbacks ---------------------------------------------------------------------
 
 _STATE_LABEL: dict[State, tuple[str, str]] = {
@@ -424,6 +439,18 @@ def _rollback_button(view: RollbackView, action: str) -> dict[str, Any] | None:
         return _button("⏸️ Pause", action, value)
     if action == action_ids.RESUME:
         return _button("▶️ Resume", action, value, style="primary")
+    if action == action_ids.SKIP_TO_END:
+        return _button(
+            "⏭️ Go to 0% now",
+            action,
+            value,
+            confirm=_confirm(
+                f"Move all traffic off the canary of {view.service}?",
+                f"Skips the remaining steps of {rid} and applies the last one at once, "
+                "without health gates in between.",
+                "Go to 0% now",
+            ),
+        )
     if action == action_ids.ABORT:
         return _button(
             "Abort",
