@@ -232,7 +232,12 @@ def build(
             clock=clock,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
-        poller=QueryPoller(catalog=catalog, relay=relay, clock=clock),
+        poller=QueryPoller(
+            catalog=catalog,
+            relay=relay,
+            clock=clock,
+            default_prometheus_url=catalog.prometheus_url,
+        ),
         watcher=DeploymentWatcher(
             catalog=catalog, apis=kube, uow=uow, clock=clock, post=thread_poster(notifier, uow)
         ),

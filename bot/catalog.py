@@ -132,6 +132,7 @@ class Catalog(_Strict):
     fallback_channel: str | None = None  # alerts that match no service
     group_by: tuple[str, ...] = ("service", "alertname")
     alertmanager_url: str | None = None  # for silences and the health gate
+    prometheus_url: str | None = None  # for trigger rules with a `query`
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
