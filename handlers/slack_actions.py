@@ -98,18 +98,21 @@ ACTIONS: dict[str, Callable[[Services, dict[str, Any]], Reply]] = {
 }
 
 
-def _listener(services: Services, handle: Callable[[Services, dict[str, Any]], Reply]) -> Any:
-    def listener(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
+def _work(services: Services, handle: Callable[[Services, dict[str, Any]], Reply]) -> Any:
+    def work(body: dict[str, Any]) -> None:
         try:
             reply = handle(services, body)
         except ValueError as exc:  # a button value that is not ours
             reply = Reply(False, f"That button could not be read: {exc}")
         _tell(services, body, reply)
 
-    return listener
+    return work
+
+
+def _acknowledge(ack: Ack) -> None:
+    ack()
 
 
 def register(app: App, services: Services) -> None:
     for action_id, handle in ACTIONS.items():
-        app.action(action_id)(_listener(services, handle))
+        app.action(action_id)(ack=_acknowledge, lazy=[_work(services, handle)])

@@ -52,7 +52,9 @@ def create_bolt_app(services: Services) -> App:
         client=services.slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,
-        process_before_response=False,
+        # Acknowledgements run in the request thread and return at once; the work runs
+        # after, as lazy listeners (no polling for the ack, nothing blocks the response).
+        process_before_response=True,
         request_verification_enabled=True,
         url_verification_enabled=True,
         ignoring_self_events_enabled=False,

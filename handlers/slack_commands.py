@@ -114,10 +114,13 @@ HANDLERS: dict[type, Handler] = {
 def register(app: App, services: Services) -> None:
     flags = {s.name: [f.name for f in s.flags] for s in services.catalog.services}
 
-    @app.command("/rollback")
-    def on_rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    def parse(body: dict[str, Any]) -> c.Command:
+        return c.parse(body.get("text", ""), services=services.catalog.names, flags=flags)
+
+    def acknowledge(ack: Ack, body: dict[str, Any]) -> None:
+        """Answers within Slack's 3 s: errors and help right here, the rest after."""
         try:
-            cmd = c.parse(body.get("text", ""), services=services.catalog.names, flags=flags)
+            cmd = parse(body)
         except c.CommandError as exc:
             ack(response_type="ephemeral", text=str(exc))
             return
@@ -125,5 +128,15 @@ def register(app: App, services: Services) -> None:
             ack(response_type="ephemeral", text=c.HELP_TEXT, blocks=blocks.help_blocks())
             return
         ack()
-        services.metrics.slack_requests.labels(kind=type(cmd).__name__).inc()
-        HANDLERS[type(cmd)](services, cmd, body, respond)
+
+    def work(body: dict[str, Any], respond: Respond) -> None:
+        try:
+            cmd = parse(body)
+        except c.CommandError:
+            return  # already answered in the acknowledgement
+        handler = HANDLERS.get(type(cmd))
+        if handler is not None:
+            services.metrics.slack_requests.labels(kind=type(cmd).__name__).inc()
+            handler(services, cmd, body, respond)
+
+    app.command("/rollback")(ack=acknowledge, lazy=[work])
