@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -188,8 +188,9 @@ def report(samples: list[Sample], elapsed: float) -> float:
 # -- rollback-bot serve as a process --------------------------------------------------------
 
 
-def time_serve(stack: LoopbackStack, workdir: Path, count: int = 20) -> list[float]:
-    """Start ``rollback-bot serve`` on the stack's stand-ins; time ``count`` signed commands."""
+@contextmanager
+def served(stack: LoopbackStack, workdir: Path) -> Iterator[str]:
+    """``rollback-bot serve`` as its own process on the stack's stand-ins; yields its URL."""
     catalog = workdir / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(CATALOG))
     env = {
@@ -214,21 +215,24 @@ def time_serve(stack: LoopbackStack, workdir: Path, count: int = 20) -> list[flo
         )
     try:
         line = wait_until(lambda: _listening(out, process), timeout=60, interval=0.05)
-        driver = SlackDriver(
-            events_url=f"{line.split()[-1]}/slack/events",
-            signing_secret=SIGNING_SECRET,
-            standin=stack.slack,
-        )
-        timings = []
-        for _ in range(count):
-            started = time.perf_counter()
-            response = driver.command("help", user_id=USER, channel_id=CHANNEL)
-            timings.append(time.perf_counter() - started)
-            assert response.status_code == 200, response.text
-        return timings
+        yield line.split()[-1]
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def time_serve(stack: LoopbackStack, url: str, count: int = 20) -> list[float]:
+    """Time ``count`` signed commands, one after another, against a served bot."""
+    driver = SlackDriver(
+        events_url=f"{url}/slack/events", signing_secret=SIGNING_SECRET, standin=stack.slack
+    )
+    timings = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = driver.command("help", user_id=USER, channel_id=CHANNEL)
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+    return timings
 
 
 def _listening(out: Path, process: subprocess.Popen[bytes]) -> str | None:
@@ -255,38 +259,45 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Waitress warns on every queued request under load; the figures say it better.
     logging.basicConfig(level=logging.ERROR)
-    with loopback(args.database_url) as stack:
-        driver = stack.driver
-        events = f"{stack.url}/slack/events"
-        print(
-            f"ack latency: {args.requests} requests per kind and run, {os.cpu_count()} CPUs, "
-            f"database {stack.database_url.split(':', 1)[0]}"
-        )
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as load:
-            warmup = build_requests(driver, args.warmup)
-            load.submit(run_load, events, warmup, args.concurrency, args.max_seconds).result()
-            runs = [("back to back (saturation)", 0.0)]
-            if args.rate > 0:
-                runs.append((f"at {args.rate:.0f} requests/s", args.rate))
-            for title, rate in runs:
-                batch = build_requests(driver, args.requests)
-                future = load.submit(
-                    run_load, events, batch, args.concurrency, args.max_seconds, rate
-                )
-                print(f"\n{args.concurrency} clients, {title}")
-                p99 = report(*future.result())
-                verdict = "meets" if p99 < TARGET_P99_MS else "MISSES"
-                print(f"p99 {p99:.1f} ms {verdict} the {TARGET_P99_MS:.0f} ms target")
-        if not args.skip_serve:
-            with tempfile.TemporaryDirectory() as tmp:
-                timings = time_serve(stack, Path(tmp))
-            first, rest = timings[0] * 1000, [t * 1000 for t in timings[1:]]
+    with loopback(args.database_url) as stack, tempfile.TemporaryDirectory() as tmp:
+        where = "in process with the stand-ins"
+        target: AbstractContextManager[str] = nullcontext(stack.url)
+        if args.served:
+            where = "as its own process (rollback-bot serve)"
+            target = served(stack, Path(tmp))
+        with target as base:
+            events = f"{base}/slack/events"
             print(
-                f"rollback-bot serve: first signed /rollback help {first:.1f} ms, "
-                f"then median {statistics.median(rest):.1f} ms, max {max(rest):.1f} ms "
-                f"(Slack's limit {SLACK_DEADLINE_S:.0f} s)"
+                f"ack latency: {args.requests} requests per kind and run, {os.cpu_count()} CPUs, "
+                f"database {stack.database_url.split(':', 1)[0]}, bot {where}"
             )
+            _load_runs(args, stack.driver, events)
+            if not args.skip_serve:
+                with nullcontext(base) if args.served else served(stack, Path(tmp)) as url:
+                    timings = time_serve(stack, url)
+                first, rest = timings[0] * 1000, [t * 1000 for t in timings[1:]]
+                print(
+                    f"rollback-bot serve: first signed /rollback help {first:.1f} ms, "
+                    f"then median {statistics.median(rest):.1f} ms, max {max(rest):.1f} ms "
+                    f"(Slack's limit {SLACK_DEADLINE_S:.0f} s)"
+                )
     return 0
+
+
+def _load_runs(args: argparse.Namespace, driver: SlackDriver, events: str) -> None:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as load:
+        warmup = build_requests(driver, args.warmup)
+        load.submit(run_load, events, warmup, args.concurrency, args.max_seconds).result()
+        runs = [("back to back (saturation)", 0.0)]
+        if args.rate > 0:
+            runs.append((f"at {args.rate:.0f} requests/s", args.rate))
+        for title, rate in runs:
+            batch = build_requests(driver, args.requests)
+            future = load.submit(run_load, events, batch, args.concurrency, args.max_seconds, rate)
+            print(f"\n{args.concurrency} clients, {title}")
+            p99 = report(*future.result())
+            verdict = "meets" if p99 < TARGET_P99_MS else "MISSES"
+            print(f"p99 {p99:.1f} ms {verdict} the {TARGET_P99_MS:.0f} ms target")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -298,6 +309,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=100.0, help="second run at this rate; 0 skips it")
     p.add_argument("--database-url", help="default: a fresh SQLite file")
     p.add_argument("--skip-serve", action="store_true", help="skip the rollback-bot serve check")
+    p.add_argument(
+        "--served",
+        action="store_true",
+        help="load a `rollback-bot serve` process instead of the in-process bot",
+    )
     return p
 
 
