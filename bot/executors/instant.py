@@ -254,6 +254,8 @@ class InstantExecutor:
             except (ApiException, ExecutionError) as err:
                 api = _api_cause(err)
                 if api is None:
+                    if not done:
+                        raise
                     raise self._with_progress(err, done) from err
                 pending = getattr(api, "pending_change", None)
                 if api.status == 409 and conflicts < self.conflict_retries:
@@ -265,7 +267,8 @@ class InstantExecutor:
                         unsure.append(pending)
                     self.sleep(self.backoff_seconds * 2 ** (failures - 1))
                     continue
-                raise self._give_up(service, api, done, conflicts, failures) from err
+                landed = self._patch_landed(service, plan, api)
+                raise self._give_up(service, api, done, conflicts, failures, landed) from err
 
     def _attempt(
         self,
@@ -384,6 +387,18 @@ class InstantExecutor:
             step=step, finished=True, changes=tuple(done), message=message, noop=not done
         )
 
+    def _patch_landed(self, service: Service, plan: Plan, exc: ApiException) -> bool | None:
+        """After a failed Deployment patch whose answer may be lost: did it land?"""
+        pending = getattr(exc, "pending_change", None)
+        if pending is None or pending.kind != "Deployment" or exc.status == 409:
+            return False  # refused outright, or never attempted
+        try:
+            live = read_deployment(self.apis, service.namespace, service.deployment)
+        except ExecutionError:
+            return None
+        wanted = plan.detail.get("target_images")
+        return wanted is not None and list(images_of(live["spec"]["template"])) == list(wanted)
+
     def _with_progress(self, err: BaseException, done: list[Change]) -> ExecutionError:
         retryable = isinstance(err, ExecutionError) and err.retryable
         if not done:
@@ -398,8 +413,12 @@ class InstantExecutor:
         done: list[Change],
         conflicts: int,
         failures: int,
+        landed: bool | None,
     ) -> ExecutionError:
+        pending = getattr(exc, "pending_change", None)
         what = f"deployment {service.namespace}/{service.deployment}"
+        if pending is not None:
+            what = f"{pending.kind.lower()} {pending.namespace}/{pending.name}"
         if exc.status == 409:
             base = ExecutionError(
                 f"{what} kept changing while rolling back ({conflicts + 1} conflicting writes); "
@@ -410,10 +429,11 @@ class InstantExecutor:
             base = explain(exc, what)
             if failures:
                 base = ExecutionError(f"{base} (after {failures + 1} tries)", retryable=True)
-        state = "the deployment was not patched"
-        pending = getattr(exc, "pending_change", None)
-        if pending is not None and pending.kind == "Deployment" and exc.status != 409:
-            state = "the deployment patch may or may not have been applied; re-plan to see"
+        state = {
+            True: "the deployment patch was applied nonetheless (checked by re-reading it)",
+            False: "the deployment was not patched",
+            None: "the deployment patch may or may not have been applied; re-plan to see",
+        }[landed]
         if done:
             written = ", ".join(f"{c.kind.lower()}/{c.name} {c.verb}" for c in done)
             return ExecutionError(f"{base}; {written}; {state}", retryable=base.retryable)

@@ -245,16 +245,20 @@ def known_stable(
     """
     alerts = sorted(alert_times)
     starts = {r.number: (live_since or {}).get(r.number, r.created_at) for r in revisions}
-    ordered = sorted(revisions, key=lambda r: r.number)
+    known = sorted(t for t in starts.values() if t is not None)
+    current = max((r.number for r in revisions), default=None)
     stable: list[int] = []
-    for i, rev in enumerate(ordered):
+    for rev in sorted(revisions, key=lambda r: r.number):
         start = starts[rev.number]
         if start is None:
             continue
-        end = now if i == len(ordered) - 1 else starts[ordered[i + 1].number]
-        if end is None or end - start < window:
-            continue
-        if i == len(ordered) - 1 and (rev.replicas == 0 or rev.ready < rev.replicas):
+        if rev.number == current:
+            end = now
+            if rev.replicas == 0 or rev.ready < rev.replicas:
+                continue
+        else:  # live until the next revision went live
+            end = next((t for t in known if t > start), now)
+        if end - start < window:
             continue
         if any(start <= t <= start + window for t in alerts):
             continue
