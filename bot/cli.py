@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.catalog import CatalogError, load_catalog
 from bot.config import Settings, load_settings
 from bot.queries import Queries
+from storage.errors import DatabaseNotMigrated
 
 log = logging.getLogger("rollback-bot")
 
@@ -180,7 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = parser().parse_args(argv)
-    return int(args.func(load_settings(), args))
+    try:
+        return int(args.func(load_settings(), args))
+    except DatabaseNotMigrated as exc:
+        # Every command that reads the database says what to run, not a traceback.
+        print(f"rollback-bot: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,274 @@
+"""The ``rollback-bot`` commands as an operator runs them: exit codes and what they print."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from storage import db
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_CATALOG = REPO / "bot" / "sample_catalog.yaml"
+EXAMPLE_CATALOG = REPO / "catalog.example.yaml"
+
+BROKEN_CATALOG = """\
+services:
+  - name: checkout
+    deployment: checkout
+    channel: C0ALERTS
+    match: {service: checkout}
+    strategy: blue-green
+    dependents: [payments]
+    policy:
+      approvers: {user: [U0BOB]}
+  - name: checkout
+    deployment: checkout-eu
+    channel: C0ALERTS
+    match: {service: checkout-eu}
+    gradual: {stable: a, canary: b, steps: [20, 50]}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the environment; start every test from the documented defaults."""
+    for name in ("DATABASE_URL", "ROLLBACK_BOT_CATALOG", "PORT", "ALERT_WEBHOOK_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# -- check-config -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("catalog", [SAMPLE_CATALOG, EXAMPLE_CATALOG], ids=["sample", "example"])
+def test_check_config_accepts_the_shipped_catalogs(
+    catalog: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", str(catalog)]) == 0
+    out = capsys.readouterr().out
+    assert f"{catalog}: OK" in out
+    assert "checkout" in out
+
+
+def test_check_config_accepts_the_readme_example(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", readme, re.S)
+    assert example is not None
+    path = tmp_path / "catalog.yaml"
+    path.write_text(example[1])
+
+    assert main(["check-config", str(path)]) == 0
+    assert "OK, 3 service(s): checkout, storefront, search" in capsys.readouterr().out
+
+
+def test_check_config_reads_the_catalog_named_by_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ROLLBACK_BOT_CATALOG", str(SAMPLE_CATALOG))
+    assert main(["check-config"]) == 0
+    assert "OK, 2 service(s): checkout, search" in capsys.readouterr().out
+
+
+def test_check_config_lists_every_problem_with_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(BROKEN_CATALOG)
+
+    assert main(["check-config", str(path)]) == 1
+
+    out = capsys.readouterr().out
+    assert f"{path}: 2 problem(s)" in out
+    # Structural problems are reported together ...
+    assert "services[0].policy.approvers: unknown key 'user'" in out
+    assert "services[1].gradual.steps: must end at 0" in out
+
+
+def test_check_config_reports_every_semantic_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ... and once the structure is valid, every cross-field problem at once.
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        BROKEN_CATALOG.replace("{user: [U0BOB]}", "{users: [U0BOB]}").replace(
+            "[20, 50]", "[50, 20, 0]"
+        )
+    )
+
+    assert main(["check-config", str(path)]) == 1
+
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == f"{path}: 3 problem(s)"
+    assert set(lines[1:]) == {
+        "services[0].blue_green: required when strategy is blue-green",
+        "services[0].dependents: unknown service 'payments'",
+        "services[1].name: duplicate service name 'checkout'",
+    }
+
+
+def test_check_config_on_unreadable_or_invalid_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert main(["check-config", str(missing)]) == 1
+    assert "cannot read" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  - name: [unclosed\n")
+    assert main(["check-config", str(bad)]) == 1
+    assert "not valid YAML at line" in capsys.readouterr().out
+
+
+# -- migrate and serve ------------------------------------------------------------------------
+
+
+def test_migrate_brings_a_new_sqlite_database_to_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+
+    assert main(["migrate"]) == 0
+    assert "database at head" in capsys.readouterr().out
+
+    engine = db.make_engine(url)
+    try:
+        assert db.is_up_to_date(engine)
+    finally:
+        engine.dispose()
+    # Running it again is safe.
+    assert main(["migrate"]) == 0
+
+
+def test_serve_refuses_an_unmigrated_database(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ROLLBACK_BOT_CATALOG", str(SAMPLE_CATALOG))
+    monkeypatch.setenv("PORT", "0")
+
+    assert main(["serve", "--host", "127.0.0.1"]) != 0
+
+    captured = capsys.readouterr()
+    assert "run `rollback-bot migrate`" in captured.err
+    assert "listening" not in captured.out
+
+
+def test_serve_refuses_a_broken_catalog(
+    migrated_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(BROKEN_CATALOG)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    monkeypatch.setenv("ROLLBACK_BOT_CATALOG", str(path))
+
+    assert main(["serve", "--host", "127.0.0.1"]) != 0
+    assert "rollback-bot check-config" in capsys.readouterr().err
+
+
+# -- incidents and export ---------------------------------------------------------------------
+
+OPENED = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def seeded(migrated_url: str, uow: db.UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch) -> int:
+    """One mitigated incident with a short timeline, written through the repositories."""
+    with uow() as u:
+        incident = u.incidents.add(
+            service="checkout", title="HighErrorRate on checkout", opened_at=OPENED
+        )
+        u.flush()
+        incident.acknowledged_at = OPENED + timedelta(seconds=30)
+        incident.acknowledged_by = "U0ALICE"
+        incident.mitigated_at = OPENED + timedelta(seconds=95)
+        incident.state = "mitigated"
+        for offset, actor, kind, summary in [
+            (0, "alertmanager", "alert.firing", "HighErrorRate firing on checkout/production"),
+            (30, "U0ALICE", "rollback.requested", "U0ALICE requested instant rollback"),
+            (60, "U0BOB", "rollback.approved", "U0BOB approved R-1 (1/1 approvals)"),
+            (95, "rollback-bot", "rollback.done", "R-1 verified"),
+        ]:
+            u.timeline.append(
+                at=OPENED + timedelta(seconds=offset),
+                actor=actor,
+                kind=kind,
+                summary=summary,
+                incident_id=incident.id,
+                service="checkout",
+            )
+        u.commit()
+        incident_id = incident.id
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    return incident_id
+
+
+def test_incidents_lists_the_seeded_incident(
+    seeded: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["incidents"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "SERVICE", "OPENED", "STATE"]
+    assert lines[1].split() == [
+        f"INC-{seeded}",
+        "checkout",
+        "2026-11-25T09:00:00+00:00",
+        "mitigated",
+    ]
+
+
+def test_export_markdown_to_stdout(seeded: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", f"INC-{seeded}", "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"# Postmortem INC-{seeded}: HighErrorRate on checkout")
+    assert "- Time to acknowledge: 30.0s" in out
+    assert "- Time to mitigate: 1m 35s" in out
+    assert "| U0BOB | rollback.approved |" in out
+
+
+def test_export_json_to_a_file(
+    seeded: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "pm.json"
+
+    assert main(["export", str(seeded), "--format", "json", "-o", str(target)]) == 0
+
+    assert f"wrote {target}" in capsys.readouterr().out
+    doc = json.loads(target.read_text())
+    assert doc["incident"]["id"] == f"INC-{seeded}"
+    assert doc["metrics"]["time_to_acknowledge_seconds"] == 30
+    assert doc["metrics"]["time_to_mitigate_seconds"] == 95
+    assert [e["kind"] for e in doc["timeline"]] == [
+        "alert.firing",
+        "rollback.requested",
+        "rollback.approved",
+        "rollback.done",
+    ]
+
+
+def test_export_of_an_unknown_or_malformed_incident(
+    seeded: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", "INC-999"]) == 1
+    assert "There is no incident INC-999." in capsys.readouterr().err
+
+    assert main(["export", "yesterday"]) == 2
+    assert "is not an incident id" in capsys.readouterr().err
+
+
+def test_incidents_and_export_on_an_unmigrated_database_say_what_to_run(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    for command in (["incidents"], ["export", "INC-1"]):
+        assert main(command) == 2
+        assert "run `rollback-bot migrate`" in capsys.readouterr().err
