@@ -234,7 +234,7 @@ class RollbackService:
             )
             return Reply(False, f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id)
 
-        def check(uow: UnitOfWork, service: Service, row: Rollback) -> Verdict:
+        def check(uow: UnitOfWork, service: Service, row: Rollback, who: Principal) -> Verdict:
             if row.state == State.REQUESTED and self._expired(service, row):
                 return Verdict(False, _expired_why(service))
             done = [a.actor for a in uow.approvals.list_for(rollback_id=row.id)]
@@ -242,7 +242,7 @@ class RollbackService:
                 raise _Repeat(f"You already approved {rid(row.id)}; it needs someone else now.")
             return may_approve(
                 service,
-                self.principal(service, user),
+                who,
                 requested_by=row.requested_by,
                 already_approved_by=done,
             )
@@ -281,7 +281,7 @@ class RollbackService:
             rollback_id,
             Move.DENY,
             user,
-            check=lambda _u, s, _r: may_deny(s, self.principal(s, user)),
+            check=lambda _u, s, _r, who: may_deny(s, who),
             record=record,
             note=reason,
         )
@@ -292,7 +292,7 @@ class RollbackService:
             rollback_id,
             move,
             user,
-            check=lambda _u, s, _r: may_operate(s, self.principal(s, user)),
+            check=lambda _u, s, _r, who: may_operate(s, who),
             note=note,
         )
 
@@ -399,12 +399,15 @@ class RollbackService:
         move: Move,
         user: str,
         *,
-        check: Callable[[UnitOfWork, Service, Rollback], Verdict],
+        check: Callable[[UnitOfWork, Service, Rollback, Principal], Verdict],
         record: Callable[[UnitOfWork, Rollback], int] | None = None,
         note: str = "",
     ) -> Reply:
         now = self._clock.now()
         verb = move.value.replace("_", " ")
+        # Group membership may ask Slack: do it before the write transaction, which on
+        # SQLite holds the database's write lock until it ends.
+        who = self._principal_for(rollback_id, user)
         with self._uow() as uow:
             row = uow.rollbacks.get(id=rollback_id)
             if row is None:
@@ -415,7 +418,7 @@ class RollbackService:
                     False, f"{rid(rollback_id)} is for `{row.service}`, no longer in the catalog."
                 )
             try:
-                verdict = check(uow, service, row)
+                verdict = check(uow, service, row, who)
                 if not verdict:
                     raise _Refusal(verdict.reason)
                 approvals = record(uow, row) if record else 0
@@ -478,6 +481,12 @@ class RollbackService:
         return Reply(
             True, f"{rid(rollback_id)}: {_past(move)} by you; now {decision.after.value}.", row.id
         )
+
+    def _principal_for(self, rollback_id: int, user: str) -> Principal:
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        service = self._catalog.service(row.service) if row else None
+        return self.principal(service, user) if service else Principal(user)
 
     def _apply(self, uow: UnitOfWork, row: Rollback, decision: Decision, now: Any) -> None:
         row.state = decision.after.value

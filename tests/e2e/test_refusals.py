@@ -120,7 +120,7 @@ def test_self_approval_is_refused(stack: LoopbackStack) -> None:
     text = wait_told(stack, ALICE, "Cannot approve R-1", None)
     assert "someone else must approve" in text
     resp = stack.driver.command("approve R-1", user_id=ALICE, channel_id=CHANNEL)
-    wait_told(stack, ALICE, "someone else must approve", resp)
+    wait_told(stack, ALICE, "someone else must approve", resp, times=2)
     assert state_of(stack, 1) == "requested"
     assert kinds(stack) == [*events, ("rollback.refused", ALICE), ("rollback.refused", ALICE)]
     assert stack.kube.dump() == before

@@ -32,10 +32,14 @@ def told(stack: LoopbackStack, user: str, resp: requests.Response | None = None)
     return "\n".join(parts)
 
 
-def wait_told(stack: LoopbackStack, user: str, needle: str, resp: Any = None) -> str:
+def wait_told(
+    stack: LoopbackStack, user: str, needle: str, resp: Any = None, *, times: int = 1
+) -> str:
+    """Wait until ``needle`` was said to ``user`` at least ``times`` times."""
+
     def seen() -> str | None:
         text = told(stack, user, resp)
-        return text if needle in text else None
+        return text if text.count(needle) >= times else None
 
     return wait_until(seen, timeout=10)
 
