@@ -77,6 +77,7 @@ class Outbox:
         self._channels: dict[str, _Channel] = {}
         self._ts: dict[str, tuple[str, str]] = {}  # key -> (channel, ts)
         self._posting: set[str] = set()  # first post in flight: later writes are updates
+        self._in_flight = 0  # taken off a queue, not yet sent or reported
         self._closed = False
         self.sent: dict[str, int] = {}  # channel -> calls made, for benchmarks and metrics
         self.rate_limited: dict[str, int] = {}  # channel -> 429s answered by Slack
@@ -131,7 +132,9 @@ class Outbox:
         """Wait until every queue is drained (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while any(not ch.empty() or ch.pending_upserts for ch in self._channels.values()):
+            while self._in_flight or any(
+                not ch.empty() or ch.pending_upserts for ch in self._channels.values()
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -183,6 +186,7 @@ class Outbox:
                             ch.pending_upserts.discard(item.key)
                             if item.key not in self._ts:
                                 self._posting.add(item.key)
+                        self._in_flight += 1
                         return item
                     self._lock.wait((1 - ch.tokens) / self._rate)
                     continue
@@ -204,6 +208,7 @@ class Outbox:
                 self._report(channel, item, exc, repr(exc))
             finally:
                 with self._lock:
+                    self._in_flight -= 1
                     self._posting.discard(item.key)
                     self.sent[channel] = self.sent.get(channel, 0) + 1
                     self._lock.notify_all()
