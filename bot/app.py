@@ -163,7 +163,7 @@ def build(
     presenter = Presenter(catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube))
     notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
     gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url)
-    snapshots = DbSnapshotStore(uow, catalog)
+    snapshots = DbSnapshotStore(uow, catalog, clock)
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
 
@@ -188,6 +188,7 @@ def build(
         gate=gate,
         notifier=notifier,
         engine=engine,
+        snapshots=snapshots,
     )
     rollbacks = RollbackService(
         catalog=catalog,

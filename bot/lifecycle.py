@@ -56,6 +56,7 @@ class Move(StrEnum):
     GATE_FAILED = "gate_failed"
     PAUSE = "pause"
     RESUME = "resume"
+    SKIP_TO_END = "skip_to_end"  # gradual, paused: "go to 0 now"
     APPLIED = "applied"  # every change made, now verify
     VERIFIED = "verified"
     FAIL = "fail"
@@ -115,6 +116,7 @@ TRANSITIONS: dict[tuple[State, Move], tuple[State, tuple[Effect, ...]]] = {
     (S.EXECUTING, M.FAIL): (S.FAILED, (E.HALT, E.ANNOUNCE)),
     (S.EXECUTING, M.ABORT): (S.ABORTED, (E.HALT, E.ANNOUNCE)),
     (S.PAUSED, M.RESUME): (S.EXECUTING, (E.NEXT_STEP,)),
+    (S.PAUSED, M.SKIP_TO_END): (S.EXECUTING, (E.NEXT_STEP,)),
     (S.PAUSED, M.ABORT): (S.ABORTED, (E.ANNOUNCE,)),
     (S.PAUSED, M.FAIL): (S.FAILED, (E.ANNOUNCE,)),
     (S.VERIFYING, M.VERIFIED): (S.DONE, (E.MARK_MITIGATED, E.ANNOUNCE)),

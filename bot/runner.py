@@ -29,6 +29,7 @@ from bot.executors.base import ExecutionError, Executor, Plan, SnapshotRecord, S
 from bot.health import HealthGate
 from bot.lifecycle import Decision, Effect, Move, State
 from bot.rollbacks import BOT, EffectSink, RollbackService, rid
+from bot.snapshot_store import DbSnapshotStore
 from storage.models import Rollback
 from storage.uow import UnitOfWorkFactory
 
@@ -72,8 +73,10 @@ class Runner(EffectSink):
         gate: HealthGate,
         notifier: Notifier,
         engine: Engine,
+        snapshots: DbSnapshotStore | None = None,
     ) -> None:
         self._catalog = catalog
+        self._snapshots = snapshots
         self._uow = uow
         self._clock = clock
         self._executors = executors
@@ -123,6 +126,9 @@ class Runner(EffectSink):
                 self._schedule(row.id, "execute")
             elif state is State.VERIFYING:
                 self._schedule(row.id, "verify")
+            elif state is State.EXECUTING and self._between_steps(row.id):
+                # The last step was applied *and* recorded; only its gate job was lost.
+                self._schedule(row.id, "gate", delay=self._step_wait(row))
             elif state is State.EXECUTING:
                 self._pause(
                     row.id,
@@ -148,9 +154,7 @@ class Runner(EffectSink):
             elif decision.move is Move.RESUME:
                 self._schedule(rollback.id, "step")
             else:
-                service = self._catalog.service(rollback.service)
-                wait = service.gradual.step_seconds if service and service.gradual else 0
-                self._schedule(rollback.id, "gate", delay=wait)
+                self._schedule(rollback.id, "gate", delay=self._step_wait(rollback))
         if Effect.VERIFY in effects:
             self._schedule(rollback.id, "verify")
         self.notifier.rollback_changed(rollback, decision)
@@ -290,9 +294,10 @@ class Runner(EffectSink):
         plan = Plan.from_dict(row.plan)
         self._announce_step(row, plan)
         try:
-            result = executor.apply_step(
-                service, plan, step=row.step, actor=self._actor(row, service), drill=row.drill
-            )
+            with self._bound(rollback_id):
+                result = executor.apply_step(
+                    service, plan, step=row.step, actor=self._actor(row, service), drill=row.drill
+                )
         except ExecutionError as exc:
             self._retry_or_fail(rollback_id, "step", exc)
             return
@@ -417,6 +422,12 @@ class Runner(EffectSink):
             self._schedule(rollback_id, "verify", delay=VERIFY_POLL_SECONDS)
 
     # -- helpers -----------------------------------------------------------------------
+    def _bound(self, rollback_id: int) -> contextlib.AbstractContextManager[None]:
+        """Checkpoints an executor saves during the step are filed under this rollback."""
+        if self._snapshots is None:
+            return contextlib.nullcontext()
+        return self._snapshots.bound(rollback_id)
+
     def _actor(self, row: Rollback, service: Service) -> Any:
         assert self.rollbacks is not None
         with self._uow(read_only=True) as uow:
@@ -427,13 +438,14 @@ class Runner(EffectSink):
         return self.rollbacks.actor(service, who)
 
     def _tell_changes(self, row: Rollback, result: StepResult) -> None:
-        for change in result.changes:
-            prefix = "dry run: " if change.dry_run else ""
-            self.notifier.progress(
-                row, f"{prefix}{change.verb} `{change.kind}/{change.name}`: {change.summary}"
-            )
-        if result.noop:
-            self.notifier.progress(row, result.message)
+        """One thread reply per step, however many objects it wrote: the thread stays readable."""
+        lines = [
+            f"{'dry run: ' if c.dry_run else ''}{c.verb} `{c.kind}/{c.name}`: {c.summary}"
+            for c in result.changes
+        ]
+        if result.noop or not lines:
+            lines.append(result.message)
+        self.notifier.progress(row, "\n".join(lines))
 
     def _retry_or_fail(self, rollback_id: int, kind: str, exc: ExecutionError) -> None:
         key = (rollback_id, kind)
@@ -455,14 +467,13 @@ class Runner(EffectSink):
                 rollback_id,
                 Move.PAUSE,
                 summary=f"{rid(rollback_id)} paused half-way: {exc}. Earlier steps are in "
-                "place; resume to try this step again, go to 0 now, or abort.",
+                "place; resume to try this step again, go to 0% now, or abort.",
                 kind="rollback.paused",
                 data={"error": str(exc), "attempts": attempts},
             )
             return
-        self._fail(
-            rollback_id, f"{exc} (nothing was left half-done)" if kind == "step" else str(exc)
-        )
+        # A single-step executor says in its message what it already wrote, if anything.
+        self._fail(rollback_id, str(exc))
 
     def _pause(
         self,
@@ -484,6 +495,15 @@ class Runner(EffectSink):
             row = uow.rollbacks.get(id=rollback_id)
         if row is not None:
             self.notifier.progress(row, f":warning: {summary}")
+
+    def _between_steps(self, rollback_id: int) -> bool:
+        with self._uow(read_only=True) as uow:
+            events = uow.timeline.list_for_rollback(rollback_id=rollback_id)
+        return bool(events) and events[-1].kind == "rollback.step"
+
+    def _step_wait(self, row: Rollback) -> float:
+        service = self._catalog.service(row.service)
+        return service.gradual.step_seconds if service and service.gradual else 0
 
     def _half_done(self, rollback_id: int) -> bool:
         with self._uow(read_only=True) as uow:

@@ -1,30 +1,72 @@
 """Checkpoints in the database, behind the executors' ``SnapshotStore`` protocol.
 
-Snapshots are taken before every change (a rollback's first job). To restore
-the ConfigMaps a revision used, we look for the newest ConfigMap snapshot
-taken while that revision was live, among rollbacks of the same service.
+Snapshots are taken before every change. The first, of everything a rollback
+may touch, is returned by ``Executor.snapshot`` and stored by the runner in the
+same transaction that moves the rollback to executing. Executors also call
+``save`` right before a write, with the object exactly as they are about to
+change it (a step retried or resumed later may find it changed since); those
+are filed under the rollback whose step is running, which the runner names
+with ``bound``. Outside a bound step ``save`` stores nothing: there is no
+rollback to file it under, and the runner already keeps what ``snapshot``
+returned.
+
+To restore the ConfigMaps a revision used, we look for the newest ConfigMap
+snapshot taken while that revision was live, among rollbacks of the same
+service.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.catalog import Catalog
+from bot.clock import Clock, SystemClock
 from bot.executors.base import SnapshotRecord
 from storage.models import Rollback, Snapshot
 from storage.uow import UnitOfWorkFactory
 
+_RUNNING: ContextVar[int | None] = ContextVar("running_rollback", default=None)
+
 
 class DbSnapshotStore:
-    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock | None = None
+    ) -> None:
         self._uow = uow
         self._catalog = catalog
+        self._clock = clock or SystemClock()
+
+    @contextmanager
+    def bound(self, rollback_id: int) -> Iterator[None]:
+        """While the block runs (in this thread), ``save`` files records under ``rollback_id``."""
+        token = _RUNNING.set(rollback_id)
+        try:
+            yield
+        finally:
+            _RUNNING.reset(token)
 
     def save(self, records: Sequence[SnapshotRecord]) -> None:
-        """Nothing to do: the runner stores the records ``snapshot`` returns, with its rollback."""
+        rollback_id = _RUNNING.get()
+        if rollback_id is None or not records:
+            return
+        now = self._clock.now()
+        with self._uow() as uow:
+            for r in records:
+                uow.snapshots.add(
+                    rollback_id=rollback_id,
+                    kind=r.kind,
+                    namespace=r.namespace,
+                    name=r.name,
+                    revision=None if r.revision is None else str(r.revision),
+                    body=r.body,
+                    taken_at=now,
+                )
+            uow.commit()
 
     def configmaps_for_revision(
         self, *, namespace: str, deployment: str, revision: int

@@ -16,6 +16,7 @@ APPROVE = "rollback.approve"
 DENY = "rollback.deny"  # opens the deny modal
 PAUSE = "rollback.pause"
 RESUME = "rollback.resume"
+SKIP_TO_END = "rollback.skip_to_end"  # gradual, paused: "Go to 0% now"
 ABORT = "rollback.abort"
 CANCEL_COUNTDOWN = "rollback.cancel_countdown"  # the ABORT move, while a countdown runs
 RUN_NOW = "rollback.run_now"  # "Roll back now" on a countdown
@@ -36,6 +37,7 @@ ALL_ACTIONS: frozenset[str] = frozenset(
         DENY,
         PAUSE,
         RESUME,
+        SKIP_TO_END,
         ABORT,
         CANCEL_COUNTDOWN,
         RUN_NOW,

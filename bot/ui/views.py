@@ -150,6 +150,7 @@ _MOVE_ACTIONS: tuple[tuple[Move, str], ...] = (
     (Move.RUN_NOW, action_ids.RUN_NOW),
     (Move.PAUSE, action_ids.PAUSE),
     (Move.RESUME, action_ids.RESUME),
+    (Move.SKIP_TO_END, action_ids.SKIP_TO_END),
     (Move.ABORT, action_ids.ABORT),
 )
 

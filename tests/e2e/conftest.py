@@ -73,7 +73,10 @@ def alertmanager_payload(service: str = "checkout", *, status: str = "firing") -
             {
                 "status": status,
                 "labels": labels,
-                "annotations": {"summary": "5xx above 5%", "runbook_url": "https://runbooks/checkout"},
+                "annotations": {
+                    "summary": "5xx above 5%",
+                    "runbook_url": "https://runbooks/checkout",
+                },
                 "startsAt": "2026-11-25T09:00:00Z",
                 "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-25T09:10:00Z",
                 "generatorURL": "http://prometheus.local/graph",

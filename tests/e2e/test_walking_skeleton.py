@@ -43,8 +43,11 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     # Alice clicks "Roll back": the confirmation modal opens, then fills with the plan.
     driver = stack.driver
     resp = driver.click(
-        action_id=action_ids.ROLL_BACK, value=roll_back["value"], user_id=ALICE,
-        channel_id=CHANNEL, message_ts=alert["ts"],
+        action_id=action_ids.ROLL_BACK,
+        value=roll_back["value"],
+        user_id=ALICE,
+        channel_id=CHANNEL,
+        message_ts=alert["ts"],
     )
     assert resp.status_code == 200
     modal = wait_until(
@@ -54,7 +57,8 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     assert view["callback_id"] == action_ids.REQUEST_MODAL
     assert "registry.local/checkout:v1" in json.dumps(view["blocks"])
     resp = driver.submit_view(
-        callback_id=action_ids.REQUEST_MODAL, user_id=ALICE,
+        callback_id=action_ids.REQUEST_MODAL,
+        user_id=ALICE,
         private_metadata=view["private_metadata"],
         values={action_ids.REASON_BLOCK: {action_ids.REASON_INPUT: "5xx after v2"}},
     )
@@ -65,8 +69,11 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     assert _button(request["blocks"], action_ids.DENY) is not None
     approve = _button(request["blocks"], action_ids.APPROVE)
     driver.click(
-        action_id=action_ids.APPROVE, value=approve["value"], user_id=BOB,
-        channel_id=CHANNEL, message_ts=request["ts"],
+        action_id=action_ids.APPROVE,
+        value=approve["value"],
+        user_id=BOB,
+        channel_id=CHANNEL,
+        message_ts=request["ts"],
     )
 
     def done() -> bool:
@@ -84,9 +91,22 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     # kubectl agrees.
     kubeconfig = stack.kube.write_kubeconfig(tmp_path / "kubeconfig")
     history = subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, "--cache-dir", str(tmp_path / "cache"),
-         "-n", "shop", "rollout", "history", "deployment/checkout"],
-        capture_output=True, text=True, timeout=30, check=True,
+        [
+            "kubectl",
+            "--kubeconfig",
+            kubeconfig,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-n",
+            "shop",
+            "rollout",
+            "history",
+            "deployment/checkout",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"]
 
@@ -108,5 +128,7 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     exported = stack.services.queries.postmortem(1, "json")[1]
     doc = json.loads(exported)
     assert doc["metrics"]["time_to_acknowledge_seconds"] >= 0
-    assert doc["metrics"]["time_to_mitigate_seconds"] >= doc["metrics"]["time_to_acknowledge_seconds"]
+    assert (
+        doc["metrics"]["time_to_mitigate_seconds"] >= doc["metrics"]["time_to_acknowledge_seconds"]
+    )
     assert [e["kind"] for e in doc["timeline"]] == [e.kind for e in events]

@@ -1,0 +1,77 @@
+"""A Deployment changed by hand during an incident is noticed; the bot's own writes are not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.watcher import template_digest
+from sandbox.stack import LoopbackStack, wait_until
+from storage.models import TimelineEvent
+from tests.e2e.conftest import alertmanager_payload
+from tests.e2e.execute_support import (
+    NS,
+    WAIT,
+    FakeAlertmanager,
+    release_instant,
+    request,
+    running_alertmanager,
+    running_stack,
+    said,
+    wait_state,
+)
+
+
+@pytest.fixture
+def alertmanager() -> Iterator[FakeAlertmanager]:
+    yield from running_alertmanager()
+
+
+@pytest.fixture
+def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
+    yield from running_stack(migrated_url, alertmanager)
+
+
+def _manual_changes(stack: LoopbackStack) -> list[TimelineEvent]:
+    assert stack.services is not None
+    with stack.services.uow(read_only=True) as uow:
+        return [
+            e
+            for e in uow.timeline.list_for_service(service="api")
+            if e.kind == "kube.manual_change"
+        ]
+
+
+def _incident_open(stack: LoopbackStack) -> bool:
+    assert stack.services is not None
+    with stack.services.uow(read_only=True) as uow:
+        return uow.incidents.open_for_service(service="api") is not None
+
+
+def test_a_change_by_hand_during_an_incident_is_posted_and_recorded(
+    stack: LoopbackStack,
+) -> None:
+    release_instant(stack, configmap=False)
+    stack.set_image(NS, "api", "registry.local/api:v3")  # no incident yet: not reported
+    assert stack.services is not None and stack.services.watcher is not None
+    watcher = stack.services.watcher
+    current = template_digest(stack.deployment(NS, "api"))
+    wait_until(lambda: watcher.digest_seen(NS, "api") == current, timeout=WAIT)
+    assert stack.post_alert("alertmanager", alertmanager_payload("api")).status_code == 200
+    wait_until(lambda: _incident_open(stack), timeout=WAIT)
+
+    stack.set_image(NS, "api", "registry.local/api:hotfix")  # someone with kubectl
+    found = wait_until(lambda: _manual_changes(stack), timeout=WAIT)
+    assert len(found) == 1
+    event = found[0]
+    assert event.incident_id is not None and event.actor == "kubernetes"
+    assert event.data["images"] == ["registry.local/api:hotfix"]
+    assert "changed outside the bot" in event.summary
+    assert said(stack, "deployment shop/api was changed outside the bot")
+
+    # The bot's own rollback during the same incident is not reported as a manual change.
+    stack.kube.heal_image("registry.local/api:v2")
+    rollback_id = request(stack, "api --to 1")
+    wait_state(stack, rollback_id, "done")
+    assert len(_manual_changes(stack)) == 1

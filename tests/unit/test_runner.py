@@ -1,0 +1,264 @@
+"""The runner's decisions, with a scripted executor and the real lifecycle and database.
+
+Jobs are run by calling ``Runner.run`` directly (the scheduler is never
+started), so each test walks a rollback through exactly the jobs it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot.catalog import Service, parse_catalog
+from bot.clock import SystemClock
+from bot.executors.base import (
+    Actor,
+    Change,
+    ExecutionError,
+    Plan,
+    SnapshotRecord,
+    StepResult,
+    Verification,
+)
+from bot.health import GateResult
+from bot.lifecycle import Move
+from bot.rollbacks import RequestSpec, RollbackService
+from bot.runner import Runner
+from bot.snapshot_store import DbSnapshotStore
+from storage.models import Rollback
+from storage.uow import UnitOfWorkFactory
+
+ALICE = "U0ALICE"
+STEPS = (50, 20, 5, 0)
+CATALOG = parse_catalog(
+    {
+        "services": [
+            {
+                "name": "shopfront",
+                "namespace": "shop",
+                "deployment": "shopfront",
+                "environment": "staging",
+                "channel": "C0X",
+                "match": {"service": "shopfront"},
+                "strategy": "gradual",
+                "gradual": {"stable": "shopfront", "canary": "canary", "step_seconds": 30},
+                "policy": {"requesters": {"users": [ALICE]}},
+            }
+        ]
+    }
+)
+
+
+class ScriptedExecutor:
+    strategy = "gradual"
+
+    def __init__(self) -> None:
+        self.applied: list[int] = []
+        self.fail_at: dict[int, ExecutionError] = {}
+        self.during: Callable[[int], None] | None = None
+
+    def plan(self, service: Service, *, to_revision: int | None = None) -> Plan:
+        return Plan("gradual", None, None, "app:v2", "app:v1", steps=STEPS)
+
+    def snapshot(self, service: Service) -> list[SnapshotRecord]:
+        return [SnapshotRecord("deployment", "shop", "canary", None, {"spec": {}})]
+
+    def apply_step(
+        self, service: Service, plan: Plan, *, step: int, actor: Actor, drill: bool
+    ) -> StepResult:
+        if step in self.fail_at:
+            raise self.fail_at[step]
+        if self.during:
+            self.during(step)
+        self.applied.append(step)
+        change = Change("scaled", "Deployment", "shop", "canary", f"to {STEPS[step]}%")
+        return StepResult(step, step == len(STEPS) - 1, (change,), f"canary at {STEPS[step]}%")
+
+    def verify(self, service: Service, plan: Plan, *, drill: bool) -> Verification:
+        return Verification(True, True, "canary at 0%")
+
+
+class Gate:
+    def __init__(self) -> None:
+        self.ok = True
+
+    def check(self, service: Service) -> GateResult:
+        return GateResult(self.ok, () if self.ok else ("1 alert(s) firing: HighErrorRate",))
+
+
+class Notes:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def rollback_changed(self, row: Rollback, decision: Any = None) -> None: ...
+
+    def progress(self, row: Rollback, line: str) -> None:
+        self.lines.append(line)
+
+    def finished(self, row: Rollback) -> None: ...
+
+
+class Nobody:
+    def groups_of(self, user_id: str, candidates: Any) -> frozenset[str]:
+        return frozenset()
+
+
+class Harness:
+    def __init__(self, engine: Engine) -> None:
+        self.uow = UnitOfWorkFactory(engine)
+        self.executor = ScriptedExecutor()
+        self.gate = Gate()
+        self.notes = Notes()
+        self.runner = Runner(
+            catalog=CATALOG,
+            uow=self.uow,
+            clock=SystemClock(),
+            executors=lambda strategy: self.executor,
+            gate=self.gate,  # type: ignore[arg-type]
+            notifier=self.notes,
+            engine=engine,
+        )
+        self.rollbacks = RollbackService(
+            catalog=CATALOG,
+            uow=self.uow,
+            clock=SystemClock(),
+            directory=Nobody(),  # type: ignore[arg-type]
+            planner=lambda service, spec: self.executor.plan(service),
+            effects=self.runner,
+        )
+        self.runner.rollbacks = self.rollbacks
+
+    def request(self) -> int:
+        reply = self.rollbacks.request(RequestSpec(service="shopfront", user=ALICE))
+        assert reply.ok and reply.rollback_id is not None, reply.text
+        return reply.rollback_id
+
+    def row(self, rollback_id: int) -> Rollback:
+        with self.uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        assert row is not None
+        return row
+
+    def kinds(self, rollback_id: int) -> list[str]:
+        with self.uow(read_only=True) as uow:
+            return [e.kind for e in uow.timeline.list_for_rollback(rollback_id=rollback_id)]
+
+    def jobs(self) -> set[str]:
+        return {job.id for job in self.runner.scheduler.get_jobs()}
+
+
+@pytest.fixture
+def h(engine: Engine) -> Iterator[Harness]:
+    harness = Harness(engine)
+    yield harness
+    harness.runner.stop()
+
+
+def test_steps_wait_for_the_gate_and_the_last_one_verifies(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, "execute")  # snapshot, begin, step 1
+    assert h.row(rid).step == 1 and f"rb{rid}-gate" in h.jobs()
+    for _ in range(3):
+        h.runner.run(rid, "gate")
+    assert h.executor.applied == [0, 1, 2, 3]
+    assert h.row(rid).state == "verifying"
+    h.runner.run(rid, "verify")
+    assert h.row(rid).state == "done"
+    kinds = h.kinds(rid)
+    assert kinds.count("kube.changed") == 4 and kinds.count("health.passed") == 3
+    # each write is on the timeline before the move that followed it
+    assert kinds.index("kube.changed") < kinds.index("rollback.step")
+
+
+def test_a_failed_gate_pauses_and_says_why_in_the_thread(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, "execute")
+    h.gate.ok = False
+    h.runner.run(rid, "gate")
+    assert h.row(rid).state == "paused"
+    assert h.executor.applied == [0]
+    assert any("HighErrorRate" in line and "go to 0% now" in line for line in h.notes.lines)
+
+
+def test_a_step_failing_past_the_retries_pauses_a_half_done_rollback(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, "execute")
+    h.executor.fail_at[1] = ExecutionError("API server failed (HTTP 503)", retryable=True)
+    for _ in range(3):
+        h.runner.run(rid, "step")
+    row = h.row(rid)
+    assert row.state == "paused", h.kinds(rid)
+    assert h.kinds(rid).count("error") == 3
+    assert any("paused half-way" in line for line in h.notes.lines)
+
+
+def test_a_first_step_that_cannot_be_applied_fails_with_the_reason(h: Harness) -> None:
+    h.executor.fail_at[0] = ExecutionError("deployment shop/canary not found")
+    rid = h.request()
+    h.runner.run(rid, "execute")
+    row = h.row(rid)
+    assert row.state == "failed"
+    assert row.error == "deployment shop/canary not found"
+    assert h.kinds(rid)[-1] == "rollback.failed"
+
+
+def test_go_to_zero_now_jumps_to_the_last_step(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, "execute")
+    h.gate.ok = False
+    h.runner.run(rid, "gate")
+    reply = h.rollbacks.operate(rid, ALICE, Move.SKIP_TO_END)
+    assert reply.ok, reply.text
+    assert f"rb{rid}-last" in h.jobs()
+    h.runner.run(rid, "last")
+    assert h.executor.applied == [0, 3]
+    assert h.row(rid).state == "verifying"
+    assert "rollback.skipped" in h.kinds(rid)
+
+
+def test_recovery_continues_between_steps_but_pauses_mid_step(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, "execute")
+    h.runner.scheduler.remove_all_jobs()  # as if the bot died before storing the gate job
+    h.runner.recover()
+    assert h.jobs() == {f"rb{rid}-gate"}  # the step was recorded: safe to go on
+
+    h.runner.scheduler.remove_all_jobs()
+    h.executor.during = lambda step: (_ for _ in ()).throw(SystemExit)  # dies mid-step
+    with pytest.raises(SystemExit):
+        h.runner.run(rid, "gate")
+    assert h.kinds(rid)[-1] == "rollback.applying"
+    h.runner.recover()
+    assert h.row(rid).state == "paused"
+    assert any("paused so nothing repeats blindly" in line for line in h.notes.lines)
+
+
+def test_writes_made_while_someone_aborted_are_still_recorded(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, "execute")
+
+    def abort_during_step_2(step: int) -> None:
+        if step == 1:
+            h.rollbacks.operate(rid, ALICE, Move.ABORT)
+
+    h.executor.during = abort_during_step_2
+    h.runner.run(rid, "gate")
+    assert h.row(rid).state == "aborted"
+    assert h.kinds(rid).count("kube.changed") == 2  # step 1's write is on the timeline too
+
+
+def test_checkpoints_saved_during_a_step_are_filed_under_its_rollback(h: Harness) -> None:
+    store = DbSnapshotStore(h.uow, CATALOG)
+    record = SnapshotRecord("configmap", "shop", "shopfront-config", 2, {"data": {"MODE": "a"}})
+    rid = h.request()
+    store.save([record])  # no step running: nothing to file it under
+    with h.uow(read_only=True) as uow:
+        assert uow.snapshots.list_for(rollback_id=rid) == []
+    with store.bound(rid):
+        store.save([record])
+    found = store.configmaps_for_revision(namespace="shop", deployment="shopfront", revision=2)
+    assert found == {"shopfront-config": {"data": {"MODE": "a"}}}
+    assert store.configmaps_for_revision(namespace="shop", deployment="shopfront", revision=1) == {}
