@@ -158,7 +158,11 @@ def build(
     slack = slack or slack_client(settings)
     kube = kube or KubeApis(api_client_from_env(settings.kubeconfig))
     metrics = Metrics()
-    outbox = Outbox(slack, on_error=lambda ch, key, exc: metrics.slack_errors.inc())
+    outbox = Outbox(
+        slack,
+        rate_per_second=settings.slack_channel_rate,
+        on_error=lambda ch, key, exc: metrics.slack_errors.inc(),
+    )
     directory = GroupDirectory(slack, clock)
     presenter = Presenter(catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube))
     notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     )
     alert_webhook_token: SecretStr = SecretStr("")
     port: int = 3000
+    # Slack allows about one message per second per channel; the outbox paces to this.
+    slack_channel_rate: float = 1.0
     kubeconfig: str | None = None
     # Where a human reads the bot's messages; used in links in exports.
     public_url: str = ""

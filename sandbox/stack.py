@@ -70,10 +70,12 @@ class LoopbackStack:
         alert_token: str = "",
         users: dict[str, Any] | None = None,
         usergroups: dict[str, list[str]] | None = None,
+        slack_channel_rate: float = 1.0,
     ) -> None:
         self.catalog = catalog if isinstance(catalog, Catalog) else parse_catalog(catalog)
         self.database_url = database_url
         self.alert_token = alert_token
+        self.slack_channel_rate = slack_channel_rate
         self._clock = clock
         self.kube = KubeEmulator(ready_delay=ready_delay)
         self.slack = SlackStandIn(
@@ -100,6 +102,7 @@ class LoopbackStack:
             slack_api_url=self.slack.url,
             database_url=self.database_url,
             alert_webhook_token=SecretStr(self.alert_token),
+            slack_channel_rate=self.slack_channel_rate,
         )
 
     def start_bot(self) -> None:

@@ -20,6 +20,7 @@ from kubernetes import utils
 from bot.ui import action_ids
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
 from storage.models import Rollback, TimelineEvent
+from tests.e2e.conftest import FAST_SLACK
 
 NS = "shop"
 CHANNEL = "C0EXEC"
@@ -157,6 +158,7 @@ def running_stack(
 ) -> Iterator[LoopbackStack]:
     """Body of each test module's ``stack`` fixture."""
     with LoopbackStack(
+        slack_channel_rate=FAST_SLACK,
         catalog=catalog(alertmanager.url, **catalog_options),
         database_url=migrated_url,
         ready_delay=0.05,

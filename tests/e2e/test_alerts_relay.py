@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox.stack import LoopbackStack, wait_until
-from tests.e2e.conftest import CATALOG, CHANNEL, alertmanager_payload
+from tests.e2e.conftest import CATALOG, CHANNEL, FAST_SLACK, alertmanager_payload
 
 TOKEN = "alert-s3cret"
 
@@ -20,7 +20,11 @@ def guarded(migrated_url: str) -> Iterator[LoopbackStack]:
     catalog = copy.deepcopy(CATALOG)
     catalog["fallback_channel"] = "C0FALLBACK"
     with LoopbackStack(
-        catalog=catalog, database_url=migrated_url, ready_delay=0.05, alert_token=TOKEN
+        slack_channel_rate=FAST_SLACK,
+        catalog=catalog,
+        database_url=migrated_url,
+        ready_delay=0.05,
+        alert_token=TOKEN,
     ) as s:
         yield s
 

@@ -17,7 +17,7 @@ from bot.ui import action_ids
 from sandbox.slack import sign_request
 from sandbox.slack.workspace import DEFAULT_USERS
 from sandbox.stack import SIGNING_SECRET, LoopbackStack
-from tests.e2e.conftest import ALICE, BOB, CATALOG, CHANNEL, MALLORY, release
+from tests.e2e.conftest import ALICE, BOB, CATALOG, CHANNEL, FAST_SLACK, MALLORY, release
 from tests.e2e.test_slack_commands import (
     button,
     kinds,
@@ -33,7 +33,11 @@ def stack(migrated_url: str) -> Iterator[LoopbackStack]:
     """The usual stack, with Mallory in the workspace: a member who is in no policy."""
     users = {**DEFAULT_USERS, MALLORY: {"name": "mallory", "real_name": "Mallory"}}
     with LoopbackStack(
-        catalog=CATALOG, database_url=migrated_url, ready_delay=0.05, users=users
+        slack_channel_rate=FAST_SLACK,
+        catalog=CATALOG,
+        database_url=migrated_url,
+        ready_delay=0.05,
+        users=users,
     ) as s:
         yield s
 

@@ -31,6 +31,7 @@ from sandbox.stack import BOT_TOKEN, SIGNING_SECRET, LoopbackStack, wait_until
 from storage.engine import make_engine
 from storage.models import Rollback, TimelineEvent
 from storage.uow import UnitOfWorkFactory
+from tests.e2e.conftest import FAST_SLACK
 from tests.e2e.execute_support import (
     ALICE,
     CHANNEL,
@@ -56,7 +57,9 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 def cluster(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
     """Emulator and Slack stand-in only: the bot is the subprocess."""
     cat = catalog(alertmanager.url, step_seconds=STEP_SECONDS)
-    stack = LoopbackStack(catalog=cat, database_url=migrated_url, ready_delay=0.05)
+    stack = LoopbackStack(
+        slack_channel_rate=FAST_SLACK, catalog=cat, database_url=migrated_url, ready_delay=0.05
+    )
     stack.start(bot=False)
     try:
         yield stack
@@ -75,6 +78,7 @@ class Bot:
             "DATABASE_URL": database_url,
             "ROLLBACK_BOT_CATALOG": str(catalog_file),
             "SLACK_API_URL": cluster.slack.url,
+            "SLACK_CHANNEL_RATE": str(FAST_SLACK),
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "KUBECONFIG": cluster.kube.write_kubeconfig(tmp_path / "kubeconfig"),

@@ -15,7 +15,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
-from tests.e2e.conftest import ALICE, BOB, CAROL, CATALOG, CHANNEL, release
+from tests.e2e.conftest import ALICE, BOB, CAROL, CATALOG, CHANNEL, FAST_SLACK, release
 from tests.e2e.test_slack_commands import (
     button,
     filled_modal,
@@ -47,6 +47,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def stack(migrated_url: str, clock: FakeClock) -> Iterator[LoopbackStack]:
     with LoopbackStack(
+        slack_channel_rate=FAST_SLACK,
         catalog=_catalog(),
         database_url=migrated_url,
         ready_delay=0.05,

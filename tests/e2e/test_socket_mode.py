@@ -26,7 +26,7 @@ from bot.ui import action_ids
 from handlers.slack_app import create_bolt_app
 from sandbox.slack import SlackDriver, SlackStandIn
 from sandbox.stack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, LoopbackStack, wait_until
-from tests.e2e.conftest import ALICE, BOB, CATALOG, CHANNEL, release
+from tests.e2e.conftest import ALICE, BOB, CATALOG, CHANNEL, FAST_SLACK, release
 
 SOCKET_TIMEOUT = 15.0
 GOOD_IMAGE = "registry.local/checkout:v1"
@@ -194,6 +194,7 @@ def _serve_env(stack: LoopbackStack, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_BOT_"))}
     env.update(
         SLACK_API_URL=stack.slack.url,
+        SLACK_CHANNEL_RATE=str(FAST_SLACK),
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_APP_TOKEN=APP_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -210,7 +211,9 @@ def _serve_env(stack: LoopbackStack, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def bare_stack(migrated_url: str) -> Iterator[LoopbackStack]:
     """Emulator and stand-in only: the bot under test is the separate process."""
-    stack = LoopbackStack(catalog=CATALOG, database_url=migrated_url, ready_delay=0.05)
+    stack = LoopbackStack(
+        slack_channel_rate=FAST_SLACK, catalog=CATALOG, database_url=migrated_url, ready_delay=0.05
+    )
     stack.start(bot=False)
     try:
         yield stack

@@ -18,7 +18,15 @@ import pytest
 from bot.query_poller import QueryPoller
 from bot.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
-from tests.e2e.conftest import ALICE, CAROL, CATALOG, CHANNEL, alertmanager_payload, release
+from tests.e2e.conftest import (
+    ALICE,
+    CAROL,
+    CATALOG,
+    CHANNEL,
+    FAST_SLACK,
+    alertmanager_payload,
+    release,
+)
 
 SEARCH_CHANNEL = "C0SEARCH"
 
@@ -46,7 +54,10 @@ def automated_catalog() -> dict[str, Any]:
 @pytest.fixture
 def auto(migrated_url: str) -> Iterator[LoopbackStack]:
     with LoopbackStack(
-        catalog=automated_catalog(), database_url=migrated_url, ready_delay=0.05
+        slack_channel_rate=FAST_SLACK,
+        catalog=automated_catalog(),
+        database_url=migrated_url,
+        ready_delay=0.05,
     ) as s:
         yield s
 

@@ -16,7 +16,7 @@ import yaml
 
 from bot.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
-from tests.e2e.conftest import ALICE, CATALOG, CHANNEL, release
+from tests.e2e.conftest import ALICE, CATALOG, CHANNEL, FAST_SLACK, release
 from tests.support import alertmanager as am
 
 alertmanager_factory = am.alertmanager_factory
@@ -57,6 +57,7 @@ def wired(
         webhook_url="http://127.0.0.1:9/unused", group_by=("alertname", "service")
     )
     with LoopbackStack(
+        slack_channel_rate=FAST_SLACK,
         catalog=_catalog(manager.url),
         database_url=migrated_url,
         ready_delay=0.05,
