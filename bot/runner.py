@@ -25,11 +25,11 @@ from sqlalchemy.engine import Engine
 
 from bot.catalog import Catalog, Service
 from bot.clock import Clock
-from bot.executors.base import ExecutionError, Executor, Plan, SnapshotRecord, StepResult
+from bot.executors.base import ExecutionError, Executor, Plan, StepResult
 from bot.health import HealthGate
 from bot.lifecycle import Decision, Effect, Move, State
 from bot.rollbacks import BOT, EffectSink, RollbackService, rid
-from bot.snapshot_store import DbSnapshotStore
+from bot.snapshot_store import DbSnapshotStore, file_snapshots
 from storage.models import Rollback
 from storage.uow import UnitOfWorkFactory
 
@@ -273,7 +273,7 @@ class Runner(EffectSink):
         assert self.rollbacks is not None
 
         def save(uow: Any, r: Rollback) -> None:
-            _save_snapshots(uow, r.id, records, self._clock.now())
+            file_snapshots(uow, r.id, records, self._clock.now())
 
         drill = "DRILL: " if row.drill else ""
         self.rollbacks.system_move(
@@ -555,18 +555,3 @@ def _change_recorder(result: StepResult, now: datetime) -> Callable[[Any, Rollba
             )
 
     return save
-
-
-def _save_snapshots(
-    uow: Any, rollback_id: int, records: list[SnapshotRecord], now: datetime
-) -> None:
-    for r in records:
-        uow.snapshots.add(
-            rollback_id=rollback_id,
-            kind=r.kind,
-            namespace=r.namespace,
-            name=r.name,
-            revision=None if r.revision is None else str(r.revision),
-            body=r.body,
-            taken_at=now,
-        )

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from bot.catalog import Catalog
 from bot.clock import Clock, SystemClock
 from bot.executors.base import SnapshotRecord
 from storage.models import Rollback, Snapshot
-from storage.uow import UnitOfWorkFactory
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 _RUNNING: ContextVar[int | None] = ContextVar("running_rollback", default=None)
 
@@ -54,18 +55,8 @@ class DbSnapshotStore:
         rollback_id = _RUNNING.get()
         if rollback_id is None or not records:
             return
-        now = self._clock.now()
         with self._uow() as uow:
-            for r in records:
-                uow.snapshots.add(
-                    rollback_id=rollback_id,
-                    kind=r.kind,
-                    namespace=r.namespace,
-                    name=r.name,
-                    revision=None if r.revision is None else str(r.revision),
-                    body=r.body,
-                    taken_at=now,
-                )
+            file_snapshots(uow, rollback_id, records, self._clock.now())
             uow.commit()
 
     def configmaps_for_revision(
@@ -95,3 +86,19 @@ class DbSnapshotStore:
             for snap in uow.session.scalars(stmt):
                 found[snap.name] = snap.body  # later snapshots win
             return found
+
+
+def file_snapshots(
+    uow: UnitOfWork, rollback_id: int, records: Sequence[SnapshotRecord], now: datetime
+) -> None:
+    """Store checkpoints under their rollback, in the caller's transaction."""
+    for r in records:
+        uow.snapshots.add(
+            rollback_id=rollback_id,
+            kind=r.kind,
+            namespace=r.namespace,
+            name=r.name,
+            revision=None if r.revision is None else str(r.revision),
+            body=r.body,
+            taken_at=now,
+        )
