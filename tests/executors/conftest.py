@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from kubernetes import utils
 
 from bot.catalog import Service
 from bot.executors.base import SnapshotRecord
@@ -66,6 +67,11 @@ def apis(emu: KubeEmulator) -> Iterator[KubeApis]:
     client = emu.api_client()
     yield KubeApis(client)
     client.close()
+
+
+def create(apis: KubeApis, obj: dict[str, Any], namespace: str = NAMESPACE) -> None:
+    """Create any object from its manifest, as ``kubectl create -f`` would."""
+    utils.create_from_dict(apis.api_client, obj, namespace=namespace)
 
 
 @pytest.fixture

@@ -5,38 +5,20 @@ and a drill changes nothing."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import utils
 
 from bot.catalog import Service
 from bot.executors.base import Actor, ExecutionError
 from bot.executors.bluegreen import WRITE_ATTEMPTS, BlueGreenExecutor
 from bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
+from tests.executors.conftest import create
 
 NS = "shop"
 ALICE = Actor(slack_user="U0ALICE")
-
-
-def _create(apis: KubeApis, obj: dict[str, Any]) -> None:
-    utils.create_from_dict(apis.api_client, obj, namespace=NS)
-
-
-@pytest.fixture
-def emu() -> Iterator[KubeEmulator]:
-    with KubeEmulator(ready_delay=0.05) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def apis(emu: KubeEmulator) -> Iterator[KubeApis]:
-    client = emu.api_client()
-    yield KubeApis(client)
-    client.close()
 
 
 def _service(slots: dict[str, str] | None = None) -> Service:
@@ -94,11 +76,11 @@ def _settled(emu: KubeEmulator, name: str, replicas: int) -> None:
 @pytest.fixture
 def cluster(emu: KubeEmulator, apis: KubeApis) -> KubeEmulator:
     """blue (live) and green, two ready replicas each, behind Service checkout."""
-    _create(apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    create(apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     for slot, image in (("blue", "shop/checkout:v2"), ("green", "shop/checkout:v1")):
         body = _deployment(f"checkout-{slot}", slot, 2, image)
-        _create(apis, body)
-    _create(
+        create(apis, body)
+    create(
         apis,
         {
             "apiVersion": "v1",
@@ -227,7 +209,7 @@ def test_refuses_when_the_live_slot_is_not_in_the_catalog(
 
 
 def test_a_chosen_target_among_three_slots(cluster: KubeEmulator, apis: KubeApis) -> None:
-    _create(apis, _deployment("checkout-red", "red", 1, "shop/checkout:v0"))
+    create(apis, _deployment("checkout-red", "red", 1, "shop/checkout:v0"))
     _settled(cluster, "checkout-red", 1)
     slots = {"blue": "checkout-blue", "green": "checkout-green", "red": "checkout-red"}
     service = _service(slots)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import utils
 
 from bot.catalog import Service
 from bot.executors.base import Actor, ExecutionError
@@ -18,6 +17,7 @@ from bot.executors.bluegreen import WRITE_ATTEMPTS
 from bot.executors.flag import FlagSwitch
 from bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
+from tests.executors.conftest import create
 
 NS = "shop"
 ALICE = Actor(slack_user="U0ALICE")
@@ -34,22 +34,12 @@ FLAGD = {
 }
 
 
-def _create(apis: KubeApis, obj: dict[str, Any]) -> None:
-    utils.create_from_dict(apis.api_client, obj, namespace=NS)
-
-
-@pytest.fixture
-def emu() -> Iterator[KubeEmulator]:
-    with KubeEmulator(ready_delay=0.05) as emulator:
-        yield emulator
-
-
 @pytest.fixture
 def apis(emu: KubeEmulator) -> Iterator[KubeApis]:
     client = emu.api_client()
     client_apis = KubeApis(client)
-    _create(client_apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    _create(
+    create(client_apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    create(
         client_apis,
         {
             "apiVersion": "v1",

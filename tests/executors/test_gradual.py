@@ -4,37 +4,19 @@ retried conflicts and server errors, and drills that change nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import utils
 
 from bot.catalog import Service
 from bot.executors.base import Actor, ExecutionError
 from bot.executors.gradual import CANARY, CANARY_WEIGHT, GradualExecutor, canary_share
 from bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
+from tests.executors.conftest import create
 
 NS = "shop"
 ALICE = Actor(slack_user="U0ALICE")
-
-
-def _create(apis: KubeApis, obj: dict[str, Any]) -> None:
-    utils.create_from_dict(apis.api_client, obj, namespace=NS)
-
-
-@pytest.fixture
-def emu() -> Iterator[KubeEmulator]:
-    with KubeEmulator(ready_delay=0.05) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def apis(emu: KubeEmulator) -> Iterator[KubeApis]:
-    client = emu.api_client()
-    yield KubeApis(client)
-    client.close()
 
 
 def _service(**gradual: Any) -> Service:
@@ -110,9 +92,9 @@ def _settled(emu: KubeEmulator, name: str) -> None:
 
 
 def _start(emu: KubeEmulator, apis: KubeApis, *, stable: int, canary: int) -> None:
-    _create(apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    _create(apis, _deployment("checkout", "stable", stable, "shop/checkout:v1"))
-    _create(apis, _deployment("checkout-canary", "canary", canary, "shop/checkout:v2"))
+    create(apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    create(apis, _deployment("checkout", "stable", stable, "shop/checkout:v1"))
+    create(apis, _deployment("checkout-canary", "canary", canary, "shop/checkout:v2"))
     _settled(emu, "checkout")
     _settled(emu, "checkout-canary")
 
@@ -204,7 +186,7 @@ def test_ingress_driver_writes_the_canary_weight_per_step(
     emu: KubeEmulator, apis: KubeApis
 ) -> None:
     _start(emu, apis, stable=2, canary=1)
-    _create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
+    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
     service = _service(driver="ingress", canary_ingress="checkout-canary")
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
@@ -223,7 +205,7 @@ def test_ingress_driver_writes_the_canary_weight_per_step(
 
 def test_refuses_an_ingress_that_is_not_a_canary(emu: KubeEmulator, apis: KubeApis) -> None:
     _start(emu, apis, stable=1, canary=1)
-    _create(apis, _ingress("checkout-canary", {}))
+    create(apis, _ingress("checkout-canary", {}))
     service = _service(driver="ingress", canary_ingress="checkout-canary")
 
     with pytest.raises(ExecutionError) as refused:
@@ -237,7 +219,7 @@ def test_refuses_an_ingress_that_is_not_a_canary(emu: KubeEmulator, apis: KubeAp
 
 def test_a_conflict_on_the_ingress_is_retried(emu: KubeEmulator, apis: KubeApis) -> None:
     _start(emu, apis, stable=1, canary=1)
-    _create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
+    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
     service = _service(driver="ingress", canary_ingress="checkout-canary")
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
@@ -270,7 +252,7 @@ def test_server_errors_on_scaling_are_retried_then_retryable(
 
 def test_a_drill_changes_nothing(emu: KubeEmulator, apis: KubeApis) -> None:
     _start(emu, apis, stable=2, canary=2)
-    _create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
+    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
     before = emu.dump()
     for service in (_service(), _service(driver="ingress", canary_ingress="checkout-canary")):
         executor = GradualExecutor(apis)

@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from kubernetes import utils
 
 from bot.catalog import Service
 from bot.health import GateResult, HealthGate
 from bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
+from tests.executors.conftest import create
 from tests.support.alertmanager import (
     AlertmanagerProcess,
     WebhookReceiver,
@@ -86,10 +86,6 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _create(apis: KubeApis, obj: dict[str, Any]) -> None:
-    utils.create_from_dict(apis.api_client, obj, namespace=NS)
-
-
 @pytest.fixture
 def prometheus() -> Iterator[FakePrometheus]:
     fake = FakePrometheus()
@@ -106,18 +102,12 @@ def alertmanager() -> Iterator[AlertmanagerProcess]:
 
 
 @pytest.fixture
-def emu() -> Iterator[KubeEmulator]:
-    with KubeEmulator(ready_delay=0.05) as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def apis(emu: KubeEmulator) -> Iterator[KubeApis]:
     client = emu.api_client()
     bundle = KubeApis(client)
-    _create(bundle, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    create(bundle, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     labels = {"app": "checkout"}
-    _create(
+    create(
         bundle,
         {
             "apiVersion": "apps/v1",
