@@ -181,11 +181,14 @@ class LoopbackStack:
         return found
 
     def wait_available(self, namespace: str, name: str, timeout: float = 10) -> None:
+        """Until the controller has seen the latest spec and every replica of it is up."""
+
         def available() -> bool:
-            status = self.deployment(namespace, name).get("status", {})
-            spec = self.deployment(namespace, name)["spec"]
+            deployment = self.deployment(namespace, name)
+            status, spec = deployment.get("status", {}), deployment["spec"]
             return (
-                status.get("updatedReplicas") == spec["replicas"]
+                status.get("observedGeneration") == deployment["metadata"].get("generation")
+                and status.get("updatedReplicas") == spec["replicas"]
                 and status.get("availableReplicas") == spec["replicas"]
                 and status.get("replicas") == spec["replicas"]
             )
