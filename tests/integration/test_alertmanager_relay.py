@@ -131,11 +131,17 @@ def test_message_resolves_and_silence_from_slack_is_in_alertmanager(
     matchers = {m["name"]: m["value"] for m in made["matchers"]}
     assert matchers["alertname"] == "CertExpiring" and matchers["service"] == "search"
     assert stack.services is not None
-    with stack.services.uow(read_only=True) as uow:
-        events = uow.timeline.list_for_service(service="search")
-    silenced = [e for e in events if e.kind == "alert.silenced"]
-    assert [e.actor for e in silenced] == [ALICE]
-    assert made["id"] in silenced[0].summary
+    services = stack.services
+
+    def silenced() -> list[Any]:
+        # Recorded once Alertmanager accepted the silence, so just after it is visible there.
+        with services.uow(read_only=True) as uow:
+            events = uow.timeline.list_for_service(service="search")
+        return [e for e in events if e.kind == "alert.silenced"]
+
+    recorded = wait_until(silenced, timeout=10)
+    assert [e.actor for e in recorded] == [ALICE]
+    assert made["id"] in recorded[0].summary
     wait_until(
         lambda: manager.alerts() and manager.alerts()[0]["status"]["silencedBy"] == [made["id"]],
         timeout=15,
