@@ -226,7 +226,7 @@ class RollbackService:
 
     # -- moves by people -----------------------------------------------------
     def approve(self, rollback_id: int, user: str) -> Reply:
-        expired = self._expire_if_stale(rollback_id)
+        expired = self.expire_if_stale(rollback_id)
         if expired is not None:
             why = _expired_why(expired)
             self.refuse(
@@ -503,12 +503,12 @@ class RollbackService:
         ttl = timedelta(seconds=service.policy.approval_ttl_seconds)
         return self._clock.now() - row.created_at > ttl
 
-    def _expire_if_stale(self, rollback_id: int) -> Service | None:
+    def expire_if_stale(self, rollback_id: int) -> Service | None:
         """End a request whose approval window has passed; its service if it did.
 
-        Expiry is checked when someone acts rather than by a timer: an
-        expired request must not be approvable, and must not hold the
-        service's one active slot against a fresh request either.
+        The runner calls this when the window closes; it is also checked when
+        someone acts, so an expired request is never approvable and never
+        holds the service's one active slot against a fresh request.
         """
         with self._uow(read_only=True) as uow:
             row = uow.rollbacks.get(id=rollback_id)
@@ -535,7 +535,7 @@ class RollbackService:
             active = uow.rollbacks.active_for_service(service=service.name)
             active_id = active.id if active else None
         if active_id is not None:
-            self._expire_if_stale(active_id)
+            self.expire_if_stale(active_id)
 
     def refuse(
         self,

@@ -142,6 +142,8 @@ class Runner(EffectSink):
     # -- effects -------------------------------------------------------------------
     def carry_out(self, rollback: Rollback, decision: Decision) -> None:
         effects = decision.effects
+        if Effect.ASK_APPROVAL in effects:
+            self._schedule_expiry(rollback)
         if Effect.CANCEL_COUNTDOWN in effects or Effect.HALT in effects:
             self._unschedule(rollback.id)
         if Effect.START_COUNTDOWN in effects:
@@ -173,6 +175,30 @@ class Runner(EffectSink):
             replace_existing=True,
             misfire_grace_time=1 if kind == "countdown" else 3600,
         )
+
+    def _schedule_expiry(self, row: Rollback) -> None:
+        """Close a request nobody approved once its approval window has passed.
+
+        Like the countdown refresh, its id stays outside the ``rb<id>-`` namespace:
+        recovery reads that as "work pending", and a deadline is not work.
+        """
+        service = self._catalog.service(row.service)
+        if service is None:
+            return
+        ttl = service.policy.approval_ttl_seconds
+        self.scheduler.add_job(
+            run_job,
+            trigger="date",
+            run_date=row.created_at + timedelta(seconds=ttl, milliseconds=100),
+            args=[row.id, "expire"],
+            id=f"expire-{row.id}",
+            replace_existing=True,
+            misfire_grace_time=None,  # late is fine: expiring is checked against the clock
+        )
+
+    def _expire(self, rollback_id: int) -> None:
+        assert self.rollbacks is not None
+        self.rollbacks.expire_if_stale(rollback_id)
 
     def _unschedule(self, rollback_id: int) -> None:
         for job in self.scheduler.get_jobs():
@@ -233,6 +259,7 @@ class Runner(EffectSink):
             "gate": self._gate_check,
             "verify": self._verify,
             "countdown": self._countdown,
+            "expire": self._expire,
         }[kind]
         try:
             handler(rollback_id)
