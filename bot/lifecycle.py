@@ -47,6 +47,7 @@ ACTIVE_STATES = frozenset(
 
 
 class Move(StrEnum):
+    REQUEST = "request"  # a new rollback comes into being (see ``start``)
     APPROVE = "approve"
     DENY = "deny"
     COUNTDOWN_ELAPSED = "countdown_elapsed"
@@ -144,6 +145,12 @@ def initial_state(*, approvals_required: int, automatic: bool) -> tuple[State, t
     if approvals_required > 0:
         return S.REQUESTED, (E.ASK_APPROVAL,)
     return S.APPROVED, (E.EXECUTE,)
+
+
+def start(*, approvals_required: int, automatic: bool) -> Decision:
+    """The decision that creates a rollback: its first state and what must follow."""
+    first, effects = initial_state(approvals_required=approvals_required, automatic=automatic)
+    return Decision(M.REQUEST, first, first, effects)
 
 
 def decide(

@@ -109,9 +109,11 @@ def _number(data: dict[str, Any]) -> float:
         sample = result[0].get("value")
     else:
         raise QueryError(f"unsupported result type {kind!r}")
+    if not isinstance(sample, list | tuple) or len(sample) != 2:
+        raise QueryError(f"not a sample: {sample!r}")
     try:
         return float(sample[1])
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError):
         raise QueryError(f"not a sample: {sample!r}") from None
 
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot import lifecycle
 from bot.catalog import Catalog, Service
@@ -68,11 +68,10 @@ class RequestSpec:
     flag_restore: str | None = None  # undo: the value to put back (None: turn it off)
 
 
-class EffectSink:
-    """Where decisions' effects go; the runner and the Slack side implement it."""
+class EffectSink(Protocol):
+    """Where decisions' effects go: the runner carries them out."""
 
-    def carry_out(self, rollback: Rollback, decision: Decision) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def carry_out(self, rollback: Rollback, decision: Decision) -> None: ...
 
 
 class RollbackService:
@@ -143,9 +142,7 @@ class RollbackService:
             return Reply(False, f"Cannot roll back {service.label}: {exc}")
         required = 0 if spec.drill and service.environment != "production" else None
         required = approvals_required(service) if required is None else required
-        start, effects = lifecycle.initial_state(
-            approvals_required=required, automatic=spec.automatic
-        )
+        decision = lifecycle.start(approvals_required=required, automatic=spec.automatic)
         plan_data = plan.to_dict()
         if spec.automatic:
             plan_data["detail"].update(
@@ -173,7 +170,7 @@ class RollbackService:
                     service=service.name,
                     environment=service.environment,
                     strategy=plan.strategy,
-                    state=start.value,
+                    state=decision.after.value,
                     requested_by=actor,
                     reason=spec.reason,
                     drill=spec.drill,
@@ -213,11 +210,10 @@ class RollbackService:
                 data={"plan": plan.to_dict(), "drill": spec.drill, "trigger": spec.trigger},
             )
             uow.commit()
-        decision = Decision(Move.BEGIN, start, start, effects)  # creation: effects of the start
         self.effects.carry_out(row, decision)
         needs = (
             f"; waiting for {required} approval(s) within {_ttl_text(service)}"
-            if start is State.REQUESTED
+            if decision.after is State.REQUESTED
             else ""
         )
         return Reply(
