@@ -26,7 +26,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -148,29 +148,12 @@ def parse_alertmanager(body: object, *, received_at: datetime | None = None) -> 
     for i, raw in enumerate(_list(top, "alerts", "alerts")):
         path = f"alerts[{i}]"
         item = _object(raw, path)
-        labels = _labels(item.get("labels"), f"{path}.labels")
-        annotations = _labels(item.get("annotations", {}), f"{path}.annotations")
-        starts_at, inferred = _start(item.get("startsAt"), f"{path}.startsAt", received)
-        links = _links(item, annotations, _ALERTMANAGER_LINKS, path)
+        alert = _prometheus_style("alertmanager", top, item, path, received)
+        links = _links(item, alert.annotations, _ALERTMANAGER_LINKS, path)
         if external:
             links["alertmanager"] = external
-        alerts.append(
-            Alert(
-                source="alertmanager",
-                fingerprint=_fingerprint(item, labels, path),
-                name=_alertname(labels, path),
-                status=_status(item.get("status", top.get("status")), f"{path}.status"),
-                severity=_severity(labels.get("severity")),
-                labels=labels,
-                annotations=annotations,
-                starts_at=starts_at,
-                start_inferred=inferred,
-                ends_at=_timestamp(item.get("endsAt"), f"{path}.endsAt"),
-                value=_annotation_value(annotations, f"{path}.annotations.value"),
-                links=links,
-                service_hint=labels.get("service") or None,
-            )
-        )
+        value = _annotation_value(alert.annotations, f"{path}.annotations.value")
+        alerts.append(replace(alert, links=links, value=value))
     return alerts
 
 
@@ -182,27 +165,37 @@ def parse_grafana(body: object, *, received_at: datetime | None = None) -> list[
     for i, raw in enumerate(_list(top, "alerts", "alerts")):
         path = f"alerts[{i}]"
         item = _object(raw, path)
-        labels = _labels(item.get("labels"), f"{path}.labels")
-        annotations = _labels(item.get("annotations", {}), f"{path}.annotations")
-        starts_at, inferred = _start(item.get("startsAt"), f"{path}.startsAt", received)
-        alerts.append(
-            Alert(
-                source="grafana",
-                fingerprint=_fingerprint(item, labels, path),
-                name=_alertname(labels, path),
-                status=_status(item.get("status", top.get("status")), f"{path}.status"),
-                severity=_severity(labels.get("severity")),
-                labels=labels,
-                annotations=annotations,
-                starts_at=starts_at,
-                start_inferred=inferred,
-                ends_at=_timestamp(item.get("endsAt"), f"{path}.endsAt"),
-                values=_values(item.get("values"), f"{path}.values"),
-                links=_links(item, annotations, _GRAFANA_LINKS, path),
-                service_hint=labels.get("service") or None,
-            )
-        )
+        alert = _prometheus_style("grafana", top, item, path, received)
+        links = _links(item, alert.annotations, _GRAFANA_LINKS, path)
+        values = _values(item.get("values"), f"{path}.values")
+        alerts.append(replace(alert, links=links, values=values))
     return alerts
+
+
+def _prometheus_style(
+    source: AlertSource,
+    top: Mapping[str, Any],
+    item: Mapping[str, Any],
+    path: str,
+    received: datetime,
+) -> Alert:
+    """The fields Alertmanager and Grafana alerts share; callers add links and values."""
+    labels = _labels(item.get("labels"), f"{path}.labels")
+    annotations = _labels(item.get("annotations", {}), f"{path}.annotations")
+    starts_at, inferred = _start(item.get("startsAt"), f"{path}.startsAt", received)
+    return Alert(
+        source=source,
+        fingerprint=_fingerprint(item, labels, path),
+        name=_alertname(labels, path),
+        status=_status(item.get("status", top.get("status")), f"{path}.status"),
+        severity=_severity(labels.get("severity")),
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts_at,
+        start_inferred=inferred,
+        ends_at=_timestamp(item.get("endsAt"), f"{path}.endsAt"),
+        service_hint=labels.get("service") or None,
+    )
 
 
 def parse_generic(body: object, *, received_at: datetime | None = None) -> list[Alert]:
