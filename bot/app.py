@@ -37,18 +37,20 @@ from bot.flags import FlagService
 from bot.health import HealthGate
 from bot.kube.client import KubeApis, api_client_from_env
 from bot.kube.revisions import list_revisions
+from bot.lifecycle import Decision, Move
 from bot.metrics import Metrics
 from bot.notifier import SlackNotifier
 from bot.outbox import Outbox
 from bot.presenter import Presenter, RevisionCache
 from bot.queries import Queries
 from bot.query_poller import QueryPoller
-from bot.rollbacks import RequestSpec, RollbackService
+from bot.rollbacks import EffectSink, RequestSpec, RollbackService
 from bot.runner import Runner
 from bot.snapshot_store import DbSnapshotStore
 from bot.watcher import DeploymentWatcher, thread_poster
 from storage.engine import make_engine
 from storage.migrator import ensure_up_to_date
+from storage.models import Rollback
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,19 @@ def slack_client(settings: Settings) -> WebClient:
             ConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+class _CountedEffects:
+    """Every decision passes here on its way to the runner: count the states reached."""
+
+    def __init__(self, inner: EffectSink, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def carry_out(self, rollback: Rollback, decision: Decision) -> None:
+        if decision.move is Move.REQUEST or decision.before is not decision.after:
+            self._metrics.rollbacks.labels(state=decision.after.value).inc()
+        self._inner.carry_out(rollback, decision)
 
 
 class _Fanout:
@@ -200,7 +215,7 @@ def build(
         clock=clock,
         directory=directory,
         planner=planner,
-        effects=runner,
+        effects=_CountedEffects(runner, metrics),
     )
     runner.rollbacks = rollbacks
     automation = Automation(rollbacks=rollbacks, notifier=notifier, uow=uow)
