@@ -15,6 +15,7 @@ from bot.executors.base import Actor, ExecutionError
 from bot.executors.bluegreen import WRITE_ATTEMPTS, BlueGreenExecutor
 from bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
+from sandbox.stack import deployment_manifest
 from tests.executors.conftest import create
 
 NS = "shop"
@@ -39,20 +40,9 @@ def _service(slots: dict[str, str] | None = None) -> Service:
 
 
 def _deployment(name: str, slot: str, replicas: int, image: str) -> dict[str, Any]:
-    labels = {"app": "checkout", "slot": slot}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
-    }
+    return deployment_manifest(
+        name, image, replicas=replicas, labels={"app": "checkout", "slot": slot}
+    )
 
 
 def _available(emu: KubeEmulator, name: str) -> int:

@@ -13,6 +13,7 @@ from bot.executors.base import Actor, ExecutionError
 from bot.executors.gradual import CANARY, CANARY_WEIGHT, GradualExecutor, canary_share
 from bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
+from sandbox.stack import deployment_manifest
 from tests.executors.conftest import create
 
 NS = "shop"
@@ -34,20 +35,9 @@ def _service(**gradual: Any) -> Service:
 
 
 def _deployment(name: str, track: str, replicas: int, image: str) -> dict[str, Any]:
-    labels = {"app": "checkout", "track": track}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
-    }
+    return deployment_manifest(
+        name, image, replicas=replicas, labels={"app": "checkout", "track": track}
+    )
 
 
 def _ingress(name: str, annotations: dict[str, str]) -> dict[str, Any]:
