@@ -7,6 +7,7 @@ through their constructors. Handlers get the finished ``Services`` bundle.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -306,11 +307,28 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
-        from waitress import wasyncore
+        """Close every channel from inside the loop, then the trigger once nothing can pull it.
 
-        # Closing only the listener leaves the trigger and keep-alive channels in the
-        # loop's map, so the loop (and join) would run on; close them all from inside it.
+        Closing only the listener leaves the trigger and keep-alive channels in the loop's
+        map, so the loop (and join) would run on. The trigger's pipe is closed last, after
+        the worker threads are gone: a worker finishing a response pulls the trigger, and a
+        closed pipe there is the ``EBADF`` (or, once the fd number is reused, a write into
+        someone else's file) that a naive ``close_all`` risks.
+        """
         server: Any = self._server
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        self._thread.join(timeout=5)
+        trigger = server.trigger
+
+        def close_channels() -> None:
+            for channel in list(server._map.values()):
+                if channel is not trigger:
+                    with contextlib.suppress(OSError):
+                        channel.close()
+            trigger.del_channel()  # the loop ends when its map is empty
+
+        if self._thread.is_alive():
+            trigger.pull_trigger(close_channels)
+            self._thread.join(timeout=5)
+        else:
+            close_channels()
         server.task_dispatcher.shutdown(timeout=5)
+        trigger.close()

@@ -13,10 +13,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..httpd import QuietThreadingHTTPServer
 from .api import Request, Response, WatchStream
 
 AdminHandler = Callable[[str, str, bytes], Response | None]
@@ -95,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
                 close()
 
 
-class KubeHTTPServer(ThreadingHTTPServer):
+class KubeHTTPServer(QuietThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 

@@ -11,10 +11,11 @@ import contextlib
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.httpd import QuietThreadingHTTPServer
 from sandbox.slack.bodies import decode_args, multipart_file
 from sandbox.slack.calls import CallLog
 from sandbox.slack.faults import FaultPlan
@@ -35,7 +36,7 @@ class Backend:
         self.stopping = threading.Event()
 
 
-class StandInHTTPServer(ThreadingHTTPServer):
+class StandInHTTPServer(QuietThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True  # server_close() joins every handler thread
 
