@@ -44,7 +44,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.ui import action_ids, blocks
+from rollback_bot.slack.ui import action_ids, blocks
 from sandbox.slack import SlackDriver, sign_request
 from sandbox.stack import (
     APP_TOKEN,
@@ -208,7 +208,7 @@ def served(stack: LoopbackStack, workdir: Path) -> Iterator[str]:
     out = workdir / "serve.out"
     with out.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"],
+            [sys.executable, "-m", "rollback_bot.cli", "serve", "--host", "127.0.0.1"],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

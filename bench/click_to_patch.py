@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rollback_bot.storage.models import Rollback
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
-from storage.models import Rollback
 
 NS = "shop"
 CHANNEL = "C0BENCH"
@@ -59,7 +59,7 @@ def _roll_forward(stack: LoopbackStack, name: str, version: int) -> tuple[str, s
 
 
 def _approval_button(stack: LoopbackStack, rollback_id: int) -> tuple[str, str]:
-    from bot.ui import action_ids, blocks
+    from rollback_bot.slack.ui import action_ids, blocks
 
     def find() -> tuple[str, str] | None:
         for message in reversed(stack.slack.messages(CHANNEL)):
@@ -78,7 +78,7 @@ def _approval_button(stack: LoopbackStack, rollback_id: int) -> tuple[str, str]:
 def _request(stack: LoopbackStack) -> int:
     from sqlalchemy import func, select
 
-    from bot.ui import action_ids
+    from rollback_bot.slack.ui import action_ids
 
     assert stack.services is not None
     seen = len(stack.slack.views)
@@ -120,7 +120,7 @@ def _is_done(stack: LoopbackStack, rollback_id: int) -> Callable[[], bool]:
 
 
 def ours(stack: LoopbackStack, runs: int) -> list[float]:
-    from bot.ui import action_ids
+    from rollback_bot.slack.ui import action_ids
 
     stack.deploy(NS, deployment_manifest("checkout", "registry.local/checkout:v0"))
     stack.wait_available(NS, "checkout", timeout=30)

@@ -15,16 +15,16 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from bot.app import ServerThread, Services, build, slack_client
-from bot.catalog import Catalog, parse_catalog
-from bot.clock import Clock
-from bot.config import Settings
-from bot.kube.client import KubeApis
-from handlers.http import create_web_app
-from handlers.slack_app import create_bolt_app
+from rollback_bot.app import ServerThread, Services, build, slack_client
+from rollback_bot.catalog import Catalog, parse_catalog
+from rollback_bot.clock import Clock
+from rollback_bot.config import Settings
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.storage.migrator import migrate
+from rollback_bot.web.http import create_web_app
+from rollback_bot.web.slack_app import create_bolt_app
 from sandbox.kube import KubeEmulator
 from sandbox.slack import SlackDriver, SlackStandIn
-from storage.migrator import migrate
 
 SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox"

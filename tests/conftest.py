@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from storage import db
+from rollback_bot.storage import db
 
 SERVER_URL_ENV = "ROLLBACK_BOT_TEST_DATABASE_URL"
 

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlparse
 
 from kubernetes import utils
 
-from bot.ui import action_ids
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.storage.models import Rollback, TimelineEvent
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
-from storage.models import Rollback, TimelineEvent
 from tests.e2e.conftest import FAST_SLACK
 
 NS = "shop"

@@ -15,7 +15,7 @@ from pathlib import Path
 import kubernetes
 import requests
 
-from bot.demo import run_demo
+from sandbox.demo import run_demo
 
 REPO = Path(__file__).resolve().parents[2]
 # Generous: the demo takes seconds, but a loaded 2-core CI machine must not fail it.
@@ -29,7 +29,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _demo_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", "demo", *args]
+    return [sys.executable, "-m", "rollback_bot.cli", "demo", *args]
 
 
 def test_demo_tells_the_whole_incident_and_ends_by_itself(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.ui import action_ids
+from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
 from tests.e2e.execute_support import (
     NS,

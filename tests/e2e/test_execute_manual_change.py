@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.watcher import template_digest
+from rollback_bot.kube.watcher import template_digest
+from rollback_bot.storage.models import TimelineEvent
 from sandbox.stack import LoopbackStack, wait_until
-from storage.models import TimelineEvent
 from tests.e2e.conftest import alertmanager_payload
 from tests.e2e.execute_support import (
     NS,

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.ui import action_ids
+from rollback_bot.slack.ui import action_ids
 from sandbox.slack import sign_request
 from sandbox.slack.workspace import DEFAULT_USERS
 from sandbox.stack import SIGNING_SECRET, LoopbackStack

@@ -25,12 +25,12 @@ import requests
 import yaml
 from sqlalchemy import column, select, table
 
-from bot.ui import action_ids
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.storage.engine import make_engine
+from rollback_bot.storage.models import Rollback, TimelineEvent
+from rollback_bot.storage.uow import UnitOfWorkFactory
 from sandbox.slack import SlackDriver
 from sandbox.stack import BOT_TOKEN, SIGNING_SECRET, LoopbackStack, wait_until
-from storage.engine import make_engine
-from storage.models import Rollback, TimelineEvent
-from storage.uow import UnitOfWorkFactory
 from tests.e2e.conftest import FAST_SLACK
 from tests.e2e.execute_support import (
     ALICE,
@@ -93,7 +93,7 @@ class Bot:
         self.url = f"http://127.0.0.1:{port}"
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve"],
+                [sys.executable, "-m", "rollback_bot.cli", "serve"],
                 env={**self.env, "PORT": str(port)},
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from bot.ui import action_ids
+from rollback_bot.slack.ui import action_ids
 from sandbox.slack import sign_request
 from sandbox.stack import SIGNING_SECRET, LoopbackStack, wait_until
 from tests.e2e.conftest import ALICE, BOB, CHANNEL, release

@@ -12,8 +12,8 @@ from typing import Any
 
 import requests
 
-from bot.commands import VERBS
-from bot.ui import action_ids
+from rollback_bot.slack.commands import VERBS
+from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
 from tests.e2e.conftest import ALICE, BOB, CHANNEL, alertmanager_payload, release
 

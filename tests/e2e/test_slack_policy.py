@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.ui import action_ids
+from rollback_bot.clock import FakeClock
+from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import ALICE, BOB, CAROL, CATALOG, CHANNEL, FAST_SLACK, release
 from tests.e2e.test_slack_commands import (

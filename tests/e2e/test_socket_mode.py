@@ -22,8 +22,8 @@ import pytest
 import yaml
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-from bot.ui import action_ids
-from handlers.slack_app import create_bolt_app
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.web.slack_app import create_bolt_app
 from sandbox.slack import SlackDriver, SlackStandIn
 from sandbox.stack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, LoopbackStack, wait_until
 from tests.e2e.conftest import ALICE, BOB, CATALOG, CHANNEL, FAST_SLACK, release
@@ -160,7 +160,15 @@ class _Serve:
         self.stderr = logs / "serve.err"
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--socket-mode", "--host", "127.0.0.1"],
+                [
+                    sys.executable,
+                    "-m",
+                    "rollback_bot.cli",
+                    "serve",
+                    "--socket-mode",
+                    "--host",
+                    "127.0.0.1",
+                ],
                 env=env,
                 stdout=out,
                 stderr=err,
@@ -247,8 +255,8 @@ def test_serve_socket_mode_process(bare_stack: LoopbackStack, tmp_path: Path) ->
 
 
 def _rollback_state(database_url: str) -> str | None:
-    from storage.engine import make_engine
-    from storage.uow import UnitOfWorkFactory
+    from rollback_bot.storage.engine import make_engine
+    from rollback_bot.storage.uow import UnitOfWorkFactory
 
     engine = make_engine(database_url)
     try:

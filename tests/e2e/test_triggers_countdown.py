@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from bot.query_poller import QueryPoller
-from bot.ui import action_ids
+from rollback_bot.alerts.poller import QueryPoller
+from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import (
     ALICE,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 
-from bot.ui import action_ids
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.storage.migrator import ensure_up_to_date  # noqa: F401  (the stack migrates)
 from sandbox.stack import LoopbackStack, wait_until
-from storage.migrator import ensure_up_to_date  # noqa: F401  (the stack migrates)
 from tests.e2e.conftest import ALICE, BOB, CHANNEL, alertmanager_payload, release
 
 

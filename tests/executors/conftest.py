@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from kubernetes import utils
 
-from bot.catalog import Service
-from bot.executors.base import SnapshotRecord
-from bot.kube.client import KubeApis
+from rollback_bot.catalog import Service
+from rollback_bot.executors.base import SnapshotRecord
+from rollback_bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
 
 NAMESPACE = "shop"

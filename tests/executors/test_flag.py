@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.catalog import Service
-from bot.executors.base import Actor, ExecutionError
-from bot.executors.bluegreen import WRITE_ATTEMPTS
-from bot.executors.flag import FlagSwitch
-from bot.kube.client import KubeApis
+from rollback_bot.catalog import Service
+from rollback_bot.executors.base import Actor, ExecutionError
+from rollback_bot.executors.bluegreen import WRITE_ATTEMPTS
+from rollback_bot.executors.flag import FlagSwitch
+from rollback_bot.kube.client import KubeApis
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import create
 

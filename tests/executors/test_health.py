@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from bot.catalog import Service
-from bot.health import GateResult, HealthGate
-from bot.kube.client import KubeApis
+from rollback_bot.catalog import Service
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.rollbacks.health import GateResult, HealthGate
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import create
 from tests.support.alertmanager import (

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.executors.base import Actor, ExecutionError
-from bot.executors.instant import InstantExecutor, rollback_annotations
-from bot.kube.client import KubeApis
-from bot.kube.rollout import rollout_status
+from rollback_bot.executors.base import Actor, ExecutionError
+from rollback_bot.executors.instant import InstantExecutor, rollback_annotations
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.rollout import rollout_status
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import NAMESPACE, Cluster, MemorySnapshotStore, make_service, poll
 

@@ -6,8 +6,13 @@ from typing import Any
 
 import pytest
 
-from bot.kube.preview import build_preview, gitops_manager, gitops_warning, template_changes
-from bot.kube.revisions import Revision, to_revision
+from rollback_bot.kube.preview import (
+    build_preview,
+    gitops_manager,
+    gitops_warning,
+    template_changes,
+)
+from rollback_bot.kube.revisions import Revision, to_revision
 
 
 def template(image: str, env: dict[str, str], cm: str | None = None) -> dict[str, Any]:

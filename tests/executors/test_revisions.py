@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.kube.client import KubeApis
-from bot.kube.revisions import (
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.revisions import (
     Revision,
     TargetError,
     choose_target,

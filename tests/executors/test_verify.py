@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bot.kube.client import KubeApis
-from bot.kube.revisions import read_deployment
-from bot.kube.rollout import rollout_status
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.revisions import read_deployment
+from rollback_bot.kube.rollout import rollout_status
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import NAMESPACE, Cluster, poll
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 import yaml
 
-from bot.ui import action_ids
+from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import ALICE, CATALOG, CHANNEL, FAST_SLACK, release
 from tests.support import alertmanager as am

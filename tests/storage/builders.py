@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.models import Rollback
+from rollback_bot.storage.models import Rollback
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

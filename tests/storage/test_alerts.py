@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from storage import db
-from storage.repositories import AlertRecord
+from rollback_bot.storage import db
+from rollback_bot.storage.repositories import AlertRecord
 from tests.storage.builders import T0, at
 from tests.storage.concurrency import race
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from bot.lifecycle import ACTIVE_STATES
-from storage import db
-from storage.models import ACTIVE_ROLLBACK_STATES, Incident
+from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES
+from rollback_bot.storage import db
+from rollback_bot.storage.models import ACTIVE_ROLLBACK_STATES, Incident
 from tests.storage.builders import T0
 
 

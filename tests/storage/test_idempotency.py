@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage import db
+from rollback_bot.storage import db
 from tests.storage.builders import T0, at
 from tests.storage.concurrency import race
 

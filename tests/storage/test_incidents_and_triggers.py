@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from storage import db
-from storage.errors import OpenIncidentExists
+from rollback_bot.storage import db
+from rollback_bot.storage.errors import OpenIncidentExists
 from tests.storage.builders import T0, at, rollback_fields
 from tests.storage.concurrency import race
 

@@ -10,9 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import Engine, inspect
 
-from storage import db
-from storage.errors import DatabaseNotMigrated
-from storage.models import Base
+from rollback_bot.storage import db
+from rollback_bot.storage.errors import DatabaseNotMigrated
+from rollback_bot.storage.models import Base
 
 TABLES = {
     "incidents",

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from storage import db
-from storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
-from storage.models import Rollback
+from rollback_bot.storage import db
+from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
+from rollback_bot.storage.models import Rollback
 from tests.storage.builders import T0, at, new_rollback, rollback_fields
 from tests.storage.concurrency import race
 

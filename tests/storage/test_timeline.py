@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DatabaseError
 
-from storage import db
-from storage.models import TimelineEvent
+from rollback_bot.storage import db
+from rollback_bot.storage.models import TimelineEvent
 from tests.storage.builders import T0, at, rollback_fields
 
 

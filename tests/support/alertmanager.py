@@ -111,7 +111,7 @@ class AlertmanagerProcess:
                     [
                         self._binary,
                         f"--config.file={self._config}",
-                        f"--storage.path={self._dir / 'data'}",
+                        f"--rollback_bot.storage.path={self._dir / 'data'}",
                         f"--web.listen-address=127.0.0.1:{port}",
                         "--cluster.listen-address=",
                         "--log.level=warn",
@@ -177,7 +177,7 @@ class AlertmanagerProcess:
             process.wait(timeout=10)
 
     def stop(self) -> None:
-        """Terminate the process and remove its config and storage. Idempotent."""
+        """Terminate the process and remove its config and rollback_bot.storage. Idempotent."""
         self._terminate()
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -202,13 +202,13 @@ def _config(
         webhook["http_config"] = {"authorization": {"credentials": bearer_token}}
     return {
         "route": {
-            "receiver": "bot",
+            "receiver": "rollback_bot",
             "group_by": list(group_by),
             "group_wait": group_wait,
             "group_interval": group_interval,
             "repeat_interval": repeat_interval,
         },
-        "receivers": [{"name": "bot", "webhook_configs": [webhook]}],
+        "receivers": [{"name": "rollback_bot", "webhook_configs": [webhook]}],
     }
 
 

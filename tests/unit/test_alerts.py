@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.alerts import (
+from rollback_bot.alerts.parsers import (
     Alert,
     AlertPayloadError,
     label_fingerprint,
@@ -29,7 +29,7 @@ def alertmanager_body() -> dict[str, Any]:
         "groupKey": '{}:{alertname="HighErrorRate"}',
         "truncatedAlerts": 0,
         "status": "firing",
-        "receiver": "bot",
+        "receiver": "rollback_bot",
         "groupLabels": {"alertname": "HighErrorRate"},
         "commonLabels": {"alertname": "HighErrorRate", "service": "checkout"},
         "commonAnnotations": {},

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.commands import VERBS, CommandError, parse
-from bot.lifecycle import Move, State, allowed_moves
-from bot.ui import action_ids
-from bot.ui.blocks import (
+from rollback_bot.rollbacks.lifecycle import Move, State, allowed_moves
+from rollback_bot.slack.commands import VERBS, CommandError, parse
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.slack.ui.blocks import (
     MAX_MESSAGE_BLOCKS,
     MAX_MODAL_BLOCKS,
     alert_message,
@@ -32,7 +32,7 @@ from bot.ui.blocks import (
     submitted_reason,
     summary_line,
 )
-from bot.ui.views import (
+from rollback_bot.slack.ui.views import (
     AlertGroupView,
     Change,
     RequestPreview,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.catalog import CatalogError, load_catalog, parse_catalog
+from rollback_bot.catalog import CatalogError, load_catalog, parse_catalog
 
 
 def _service(**overrides: object) -> dict:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from storage import db
+from rollback_bot.cli import main
+from rollback_bot.storage import db
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CATALOG = REPO / "bot" / "sample_catalog.yaml"
+SAMPLE_CATALOG = REPO / "rollback_bot" / "sample_catalog.yaml"
 EXAMPLE_CATALOG = REPO / "catalog.example.yaml"
 
 BROKEN_CATALOG = """\

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from bot.lifecycle import (
+from rollback_bot.rollbacks.lifecycle import (
     ACTIVE_STATES,
     TRANSITIONS,
     Effect,

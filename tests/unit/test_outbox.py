@@ -12,7 +12,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from bot.outbox import Outbox, Rendered
+from rollback_bot.slack.outbox import Outbox, Rendered
 
 
 class FakeSlack:

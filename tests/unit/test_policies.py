@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.catalog import Service
-from bot.policies import (
+from rollback_bot.catalog import Service
+from rollback_bot.rollbacks.policies import (
     Principal,
     approvals_required,
     automation_allowed,

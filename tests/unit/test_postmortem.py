@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot import postmortem
+from rollback_bot.incidents import postmortem
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.alert_relay import AlertRelay
-from bot.alerts import Alert
-from bot.catalog import Catalog, Service, parse_catalog
-from bot.clock import FakeClock
-from bot.triggers import TriggerDecision
-from storage.models import AlertGroup
-from storage.uow import UnitOfWorkFactory
+from rollback_bot.alerts.parsers import Alert
+from rollback_bot.alerts.relay import AlertRelay
+from rollback_bot.alerts.triggers import TriggerDecision
+from rollback_bot.catalog import Catalog, Service, parse_catalog
+from rollback_bot.clock import FakeClock
+from rollback_bot.storage.models import AlertGroup
+from rollback_bot.storage.uow import UnitOfWorkFactory
 
 CATALOG: dict[str, Any] = {
     "fallback_channel": "C0FALLBACK",

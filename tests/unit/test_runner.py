@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot.catalog import Service, parse_catalog
-from bot.clock import SystemClock
-from bot.executors.base import (
+from rollback_bot.catalog import Service, parse_catalog
+from rollback_bot.clock import SystemClock
+from rollback_bot.executors.base import (
     Actor,
     Change,
     ExecutionError,
@@ -23,13 +23,13 @@ from bot.executors.base import (
     StepResult,
     Verification,
 )
-from bot.health import GateResult
-from bot.lifecycle import Move
-from bot.rollbacks import RequestSpec, RollbackService
-from bot.runner import Runner
-from bot.snapshot_store import DbSnapshotStore
-from storage.models import Rollback
-from storage.uow import UnitOfWorkFactory
+from rollback_bot.executors.snapshot_store import DbSnapshotStore
+from rollback_bot.rollbacks.health import GateResult
+from rollback_bot.rollbacks.lifecycle import Move
+from rollback_bot.rollbacks.runner import Runner
+from rollback_bot.rollbacks.service import RequestSpec, RollbackService
+from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.uow import UnitOfWorkFactory
 
 ALICE = "U0ALICE"
 STEPS = (50, 20, 5, 0)

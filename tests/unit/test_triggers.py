@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.alerts import Alert, parse_generic, parse_grafana
-from bot.clock import FakeClock
-from bot.triggers import (
+from rollback_bot.alerts.parsers import Alert, parse_generic, parse_grafana
+from rollback_bot.alerts.triggers import (
     EQ_ABS_TOLERANCE,
     AutomationLimits,
     MemoryHistory,
@@ -22,6 +21,7 @@ from bot.triggers import (
     compare,
     evaluate,
 )
+from rollback_bot.clock import FakeClock
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -1,6 +1,0 @@
-"""Executors: the only code that changes Kubernetes.
-
-The lifecycle decides; an executor acts. Each strategy (instant, blue-green,
-gradual, flag) implements ``bot.executors.base.Executor`` and is chosen by
-``bot.executors.registry.executor_for``.
-"""

@@ -1,0 +1,334 @@
+"""The composition root: the one place where the bot's parts are built and wired.
+
+Everything with I/O (database, Slack Web API, Kubernetes API, clock) is created
+here from the settings, or passed in by a test, and handed to the services
+through their constructors. Handlers get the finished ``Services`` bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from rollback_bot.alerts.automation import Automation
+from rollback_bot.alerts.poller import QueryPoller
+from rollback_bot.alerts.relay import AlertRelay
+from rollback_bot.catalog import Catalog, Service, load_catalog
+from rollback_bot.clock import Clock, SystemClock
+from rollback_bot.config import Settings
+from rollback_bot.executors.base import ExecutionError, Executor, Plan
+from rollback_bot.executors.flag import FlagSwitch
+from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
+from rollback_bot.executors.registry import executor_for
+from rollback_bot.executors.snapshot_store import DbSnapshotStore
+from rollback_bot.kube.client import KubeApis, api_client_from_env
+from rollback_bot.kube.revisions import list_revisions
+from rollback_bot.kube.watcher import DeploymentWatcher, thread_poster
+from rollback_bot.metrics import Metrics
+from rollback_bot.rollbacks.flags import FlagService
+from rollback_bot.rollbacks.health import HealthGate
+from rollback_bot.rollbacks.lifecycle import Decision, Move
+from rollback_bot.rollbacks.queries import Queries
+from rollback_bot.rollbacks.runner import Runner
+from rollback_bot.rollbacks.service import EffectSink, RequestSpec, RollbackService
+from rollback_bot.slack.commands import ambiguous_revision, unknown_revision
+from rollback_bot.slack.conversations import Conversations
+from rollback_bot.slack.directory import GroupDirectory
+from rollback_bot.slack.notifier import SlackNotifier
+from rollback_bot.slack.outbox import Outbox
+from rollback_bot.slack.presenter import Presenter, RevisionCache
+from rollback_bot.storage.engine import make_engine
+from rollback_bot.storage.migrator import ensure_up_to_date
+from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    clock: Clock
+    engine: Engine
+    uow: UnitOfWorkFactory
+    slack: WebClient
+    outbox: Outbox
+    directory: GroupDirectory
+    kube: KubeApis
+    presenter: Presenter
+    notifier: SlackNotifier
+    rollbacks: RollbackService
+    runner: Runner
+    relay: AlertRelay
+    automation: Automation
+    metrics: Metrics
+    gate: HealthGate
+    queries: Queries
+    conversations: Conversations
+    flags: FlagService
+    poller: QueryPoller | None = None
+    watcher: DeploymentWatcher | None = None
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def start(self) -> None:
+        self.runner.start()
+        if self.poller is not None:
+            self.poller.start()
+        if self.watcher is not None:
+            self.watcher.start()
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.poller is not None:
+            self.poller.stop()
+        self.runner.stop()
+        self.outbox.flush(timeout=5)
+        self.outbox.close()
+        self.engine.dispose()
+
+
+def slack_client(settings: Settings) -> WebClient:
+    """A Web API client that retries 429s after Retry-After, 5xx and dropped connections."""
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value() or None,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class _CountedEffects:
+    """Every decision passes here on its way to the runner: count the states reached."""
+
+    def __init__(self, inner: EffectSink, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def carry_out(self, rollback: Rollback, decision: Decision) -> None:
+        if decision.move is Move.REQUEST or decision.before is not decision.after:
+            self._metrics.rollbacks.labels(state=decision.after.value).inc()
+        self._inner.carry_out(rollback, decision)
+
+
+class _Fanout:
+    """The relay has one listener; Slack and automation both need to hear."""
+
+    def __init__(self, *listeners: Any) -> None:
+        self._listeners = listeners
+
+    def group_changed(self, group: Any) -> None:
+        for listener in self._listeners:
+            listener.group_changed(group)
+
+    def group_resolved(self, group: Any) -> None:
+        for listener in self._listeners:
+            if hasattr(listener, "group_resolved"):
+                listener.group_resolved(group)
+
+    def triggered(self, service: Any, alert: Any, decision: Any) -> None:
+        for listener in self._listeners:
+            if hasattr(listener, "triggered"):
+                listener.triggered(service, alert, decision)
+
+
+def build(
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    clock: Clock | None = None,
+    kube: KubeApis | None = None,
+    slack: WebClient | None = None,
+    require_migrated: bool = True,
+) -> Services:
+    catalog = catalog or load_catalog(settings.catalog_path)
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    if require_migrated:
+        ensure_up_to_date(engine)
+    uow = UnitOfWorkFactory(engine)
+    slack = slack or slack_client(settings)
+    kube = kube or KubeApis(api_client_from_env(settings.kubeconfig))
+    metrics = Metrics()
+    outbox = Outbox(
+        slack,
+        rate_per_second=settings.slack_channel_rate,
+        on_error=lambda ch, key, exc: metrics.slack_errors.inc(),
+    )
+    directory = GroupDirectory(slack, clock)
+    presenter = Presenter(catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube))
+    notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
+    gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url)
+    snapshots = DbSnapshotStore(uow, catalog, clock)
+
+    flag_executor = FlagExecutor(FlagSwitch(kube))
+
+    def executor(strategy: str) -> Executor:
+        if strategy == "flag":
+            return flag_executor
+        return executor_for(strategy, apis=kube, snapshots=snapshots, gate=gate)
+
+    def planner(service: Service, spec: RequestSpec) -> Plan:
+        presenter.revisions.forget(service.name)
+        if spec.flag is not None:
+            restore = OFF if spec.flag_restore is None else spec.flag_restore
+            return flag_executor.plan_flag(service, spec.flag, restore=restore)
+        number = resolve_revision(kube, service, spec.to_revision)
+        return executor(spec.strategy or service.strategy).plan(service, to_revision=number)
+
+    runner = Runner(
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        executors=executor,
+        gate=gate,
+        notifier=notifier,
+        engine=engine,
+        snapshots=snapshots,
+    )
+    rollbacks = RollbackService(
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        directory=directory,
+        planner=planner,
+        effects=_CountedEffects(runner, metrics),
+    )
+    runner.rollbacks = rollbacks
+    automation = Automation(rollbacks=rollbacks, notifier=notifier, uow=uow)
+    queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube)
+    relay = AlertRelay(
+        catalog=catalog, uow=uow, clock=clock, listener=_Fanout(notifier, automation)
+    )
+    return Services(
+        settings=settings,
+        catalog=catalog,
+        clock=clock,
+        engine=engine,
+        uow=uow,
+        slack=slack,
+        outbox=outbox,
+        directory=directory,
+        kube=kube,
+        presenter=presenter,
+        notifier=notifier,
+        rollbacks=rollbacks,
+        runner=runner,
+        relay=relay,
+        automation=automation,
+        metrics=metrics,
+        gate=gate,
+        queries=queries,
+        conversations=Conversations(
+            slack=slack,
+            rollbacks=rollbacks,
+            presenter=presenter,
+            queries=queries,
+            catalog=catalog,
+            uow=uow,
+            clock=clock,
+        ),
+        flags=FlagService(rollbacks=rollbacks, uow=uow),
+        poller=QueryPoller(
+            catalog=catalog,
+            relay=relay,
+            clock=clock,
+            default_prometheus_url=catalog.prometheus_url,
+        ),
+        watcher=DeploymentWatcher(
+            catalog=catalog, apis=kube, uow=uow, clock=clock, post=thread_poster(notifier, uow)
+        ),
+    )
+
+
+def resolve_revision(kube: KubeApis, service: Service, spec: int | str | None) -> int | None:
+    """``--to`` given as an image tag or reference: the one revision running it."""
+    if spec is None or isinstance(spec, int):
+        return spec
+    revisions = list_revisions(kube, service.namespace, service.deployment)
+    hits = [
+        r.number
+        for r in revisions
+        if any(i == spec or i.endswith((f":{spec}", f"@{spec}")) for i in r.images)
+    ]
+    if not hits:
+        raise ExecutionError(
+            str(unknown_revision(service.name, spec, [r.number for r in revisions]))
+        )
+    if len(hits) > 1:
+        raise ExecutionError(str(ambiguous_revision(service.name, spec, hits)))
+    return hits[0]
+
+
+class ServerThread:
+    """The WSGI app served by waitress on a background thread; binds port 0 in tests."""
+
+    def __init__(self, wsgi_app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16):
+        from waitress.server import create_server
+
+        self._server = create_server(
+            wsgi_app,
+            host=host,
+            port=port,
+            threads=threads,
+            channel_timeout=30,
+            ident="rollback-bot",
+        )
+        self.port = int(self._server.effective_port)
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close every channel from inside the loop, then the trigger once nothing can pull it.
+
+        Closing only the listener leaves the trigger and keep-alive channels in the loop's
+        map, so the loop (and join) would run on. The trigger's pipe is closed last, after
+        the worker threads are gone: a worker finishing a response pulls the trigger, and a
+        closed pipe there is the ``EBADF`` (or, once the fd number is reused, a write into
+        someone else's file) that a naive ``close_all`` risks.
+        """
+        server: Any = self._server
+        trigger = server.trigger
+
+        def close_channels() -> None:
+            for channel in list(server._map.values()):
+                if channel is not trigger:
+                    with contextlib.suppress(OSError):
+                        channel.close()
+            trigger.del_channel()  # the loop ends when its map is empty
+
+        if self._thread.is_alive():
+            trigger.pull_trigger(close_channels)
+            self._thread.join(timeout=5)
+        else:
+            close_channels()
+        server.task_dispatcher.shutdown(timeout=5)
+        trigger.close()

@@ -1,0 +1,203 @@
+"""``rollback-bot``: the commands in the shared contract.
+
+serve (HTTP or Socket Mode), migrate, export, incidents, check-config, demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from rollback_bot.catalog import CatalogError, load_catalog
+from rollback_bot.config import Settings, load_settings
+from rollback_bot.rollbacks.queries import Queries
+from rollback_bot.storage.errors import DatabaseNotMigrated
+
+log = logging.getLogger("rollback-bot")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from rollback_bot.app import ServerThread, build
+    from rollback_bot.storage.errors import DatabaseNotMigrated
+    from rollback_bot.web.http import create_web_app
+    from rollback_bot.web.slack_app import create_bolt_app
+
+    try:
+        services = build(settings)
+    except DatabaseNotMigrated as exc:
+        print(f"rollback-bot: {exc}", file=sys.stderr)
+        return 2
+    except CatalogError as exc:
+        print(f"rollback-bot: {exc}\nrun `rollback-bot check-config` for details", file=sys.stderr)
+        return 2
+    bolt = create_bolt_app(services)
+    services.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = ServerThread(
+        create_web_app(services, bolt), host=args.host, port=settings.port
+    ).start()
+    print(f"rollback-bot listening on {server.url}", flush=True)
+    socket_handler = None
+    if args.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        token = settings.slack_app_token.get_secret_value()
+        if not token:
+            print("rollback-bot: --socket-mode needs SLACK_APP_TOKEN", file=sys.stderr)
+            server.stop()
+            services.stop()
+            return 2
+        socket_handler = SocketModeHandler(bolt, app_token=token)
+        socket_handler.connect()
+        print("rollback-bot connected in Socket Mode", flush=True)
+    stop.wait()
+    if socket_handler is not None:
+        socket_handler.close()
+    server.stop()
+    services.stop()
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from rollback_bot.storage.engine import normalise_url
+    from rollback_bot.storage.migrator import migrate
+
+    migrate(settings.database_url)
+    print(f"database at head: {_redact(normalise_url(settings.database_url))}")
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from rollback_bot.slack.commands import parse_incident_id
+
+    incident = parse_incident_id(args.incident)
+    if incident is None:
+        print(
+            f"rollback-bot: {args.incident!r} is not an incident id (INC-7 or 7)", file=sys.stderr
+        )
+        return 2
+    queries = _queries(settings)
+    from rollback_bot.rollbacks.queries import NotFound
+
+    try:
+        _name, content = queries.postmortem(incident, args.format)
+    except NotFound as exc:
+        print(f"rollback-bot: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_text(content, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(content)
+    return 0
+
+
+def _incidents(settings: Settings, args: argparse.Namespace) -> int:
+    rows = _queries(settings).incidents(limit=args.limit)
+    print(f"{'ID':<8} {'SERVICE':<20} {'OPENED':<26} STATE")
+    for incident_id, service, opened, state in rows:
+        print(f"INC-{incident_id:<4} {service:<20} {opened:<26} {state}")
+    return 0
+
+
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    path = args.catalog or settings.catalog_path
+    try:
+        catalog = load_catalog(path)
+    except CatalogError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s)")
+        for problem in exc.problems:
+            print(f"  {problem}")
+        return 1
+    print(f"{path}: OK, {len(catalog.services)} service(s): {', '.join(catalog.names)}")
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        from sandbox.demo import run_demo
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("sandbox", "sandbox.demo"):
+            raise
+        print(
+            "rollback-bot: the demo runs on the loopback stand-ins, which are not installed;\n"
+            "from a checkout: python3 -m pip install -e ./sandbox",
+            file=sys.stderr,
+        )
+        return 2
+
+    return run_demo(keep=args.keep)
+
+
+def _queries(settings: Settings) -> Queries:
+    """Read-only access for the CLI: no Slack, no cluster needed."""
+    from rollback_bot.clock import SystemClock
+    from rollback_bot.rollbacks.queries import Queries
+    from rollback_bot.storage.engine import make_engine
+    from rollback_bot.storage.migrator import ensure_up_to_date
+    from rollback_bot.storage.uow import UnitOfWorkFactory
+
+    engine = make_engine(settings.database_url)
+    ensure_up_to_date(engine)
+    return Queries(uow=UnitOfWorkFactory(engine), clock=SystemClock())
+
+
+def _redact(url: str) -> str:
+    """Never print a database password."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rollback-bot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the bot (HTTP mode on $PORT)")
+    serve.add_argument("--socket-mode", action="store_true", help="also connect over Socket Mode")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.set_defaults(func=_serve)
+    sub.add_parser("migrate", help="upgrade the database to the newest migration").set_defaults(
+        func=_migrate
+    )
+    export = sub.add_parser("export", help="postmortem of one incident")
+    export.add_argument("incident")
+    export.add_argument("--format", choices=["md", "json"], default="md")
+    export.add_argument("-o", "--output")
+    export.set_defaults(func=_export)
+    incidents = sub.add_parser("incidents", help="list incidents")
+    incidents.add_argument("--limit", type=int, default=50)
+    incidents.set_defaults(func=_incidents)
+    check = sub.add_parser("check-config", help="validate the catalog")
+    check.add_argument("catalog", nargs="?")
+    check.set_defaults(func=_check_config)
+    demo = sub.add_parser("demo", help="the full loop on loopback stand-ins, narrated")
+    demo.add_argument("--keep", action="store_true", help="leave it running afterwards")
+    demo.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(load_settings(), args))
+    except DatabaseNotMigrated as exc:
+        # Every command that reads the database says what to run, not a traceback.
+        print(f"rollback-bot: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Which executor rolls a service back: the one place a strategy name becomes code.
+
+The lifecycle and the scheduler only know ``Service.strategy``; mapping it here
+keeps them free of imports of every strategy and makes an unknown strategy a
+clear error instead of a silent fallback to the wrong kind of rollback.
+"""
+
+from __future__ import annotations
+
+from rollback_bot.executors.base import ExecutionError, Executor, SnapshotStore
+from rollback_bot.executors.bluegreen import BlueGreenExecutor
+from rollback_bot.executors.flag import FlagSwitch
+from rollback_bot.executors.gradual import GradualExecutor
+from rollback_bot.executors.instant import InstantExecutor
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.rollbacks.health import HealthGate
+
+STRATEGIES = ("instant", "blue-green", "gradual")
+
+
+def executor_for(
+    strategy: str, *, apis: KubeApis, snapshots: SnapshotStore, gate: HealthGate | None = None
+) -> Executor:
+    """The executor for ``strategy``.
+
+    ``gate`` is accepted for symmetry with the
+    scheduler, which runs the gate between steps; executors themselves never
+    wait on it.
+    """
+    if strategy == "instant":
+        return InstantExecutor(apis, snapshots)
+    if strategy == "blue-green":
+        return BlueGreenExecutor(apis, snapshots)
+    if strategy == "gradual":
+        return GradualExecutor(apis, snapshots)
+    raise ExecutionError(f"unknown rollback strategy '{strategy}' (known: {', '.join(STRATEGIES)})")
+
+
+def flag_switch(*, apis: KubeApis) -> FlagSwitch:
+    """The feature-flag kill switch over ``apis``."""
+    return FlagSwitch(apis)

@@ -1,0 +1,1 @@
+"""Incidents: what opened them, their lifecycle, and the postmortem they export to."""

@@ -1,0 +1,136 @@
+"""One way in to the Kubernetes API for every executor.
+
+Executors never load a global configuration: they are handed a ``KubeApis``
+bundle built from one ``ApiClient``. Changes made for a person go through
+``KubeApis.for_actor``, which adds impersonation headers so the cluster's RBAC
+(not the bot's own service account) decides what that person may do, while
+the connection pool stays shared. ``explain`` turns API failures into the
+sentences people read in the incident thread.
+
+Executors work on plain JSON (``read_json``) rather than the generated models:
+a pod template copied from a ReplicaSet must reach the Deployment byte for byte,
+including fields a model version might not know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from rollback_bot.executors.base import Actor, ExecutionError
+
+__all__ = ["ApiException", "KubeApis", "api_client_from_env", "explain", "read_json"]
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def api_client_from_env(kubeconfig: str | None = None) -> k8s.ApiClient:
+    """An ``ApiClient``: ``kubeconfig``, else in-cluster, else the default kubeconfig."""
+    if kubeconfig:
+        return k8s_config.new_client_from_config(config_file=kubeconfig)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        configuration = k8s.Configuration()
+        k8s_config.load_incluster_config(client_configuration=configuration)
+        return k8s.ApiClient(configuration)
+    return k8s_config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
+
+
+@dataclass(frozen=True)
+class KubeApis:
+    """The typed API groups executors use, all over the same ``ApiClient``."""
+
+    api_client: k8s.ApiClient
+    apps: k8s.AppsV1Api = field(init=False)
+    core: k8s.CoreV1Api = field(init=False)
+    networking: k8s.NetworkingV1Api = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "apps", k8s.AppsV1Api(self.api_client))
+        object.__setattr__(self, "core", k8s.CoreV1Api(self.api_client))
+        object.__setattr__(self, "networking", k8s.NetworkingV1Api(self.api_client))
+
+    def for_actor(self, actor: Actor) -> KubeApis:
+        """The same APIs acting as ``actor.kube_user`` (unchanged when it is unset).
+
+        A second ``ApiClient`` carries the impersonation headers as defaults
+        and borrows this one's connection pool, so no reconnect is paid.
+        """
+        if not actor.kube_user:
+            return self
+        impersonating = k8s.ApiClient(self.api_client.configuration)
+        impersonating.rest_client = self.api_client.rest_client
+        impersonating.default_headers.update(self.api_client.default_headers)
+        impersonating.default_headers.update(impersonation_headers(actor))
+        return KubeApis(impersonating)
+
+
+def impersonation_headers(actor: Actor) -> dict[str, str]:
+    """Headers for a request made as ``actor``; empty when no Kubernetes user is set.
+
+    Only the first group can be sent: the generated client keeps headers in a
+    plain mapping, and the API server reads each ``Impersonate-Group`` header
+    as exactly one group, so joining several in one value would name a group
+    that does not exist.
+    """
+    if not actor.kube_user:
+        return {}
+    headers = {"Impersonate-User": actor.kube_user}
+    if actor.kube_groups:
+        headers["Impersonate-Group"] = actor.kube_groups[0]
+    return headers
+
+
+def read_json(response: Any) -> dict[str, Any]:
+    """Body of a call made with ``_preload_content=False``, as a dict."""
+    data: Any = response.data
+    parsed: dict[str, Any] = json.loads(data)
+    return parsed
+
+
+def _status_message(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        return str(exc.reason or "").strip()
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(exc.reason or "").strip()
+
+
+def explain(exc: ApiException, what: str) -> ExecutionError:
+    """An ``ExecutionError`` people can act on; ``what`` names the object (``deployment a/b``)."""
+    status = int(exc.status or 0)
+    detail = _status_message(exc)
+    if status == 404:
+        return ExecutionError(f"{what} not found")
+    if status == 409:
+        return ExecutionError(
+            f"{what} was changed by someone else at the same time ({detail})", retryable=True
+        )
+    if status in (401, 403):
+        return ExecutionError(
+            f"not allowed to change {what}: {detail or 'forbidden'}; "
+            "check the RBAC rules for the user the bot acts as"
+        )
+    if status == 422 or status == 400:
+        return ExecutionError(f"the API server rejected the change to {what}: {detail}")
+    if status >= 500 or status == 429 or status == 0:
+        return ExecutionError(
+            f"the API server failed while handling {what} (HTTP {status or 'no answer'}): "
+            f"{detail or 'no detail'}",
+            retryable=True,
+        )
+    return ExecutionError(f"unexpected answer for {what} (HTTP {status}): {detail}")
+
+
+def is_retryable_status(exc: ApiException) -> bool:
+    """Server-side trouble worth a second try (not conflicts: those need a re-decision)."""
+    status = int(exc.status or 0)
+    return status >= 500 or status == 429

@@ -1,0 +1,251 @@
+"""The health gate: may a rollback move on, or is the service still hurting?
+
+Between gradual steps, and before a rollback is called mitigated, the bot asks
+three independent witnesses and proceeds only when all of them agree:
+
+* Kubernetes: the Deployment that serves traffic is fully rolled out and every
+  replica is available (for gradual services the stable Deployment, for
+  blue-green services the slot the Service currently selects, otherwise the
+  service's Deployment);
+* Alertmanager (API v2): no active, unsilenced, uninhibited alert carries the
+  service's ``match`` labels;
+* Prometheus (optional): an instant query compared with a threshold. The
+  threshold describes the *bad* condition, exactly like an alerting rule:
+  ``op: gt, threshold: 0.05`` on an error ratio means "fail when the ratio is
+  above 5%". An empty result is "condition not met" (as for alerting rules),
+  and so is ``NaN``, because every comparison with ``NaN`` is false.
+
+The gate fails closed: a witness that cannot be asked (timeout, refused
+connection, 5xx, unreadable answer) is a failed check with the reason, never an
+exception, because "we could not tell" must stop a rollback as surely as "it is
+broken".
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from kubernetes.client.exceptions import ApiException
+
+from rollback_bot.catalog import PrometheusCheck, Service
+
+_OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "gt": (">", operator.gt),
+    "gte": (">=", operator.ge),
+    "lt": ("<", operator.lt),
+    "lte": ("<=", operator.le),
+    "eq": ("==", operator.eq),
+}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """``ok`` only when every check passed; ``reasons`` says why not, one line each."""
+
+    ok: bool
+    reasons: tuple[str, ...] = ()
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Check:
+    name: str
+    ok: bool
+    reason: str  # empty when ok
+    detail: dict[str, Any]
+
+
+class HealthGate:
+    """Asks Kubernetes, Alertmanager and Prometheus whether ``service`` is healthy.
+
+    ``alertmanager_url`` is the fallback when a service's ``health`` section
+    names none (the catalog's top-level ``alertmanager_url``). With neither, the
+    alert check is skipped and says so in ``checks``.
+    """
+
+    def __init__(
+        self,
+        *,
+        apis: Any,
+        http: requests.Session | None = None,
+        timeout: float = 3.0,
+        alertmanager_url: str | None = None,
+    ) -> None:
+        self._apis = apis
+        self._http = http or requests.Session()
+        self._timeout = timeout
+        self._alertmanager_url = alertmanager_url
+
+    def check(self, service: Service) -> GateResult:
+        results = [self._readiness(service), self._alerts(service)]
+        if service.health.prometheus is not None:
+            results.append(self._prometheus(service.health.prometheus))
+        reasons = tuple(r.reason for r in results if not r.ok)
+        checks = {r.name: {"ok": r.ok, **r.detail} for r in results}
+        return GateResult(ok=not reasons, reasons=reasons, checks=checks)
+
+    # -- Kubernetes --------------------------------------------------------
+
+    def _readiness(self, service: Service) -> _Check:
+        ns = service.namespace
+        try:
+            name = self._serving_deployment(service)
+        except _NotReadable as exc:
+            return _Check("readiness", False, str(exc), {})
+        try:
+            deployment = self._apis.apps.read_namespaced_deployment(name, ns)
+        except Exception as exc:  # any failure to look is a failed check
+            return _Check("readiness", False, _unreadable(f"deployment {ns}/{name}", exc), {})
+        return _deployment_readiness(ns, name, deployment)
+
+    def _serving_deployment(self, service: Service) -> str:
+        if service.gradual is not None:
+            return service.gradual.stable
+        bg = service.blue_green
+        if bg is None:
+            return service.deployment
+        try:
+            svc = self._apis.core.read_namespaced_service(bg.service, service.namespace)
+        except Exception as exc:
+            what = f"service {service.namespace}/{bg.service}"
+            raise _NotReadable(_unreadable(what, exc)) from exc
+        live = (svc.spec.selector or {}).get(bg.selector_key)
+        if live not in bg.slots:
+            raise _NotReadable(
+                f"service {service.namespace}/{bg.service} selects {bg.selector_key}={live}, "
+                f"which is none of the slots {', '.join(bg.slots)}"
+            )
+        return bg.slots[live]
+
+    # -- Alertmanager ------------------------------------------------------
+
+    def _alerts(self, service: Service) -> _Check:
+        base = service.health.alertmanager_url or self._alertmanager_url
+        if not base:
+            return _Check("alertmanager", True, "", {"skipped": "no alertmanager_url configured"})
+        params: list[tuple[str, str]] = [
+            ("active", "true"),
+            ("silenced", "false"),
+            ("inhibited", "false"),
+        ]
+        params += [("filter", f"{k}={_quote_matcher(v)}") for k, v in sorted(service.match.items())]
+        url = f"{base.rstrip('/')}/api/v2/alerts"
+        body = self._get_json("Alertmanager", url, params)
+        if isinstance(body, str):
+            return _Check("alertmanager", False, body, {"url": base})
+        if not isinstance(body, list):
+            return _Check("alertmanager", False, "Alertmanager answered something not a list", {})
+        firing = sorted(
+            {str((a.get("labels") or {}).get("alertname", "?")) for a in body if _is_firing(a)}
+        )
+        if firing:
+            reason = f"{len(firing)} alert(s) firing for {service.name}: {', '.join(firing)}"
+            return _Check("alertmanager", False, reason, {"firing": firing})
+        return _Check("alertmanager", True, "", {"firing": []})
+
+    # -- Prometheus --------------------------------------------------------
+
+    def _prometheus(self, check: PrometheusCheck) -> _Check:
+        url = f"{check.url.rstrip('/')}/api/v1/query"
+        body = self._get_json("Prometheus", url, [("query", check.query)])
+        if isinstance(body, str):
+            return _Check("prometheus", False, body, {"query": check.query})
+        try:
+            values = _prometheus_values(body)
+        except ValueError as exc:
+            return _Check("prometheus", False, f"Prometheus query failed: {exc}", {})
+        symbol, compare = _OPS[check.op]
+        bad = [v for v in values if not math.isnan(v) and compare(v, check.threshold)]
+        detail = {"query": check.query, "values": values, "bad_when": f"{symbol} {check.threshold}"}
+        if bad:
+            reason = (
+                f"Prometheus: {check.query} = {_fmt(bad[0])}, "
+                f"which is {symbol} {_fmt(check.threshold)}"
+            )
+            return _Check("prometheus", False, reason, detail)
+        return _Check("prometheus", True, "", detail)
+
+    # -- HTTP --------------------------------------------------------------
+
+    def _get_json(self, who: str, url: str, params: list[tuple[str, str]]) -> Any:
+        """The decoded body, or a string saying why there is none (fail closed)."""
+        try:
+            response = self._http.get(url, params=params, timeout=self._timeout)
+        except requests.RequestException as exc:
+            return f"{who} unreachable at {url}: {type(exc).__name__}"
+        if response.status_code != 200:
+            return f"{who} answered HTTP {response.status_code} at {url}"
+        try:
+            return response.json()
+        except ValueError:
+            return f"{who} answered something that is not JSON at {url}"
+
+
+class _NotReadable(Exception):
+    """The serving Deployment cannot be determined; the message says why."""
+
+
+def _unreadable(what: str, exc: Exception) -> str:
+    if isinstance(exc, ApiException):
+        if exc.status == 404:
+            return f"{what} not found"
+        return f"cannot read {what}: HTTP {exc.status} {exc.reason or ''}".rstrip()
+    return f"cannot read {what}: Kubernetes API unreachable ({type(exc).__name__})"
+
+
+def _deployment_readiness(ns: str, name: str, deployment: Any) -> _Check:
+    wanted = deployment.spec.replicas if deployment.spec.replicas is not None else 1
+    status = deployment.status
+    available = (status.available_replicas or 0) if status else 0
+    updated = (status.updated_replicas or 0) if status else 0
+    observed = (status.observed_generation or 0) if status else 0
+    detail = {"deployment": name, "replicas": wanted, "available": available}
+    where = f"deployment {ns}/{name}"
+    if wanted == 0:
+        return _Check("readiness", False, f"{where} is scaled to 0 replicas", detail)
+    if observed < (deployment.metadata.generation or 0) or updated < wanted:
+        return _Check("readiness", False, f"{where} is still rolling out", detail)
+    if available < wanted:
+        reason = f"{where} has {available}/{wanted} replicas available"
+        return _Check("readiness", False, reason, detail)
+    return _Check("readiness", True, "", detail)
+
+
+def _is_firing(alert: Mapping[str, Any]) -> bool:
+    # The query already asks for active alerts only; the state check guards
+    # against an Alertmanager that ignores the filter parameters.
+    state = (alert.get("status") or {}).get("state", "active")
+    return bool(state == "active")
+
+
+def _quote_matcher(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _prometheus_values(body: Any) -> list[float]:
+    """Sample values of an instant-query answer (vector or scalar)."""
+    if not isinstance(body, dict):
+        raise ValueError("answer is not a JSON object")
+    if body.get("status") != "success":
+        raise ValueError(f"{body.get('errorType', 'error')}: {body.get('error', 'unknown error')}")
+    data: dict[str, Any] = body.get("data") or {}
+    kind: Any = data.get("resultType")
+    result: Any = data.get("result")
+    try:
+        if kind == "vector":
+            return [float(sample["value"][1]) for sample in result]
+        if kind == "scalar":
+            return [float(result[1])]
+    except (TypeError, KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"malformed {kind} result") from exc
+    raise ValueError(f"query returned a {kind}; the gate needs a vector or a scalar")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"

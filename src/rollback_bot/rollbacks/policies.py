@@ -1,0 +1,98 @@
+"""Who may do what: pure predicates over a service's policy and a person.
+
+No I/O here: group membership is resolved beforehand (``Principal.groups``)
+so that every decision can be unit-tested and explained. A ``Verdict`` always
+carries the reason, because a refusal in an incident must say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from rollback_bot.catalog import Audience, Service
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOW = Verdict(True, "allowed")
+
+
+def _in(audience: Audience, who: Principal) -> bool:
+    return who.user_id in audience.users or bool(who.groups & set(audience.usergroups))
+
+
+def _describe(audience: Audience) -> str:
+    names = [f"<@{u}>" for u in audience.users] + [f"<!subteam^{g}>" for g in audience.usergroups]
+    return ", ".join(names) if names else "nobody"
+
+
+def approvals_required(service: Service) -> int:
+    """Production defaults to the two-person rule: one approval by someone else."""
+    if service.policy.approvals is not None:
+        return service.policy.approvals
+    return 1 if service.environment == "production" else 0
+
+
+def may_request(service: Service, who: Principal) -> Verdict:
+    policy = service.policy
+    if _in(policy.requesters, who) or _in(policy.approvers, who):
+        return ALLOW
+    return Verdict(
+        False,
+        f"you are not allowed to request rollbacks of {service.label}: "
+        f"requesters are {_describe(policy.requesters)}",
+    )
+
+
+def may_approve(
+    service: Service, who: Principal, *, requested_by: str, already_approved_by: Collection[str]
+) -> Verdict:
+    if who.user_id == requested_by:
+        return Verdict(False, "you requested this rollback; someone else must approve it")
+    if who.user_id in already_approved_by:
+        return Verdict(False, "you already approved this rollback; it needs another person")
+    if not _in(service.policy.approvers, who):
+        return Verdict(
+            False,
+            f"you are not an approver for {service.label}: "
+            f"approvers are {_describe(service.policy.approvers)}",
+        )
+    return ALLOW
+
+
+def may_deny(service: Service, who: Principal) -> Verdict:
+    """Any approver may stop a request, including their own."""
+    if _in(service.policy.approvers, who) or _in(service.policy.requesters, who):
+        return ALLOW
+    return Verdict(False, f"you may not deny rollbacks of {service.label}")
+
+
+def may_operate(service: Service, who: Principal) -> Verdict:
+    """Pause, resume, abort and cancel: anyone who could request or approve."""
+    if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
+        return ALLOW
+    return Verdict(
+        False,
+        f"you may not pause, resume or abort rollbacks of {service.label}: "
+        f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
+    )
+
+
+def automation_allowed(service: Service) -> Verdict:
+    if service.policy.automation:
+        return ALLOW
+    return Verdict(False, f"automation is off for {service.label} (policy.automation: false)")

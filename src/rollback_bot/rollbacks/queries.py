@@ -1,0 +1,141 @@
+"""Read-only questions people ask: status, history, the postmortem.
+
+Nothing here writes; the CLI and the Slack listeners share these answers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rollback_bot.catalog import Catalog, Service
+from rollback_bot.clock import Clock
+from rollback_bot.executors.base import Plan
+from rollback_bot.incidents import postmortem
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.revisions import (
+    history_limit_warning,
+    known_stable,
+    list_revisions,
+    read_deployment,
+)
+from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
+from rollback_bot.slack.ui.views import RevisionRow, StatusRow
+from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.uow import UnitOfWorkFactory
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Queries:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        catalog: Catalog | None = None,
+        kube: KubeApis | None = None,  # only history reads the cluster
+    ) -> None:
+        self._catalog = catalog
+        self._uow = uow
+        self._clock = clock
+        self._kube = kube
+
+    def status(
+        self,
+        *,
+        service: str | None = None,
+        rollback_id: int | None = None,
+        incident_id: int | None = None,
+    ) -> list[StatusRow]:
+        with self._uow(read_only=True) as uow:
+            if rollback_id is not None:
+                row = uow.rollbacks.get(id=rollback_id)
+                if row is None:
+                    raise NotFound(f"There is no rollback R-{rollback_id}.")
+                rows = [row]
+            elif incident_id is not None:
+                rows = uow.rollbacks.list_for_incident(incident_id=incident_id)
+            else:
+                rows = uow.rollbacks.list_by_state(states=[s.value for s in ACTIVE_STATES])
+                if service is not None:
+                    rows = [r for r in rows if r.service == service]
+        return [self._status_row(r) for r in rows]
+
+    def _status_row(self, row: Rollback) -> StatusRow:
+        plan = Plan.from_dict(row.plan) if row.plan else None
+        steps = len(plan.steps) if plan and plan.steps else None
+        return StatusRow(
+            rollback_id=row.id,
+            service=row.service,
+            environment=row.environment,
+            state=State(row.state),
+            strategy=row.strategy,
+            requested_by=row.requested_by,
+            incident_id=row.incident_id,
+            to_revision=int(row.to_revision)
+            if row.to_revision and row.to_revision.isdigit()
+            else None,
+            step=min(row.step + 1, steps) if steps else None,
+            steps=steps,
+            canary_percent=plan.steps[min(row.step, steps - 1)] if plan and steps else None,
+            drill=row.drill,
+            automatic=row.automatic,
+            age=self._clock.now() - row.created_at,
+        )
+
+    def history(self, service: Service) -> tuple[list[RevisionRow], list[str]]:
+        """Revisions newest first, with which are known stable, and warnings."""
+        if self._kube is None:
+            raise NotFound("no Kubernetes API configured")
+        revisions = list_revisions(self._kube, service.namespace, service.deployment)
+        deployment = read_deployment(self._kube, service.namespace, service.deployment)
+        with self._uow(read_only=True) as uow:
+            alert_times = [
+                e.at
+                for e in uow.timeline.list_for_service(service=service.name)
+                if e.kind == "alert.firing"
+            ]
+        now = self._clock.now()
+        stable = set(
+            known_stable(
+                revisions,
+                alert_times=alert_times,
+                window=timedelta(seconds=service.stable_window_seconds),
+                now=now,
+            )
+        )
+        warnings = []
+        if (limit := history_limit_warning(deployment)) is not None:
+            warnings.append(limit)
+        if not stable:
+            warnings.append("no revision is known stable yet")
+        rows = [
+            RevisionRow(
+                number=r.number,
+                image=r.image,
+                age=(now - r.created_at) if r.created_at else None,
+                stable=r.number in stable,
+                current=i == len(revisions) - 1,
+            )
+            for i, r in enumerate(revisions)
+        ]
+        return list(reversed(rows)), warnings
+
+    def postmortem(self, incident_id: int, fmt: str) -> tuple[str, str]:
+        """(file name, content) of one incident's postmortem."""
+        with self._uow(read_only=True) as uow:
+            incident = uow.incidents.get(id=incident_id)
+            if incident is None:
+                raise NotFound(f"There is no incident INC-{incident_id}.")
+            events = uow.timeline.list_for_incident(incident_id=incident_id)
+        doc = postmortem.build(incident, events)
+        return f"postmortem-INC-{incident_id}.{fmt}", postmortem.render(doc, fmt)
+
+    def incidents(self, limit: int = 50) -> list[tuple[int, str, str, str]]:
+        with self._uow(read_only=True) as uow:
+            return [
+                (i.id, i.service, i.opened_at.isoformat(timespec="seconds"), i.state)
+                for i in uow.incidents.list(limit=limit)
+            ]

@@ -1,0 +1,616 @@
+"""Rollback use cases: request, approve, deny, pause, resume, abort, cancel.
+
+Each use case is one pass of the same shape: resolve who is acting, check the
+policy (pure predicates), ask the lifecycle what the move means (pure), write
+the new state *and* its timeline entry in one transaction, and only then carry
+out the effects (post to Slack, hand work to the runner). A refusal is written
+to the timeline too, and the person gets a reply that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Protocol
+
+from rollback_bot.catalog import Catalog, Service
+from rollback_bot.clock import Clock
+from rollback_bot.executors.base import Actor, ExecutionError, Plan
+from rollback_bot.rollbacks import lifecycle
+from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
+from rollback_bot.rollbacks.policies import (
+    Principal,
+    Verdict,
+    approvals_required,
+    automation_allowed,
+    may_approve,
+    may_deny,
+    may_operate,
+    may_request,
+)
+from rollback_bot.slack.directory import GroupDirectory
+from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
+from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+BOT = "rollback-bot"
+
+
+def rid(rollback_id: int) -> str:
+    return f"R-{rollback_id}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the person who acted is told (ephemeral); ``ok`` False means refused."""
+
+    ok: bool
+    text: str
+    rollback_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    service: str
+    user: str
+    to_revision: int | str | None = None
+    strategy: str | None = None
+    reason: str = ""
+    drill: bool = False
+    automatic: bool = False
+    trigger: str | None = None  # the rule that started an automatic rollback
+    countdown_seconds: float = 60
+    flag: str | None = None  # strategy "flag": which flag
+    flag_restore: str | None = None  # undo: the value to put back (None: turn it off)
+
+
+class EffectSink(Protocol):
+    """Where decisions' effects go: the runner carries them out."""
+
+    def carry_out(self, rollback: Rollback, decision: Decision) -> None: ...
+
+
+class RollbackService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        directory: GroupDirectory,
+        planner: Callable[[Service, RequestSpec], Plan],
+        effects: EffectSink,
+    ) -> None:
+        self._catalog = catalog
+        self._uow = uow
+        self._clock = clock
+        self._directory = directory
+        self._planner = planner
+        self.effects = effects
+
+    # -- who ---------------------------------------------------------------
+    def principal(self, service: Service, user: str) -> Principal:
+        named = (
+            *service.policy.requesters.usergroups,
+            *service.policy.approvers.usergroups,
+        )
+        return Principal(user, self._directory.groups_of(user, named))
+
+    def actor(self, service: Service, user: str) -> Actor:
+        mapped = service.impersonate.get(user)
+        if mapped is None:
+            return Actor(slack_user=user)
+        return Actor(slack_user=user, kube_user=mapped.user, kube_groups=mapped.groups)
+
+    def service(self, name: str) -> Service | None:
+        return self._catalog.service(name)
+
+    # -- request -----------------------------------------------------------
+    def check_request(self, spec: RequestSpec) -> tuple[Service, Verdict]:
+        service = self._catalog.service(spec.service)
+        if service is None:
+            raise LookupError(f"Unknown service `{spec.service}`.")
+        if spec.automatic:
+            return service, automation_allowed(service)
+        return service, may_request(service, self.principal(service, spec.user))
+
+    def plan(self, spec: RequestSpec) -> Plan:
+        """Read-only impact preview; raises ExecutionError with a message for people."""
+        service = self._catalog.service(spec.service)
+        if service is None:
+            raise LookupError(f"Unknown service `{spec.service}`.")
+        return with_dependents(self._planner(service, spec), service)
+
+    def request(self, spec: RequestSpec, *, channel: str | None = None) -> Reply:
+        try:
+            service, verdict = self.check_request(spec)
+        except LookupError as exc:
+            return Reply(False, f"{exc} Known services: {', '.join(self._catalog.names)}.")
+        actor = "automation" if spec.automatic else spec.user
+        if not verdict:
+            self.refuse(service=service.name, actor=actor, what="request", why=verdict.reason)
+            return Reply(False, f"Refused: {verdict.reason}.")
+        self._expire_stale_request(service)
+        try:
+            plan = self.plan(spec)
+        except ExecutionError as exc:
+            self.refuse(service=service.name, actor=actor, what="request", why=str(exc))
+            return Reply(False, f"Cannot roll back {service.label}: {exc}")
+        required = 0 if spec.drill and service.environment != "production" else None
+        required = approvals_required(service) if required is None else required
+        decision = lifecycle.start(approvals_required=required, automatic=spec.automatic)
+        plan_data = plan.to_dict()
+        if spec.automatic:
+            plan_data["detail"].update(
+                countdown_seconds=spec.countdown_seconds, trigger=spec.trigger
+            )
+        now = self._clock.now()
+        with self._uow() as uow:
+            incident = uow.incidents.open_for_service(service=service.name)
+            if incident is None and not spec.drill:
+                # Every real rollback belongs to an incident: the unit the postmortem speaks of.
+                incident, _ = uow.incidents.open_or_add(
+                    service=service.name, title=f"Rollback of {service.label}", opened_at=now
+                )
+                uow.timeline.append(
+                    at=now,
+                    actor=actor,
+                    kind="incident.opened",
+                    summary=f"INC-{incident.id} opened by a rollback request for {service.label}",
+                    incident_id=incident.id,
+                    service=service.name,
+                )
+            try:
+                row = uow.rollbacks.add(
+                    incident_id=incident.id if incident else None,
+                    service=service.name,
+                    environment=service.environment,
+                    strategy=plan.strategy,
+                    state=decision.after.value,
+                    requested_by=actor,
+                    reason=spec.reason,
+                    drill=spec.drill,
+                    automatic=spec.automatic,
+                    from_revision=_str(plan.from_revision),
+                    to_revision=_str(plan.to_revision),
+                    from_image=plan.from_image,
+                    to_image=plan.to_image,
+                    approvals_required=required,
+                    channel=channel or service.channel,
+                    created_at=now,
+                    updated_at=now,
+                    plan=plan_data,
+                )
+            except ActiveRollbackExists as exc:
+                uow.rollback()
+                why = f"{service.name} already has an active rollback {rid(exc.existing_id or 0)}"
+                self.refuse(service=service.name, actor=actor, what="request", why=why)
+                return Reply(
+                    False,
+                    f"Refused: {why}. One rollback per service at a time: "
+                    f"see `/rollback status {rid(exc.existing_id or 0)}`.",
+                )
+            if incident and not spec.automatic and incident.acknowledged_at is None:
+                incident.acknowledged_at, incident.acknowledged_by = now, spec.user
+            drill = "DRILL: " if spec.drill else ""
+            uow.timeline.append(
+                at=now,
+                actor=actor,
+                kind="rollback.requested",
+                summary=f"{drill}{actor} requested {plan.strategy} rollback of {service.label} "
+                f"from {_rev(plan.from_revision)} to {_rev(plan.to_revision)}"
+                + (f": {spec.reason}" if spec.reason else ""),
+                incident_id=row.incident_id,
+                rollback_id=row.id,
+                service=service.name,
+                data={"plan": plan.to_dict(), "drill": spec.drill, "trigger": spec.trigger},
+            )
+            uow.commit()
+        self.effects.carry_out(row, decision)
+        needs = (
+            f"; waiting for {required} approval(s) within {_ttl_text(service)}"
+            if decision.after is State.REQUESTED
+            else ""
+        )
+        return Reply(
+            True, f"{drill}Rollback {rid(row.id)} of {service.label} requested{needs}.", row.id
+        )
+
+    # -- moves by people -----------------------------------------------------
+    def approve(self, rollback_id: int, user: str) -> Reply:
+        expired = self.expire_if_stale(rollback_id)
+        if expired is not None:
+            why = _expired_why(expired)
+            self.refuse(
+                service=expired.name, actor=user, what="approve", why=why, rollback_id=rollback_id
+            )
+            return Reply(False, f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id)
+
+        def check(uow: UnitOfWork, service: Service, row: Rollback, who: Principal) -> Verdict:
+            if row.state == State.REQUESTED and self._expired(service, row):
+                return Verdict(False, _expired_why(service))
+            done = [a.actor for a in uow.approvals.list_for(rollback_id=row.id)]
+            if user in done:
+                raise _Repeat(f"You already approved {rid(row.id)}; it needs someone else now.")
+            return may_approve(
+                service,
+                who,
+                requested_by=row.requested_by,
+                already_approved_by=done,
+            )
+
+        def record(uow: UnitOfWork, row: Rollback) -> int:
+            try:
+                uow.approvals.add(
+                    rollback_id=row.id, actor=user, decision="approve", at=self._clock.now()
+                )
+            except DuplicateApproval:
+                raise _Repeat(f"You already decided on {rid(row.id)}.") from None
+            return sum(
+                1 for a in uow.approvals.list_for(rollback_id=row.id) if a.decision == "approve"
+            )
+
+        return self._move(rollback_id, Move.APPROVE, user, check=check, record=record)
+
+    def deny(self, rollback_id: int, user: str, reason: str) -> Reply:
+        if not reason.strip():
+            return Reply(False, "A denial needs a reason: `/rollback deny R-12 <reason>`.")
+
+        def record(uow: UnitOfWork, row: Rollback) -> int:
+            try:
+                uow.approvals.add(
+                    rollback_id=row.id,
+                    actor=user,
+                    decision="deny",
+                    reason=reason,
+                    at=self._clock.now(),
+                )
+            except DuplicateApproval:
+                raise _Repeat(f"You already decided on {rid(row.id)}.") from None
+            return 0
+
+        return self._move(
+            rollback_id,
+            Move.DENY,
+            user,
+            check=lambda _u, s, _r, who: may_deny(s, who),
+            record=record,
+            note=reason,
+        )
+
+    def operate(self, rollback_id: int, user: str, move: Move, note: str = "") -> Reply:
+        """Pause, resume, abort, cancel a countdown, or run it now."""
+        return self._move(
+            rollback_id,
+            move,
+            user,
+            check=lambda _u, s, _r, who: may_operate(s, who),
+            note=note,
+        )
+
+    # -- moves by the system (runner, countdown) -------------------------------
+    def system_move(
+        self,
+        rollback_id: int,
+        move: Move,
+        *,
+        summary: str,
+        kind: str | None = None,
+        data: dict[str, Any] | None = None,
+        update: Callable[[Rollback], None] | None = None,
+        extra: Callable[[UnitOfWork, Rollback], None] | None = None,
+    ) -> Decision | None:
+        """A move made by the bot itself; returns None if it was no longer legal."""
+        for _attempt in range(5):
+            try:
+                outcome = self._system_move_once(
+                    rollback_id, move, summary, kind, data, update, extra
+                )
+            except ConcurrentUpdate:
+                continue  # someone else moved it first: re-read and decide again
+            if outcome is None:
+                return None
+            row, decision = outcome
+            self.effects.carry_out(row, decision)
+            return decision
+        log.error("%s: gave up on %s after repeated concurrent updates", rid(rollback_id), move)
+        return None
+
+    def _system_move_once(
+        self,
+        rollback_id: int,
+        move: Move,
+        summary: str,
+        kind: str | None,
+        data: dict[str, Any] | None,
+        update: Callable[[Rollback], None] | None,
+        extra: Callable[[UnitOfWork, Rollback], None] | None,
+    ) -> tuple[Rollback, Decision] | None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+            if row is None:
+                return None
+            try:
+                decision = lifecycle.decide(State(row.state), move)
+            except IllegalMove as exc:
+                log.info("%s: %s", rid(rollback_id), exc)
+                return None
+            self._apply(uow, row, decision, now)
+            if update:
+                update(row)
+            if extra:
+                extra(uow, row)
+            uow.timeline.append(
+                at=now,
+                actor=BOT,
+                kind=kind or f"rollback.{decision.after.value}",
+                summary=summary,
+                incident_id=row.incident_id,
+                rollback_id=row.id,
+                service=row.service,
+                data=data or {},
+            )
+            uow.commit()
+        return row, decision
+
+    def record(
+        self,
+        rollback_id: int,
+        *,
+        kind: str,
+        summary: str,
+        data: dict[str, Any] | None = None,
+        actor: str = BOT,
+        update: Callable[[Rollback], None] | None = None,
+    ) -> None:
+        """A timeline event that is not a state change (a Kubernetes write, a health result)."""
+        with self._uow() as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+            if row is None:
+                return
+            if update:
+                update(row)
+                row.updated_at = self._clock.now()
+            uow.timeline.append(
+                at=self._clock.now(),
+                actor=actor,
+                kind=kind,
+                summary=summary,
+                incident_id=row.incident_id,
+                rollback_id=row.id,
+                service=row.service,
+                data=data or {},
+            )
+            uow.commit()
+
+    # -- the shared shape ------------------------------------------------------
+    def _move(
+        self,
+        rollback_id: int,
+        move: Move,
+        user: str,
+        *,
+        check: Callable[[UnitOfWork, Service, Rollback, Principal], Verdict],
+        record: Callable[[UnitOfWork, Rollback], int] | None = None,
+        note: str = "",
+    ) -> Reply:
+        now = self._clock.now()
+        verb = move.value.replace("_", " ")
+        # Group membership may ask Slack: do it before the write transaction, which on
+        # SQLite holds the database's write lock until it ends.
+        who = self._principal_for(rollback_id, user)
+        with self._uow() as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+            if row is None:
+                return Reply(False, f"There is no rollback {rid(rollback_id)}.")
+            service = self._catalog.service(row.service)
+            if service is None:
+                return Reply(
+                    False, f"{rid(rollback_id)} is for `{row.service}`, no longer in the catalog."
+                )
+            try:
+                verdict = check(uow, service, row, who)
+                if not verdict:
+                    raise _Refusal(verdict.reason)
+                approvals = record(uow, row) if record else 0
+                decision = lifecycle.decide(
+                    State(row.state),
+                    move,
+                    approvals_so_far=approvals,
+                    approvals_required=row.approvals_required,
+                )
+            except _Repeat as repeat:
+                # A double click or a retried delivery: the first one acted, this one is quiet.
+                uow.rollback()
+                return Reply(True, str(repeat), rollback_id)
+            except (_Refusal, IllegalMove) as exc:
+                # rollback() expires ``row``: reading it afterwards would reload it in a new
+                # transaction of this unit of work, whose SQLite write lock then blocks
+                # refuse()'s own unit of work until "database is locked".
+                service_name, incident_id = row.service, row.incident_id
+                uow.rollback()
+                why = exc.why if isinstance(exc, IllegalMove) else str(exc)
+                self.refuse(
+                    service=service_name,
+                    actor=user,
+                    what=verb,
+                    why=why,
+                    rollback_id=rollback_id,
+                    incident_id=incident_id,
+                )
+                return Reply(False, f"Cannot {verb} {rid(rollback_id)}: {why}.", rollback_id)
+            self._apply(uow, row, decision, now)
+            incident = uow.incidents.get(id=row.incident_id) if row.incident_id else None
+            if incident and incident.acknowledged_at is None:
+                incident.acknowledged_at, incident.acknowledged_by = now, user
+            waiting = decision.after is State.REQUESTED and move is Move.APPROVE
+            uow.timeline.append(
+                at=now,
+                actor=user,
+                kind=f"rollback.{'approval' if waiting else decision.after.value}",
+                summary=f"{user} {_past(move)} {rid(row.id)}"
+                + (
+                    f" ({approvals}/{row.approvals_required} approvals)"
+                    if move is Move.APPROVE
+                    else ""
+                )
+                + (f": {note}" if note else ""),
+                incident_id=row.incident_id,
+                rollback_id=row.id,
+                service=row.service,
+                data={
+                    "move": move.value,
+                    "from": decision.before.value,
+                    "to": decision.after.value,
+                },
+            )
+            try:
+                uow.commit()
+            except ConcurrentUpdate:
+                return Reply(False, f"{rid(rollback_id)} changed at the same moment; look again.")
+        self.effects.carry_out(row, decision)
+        return Reply(
+            True, f"{rid(rollback_id)}: {_past(move)} by you; now {decision.after.value}.", row.id
+        )
+
+    def _principal_for(self, rollback_id: int, user: str) -> Principal:
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        service = self._catalog.service(row.service) if row else None
+        return self.principal(service, user) if service else Principal(user)
+
+    def _apply(self, uow: UnitOfWork, row: Rollback, decision: Decision, now: Any) -> None:
+        row.state = decision.after.value
+        row.updated_at = now
+        if decision.after.is_terminal:
+            row.finished_at = now
+        if Effect.MARK_MITIGATED in decision.effects and row.incident_id and not row.drill:
+            incident = uow.incidents.get(id=row.incident_id)
+            if incident and incident.mitigated_at is None:
+                incident.mitigated_at = now
+                incident.state = "mitigated"
+
+    def _expired(self, service: Service, row: Rollback) -> bool:
+        ttl = timedelta(seconds=service.policy.approval_ttl_seconds)
+        return self._clock.now() - row.created_at > ttl
+
+    def expire_if_stale(self, rollback_id: int) -> Service | None:
+        """End a request whose approval window has passed; its service if it did.
+
+        The runner calls this when the window closes; it is also checked when
+        someone acts, so an expired request is never approvable and never
+        holds the service's one active slot against a fresh request.
+        """
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+            service = self._catalog.service(row.service) if row else None
+            stale = (
+                row is not None
+                and service is not None
+                and row.state == State.REQUESTED
+                and self._expired(service, row)
+            )
+        if not stale or service is None:
+            return None
+        self.system_move(
+            rollback_id,
+            Move.ABORT,
+            kind="rollback.expired",
+            summary=f"{rid(rollback_id)} expired: not enough approvals within {_ttl_text(service)}",
+            data={"approval_ttl_seconds": service.policy.approval_ttl_seconds},
+        )
+        return service
+
+    def _expire_stale_request(self, service: Service) -> None:
+        with self._uow(read_only=True) as uow:
+            active = uow.rollbacks.active_for_service(service=service.name)
+            active_id = active.id if active else None
+        if active_id is not None:
+            self.expire_if_stale(active_id)
+
+    def refuse(
+        self,
+        *,
+        service: str,
+        actor: str,
+        what: str,
+        why: str,
+        rollback_id: int | None = None,
+        incident_id: int | None = None,
+    ) -> None:
+        with self._uow() as uow:
+            if incident_id is None:
+                incident = uow.incidents.open_for_service(service=service)
+                incident_id = incident.id if incident else None
+            uow.timeline.append(
+                at=self._clock.now(),
+                actor=actor,
+                kind="rollback.refused",
+                summary=f"refused {what} by {actor}: {why}",
+                incident_id=incident_id,
+                rollback_id=rollback_id,
+                service=service,
+                data={"action": what, "reason": why},
+            )
+            uow.commit()
+
+
+class _Refusal(Exception):
+    pass
+
+
+class _Repeat(Exception):
+    """The same person doing the same thing again: answered, not recorded."""
+
+
+def with_dependents(plan: Plan, service: Service) -> Plan:
+    """Services that depend on this one get a warning line in the plan (modal and message)."""
+    if not service.dependents:
+        return plan
+    names = ", ".join(f"`{d}`" for d in service.dependents)
+    line = f"Depends on {service.name}: {names}. Watch them during and after this rollback."
+    return replace(plan, warnings=(*plan.warnings, line))
+
+
+def _ttl_text(service: Service) -> str:
+    seconds = service.policy.approval_ttl_seconds
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def _expired_why(service: Service) -> str:
+    return (
+        f"this request expired (approvals for {service.label} must come within "
+        f"{_ttl_text(service)}); request the rollback again"
+    )
+
+
+_PAST = {
+    Move.APPROVE: "approved",
+    Move.DENY: "denied",
+    Move.PAUSE: "paused",
+    Move.RESUME: "resumed",
+    Move.SKIP_TO_END: "skipped to the last step of",
+    Move.ABORT: "aborted",
+    Move.RUN_NOW: "started",
+}
+
+
+def _past(move: Move) -> str:
+    return _PAST.get(move, move.value)
+
+
+def _str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _rev(value: int | None) -> str:
+    return "?" if value is None else f"revision {value}"

@@ -1,0 +1,183 @@
+"""Slack interactions that take more than one call: the confirmation modal,
+the postmortem upload, and "Silence 1h".
+
+Each method is what one listener calls after acknowledging Slack; it returns
+a ``Reply`` for the person when something must be said to them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import requests
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from rollback_bot.catalog import Catalog
+from rollback_bot.clock import Clock
+from rollback_bot.executors.base import ExecutionError
+from rollback_bot.rollbacks.policies import approvals_required
+from rollback_bot.rollbacks.queries import NotFound, Queries
+from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
+from rollback_bot.slack.presenter import Presenter
+from rollback_bot.slack.ui import blocks
+from rollback_bot.slack.ui.notices import loading_modal, message_modal
+from rollback_bot.storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+def spec_to_metadata(spec: RequestSpec, channel: str | None) -> str:
+    return json.dumps(
+        {
+            "service": spec.service,
+            "to": spec.to_revision,
+            "strategy": spec.strategy,
+            "drill": spec.drill,
+            "channel": channel,
+        },
+        separators=(",", ":"),
+    )
+
+
+def spec_from_metadata(metadata: str, user: str, reason: str) -> tuple[RequestSpec, str | None]:
+    data = json.loads(metadata)
+    spec = RequestSpec(
+        service=data["service"],
+        user=user,
+        to_revision=data.get("to"),
+        strategy=data.get("strategy"),
+        drill=bool(data.get("drill")),
+        reason=reason,
+    )
+    return spec, data.get("channel")
+
+
+class Conversations:
+    def __init__(
+        self,
+        *,
+        slack: WebClient,
+        rollbacks: RollbackService,
+        presenter: Presenter,
+        queries: Queries,
+        catalog: Catalog,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        http: requests.Session | None = None,
+    ) -> None:
+        self._slack = slack
+        self._rollbacks = rollbacks
+        self._presenter = presenter
+        self._queries = queries
+        self._catalog = catalog
+        self._uow = uow
+        self._clock = clock
+        self._http = http or requests.Session()
+
+    def open_request(self, spec: RequestSpec, *, trigger_id: str, channel: str | None) -> Reply:
+        """Policy first, then the modal opens at once and fills once the plan is read."""
+        try:
+            service, verdict = self._rollbacks.check_request(spec)
+        except LookupError as exc:
+            return Reply(False, str(exc))
+        if not verdict:
+            self._rollbacks.refuse(
+                service=service.name, actor=spec.user, what="request", why=verdict.reason
+            )
+            return Reply(False, f"Refused: {verdict.reason}.")
+        title = "Rollback drill" if spec.drill else "Confirm rollback"
+        opened = self._slack.views_open(trigger_id=trigger_id, view=loading_modal(title))
+        view_id = opened["view"]["id"]
+        try:
+            plan = self._rollbacks.plan(spec)
+        except (ExecutionError, LookupError) as exc:
+            self._slack.views_update(view_id=view_id, view=message_modal(title, f":x: {exc}"))
+            return Reply(False, f"Cannot roll back {service.label}: {exc}")
+        preview = self._presenter.preview(
+            service,
+            plan,
+            approvals=approvals_required(service),
+            drill=spec.drill,
+            reason=spec.reason,
+            metadata=spec_to_metadata(spec, channel),
+        )
+        self._slack.views_update(view_id=view_id, view=blocks.request_modal(preview))
+        return Reply(True, "")
+
+    def export(
+        self, incident_id: int, fmt: str, *, channel: str, thread_ts: str | None, user: str
+    ) -> Reply:
+        try:
+            filename, content = self._queries.postmortem(incident_id, fmt)
+        except NotFound as exc:
+            return Reply(False, str(exc))
+        try:
+            self._slack.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=filename,
+                title=f"Postmortem INC-{incident_id}",
+                content=content,
+                initial_comment=f"Postmortem of INC-{incident_id}, exported by <@{user}>.",
+            )
+        except SlackApiError as exc:
+            return Reply(False, f"Slack refused the upload: {exc.response.get('error')}.")
+        with self._uow() as uow:
+            incident = uow.incidents.get(id=incident_id)
+            uow.timeline.append(
+                at=self._clock.now(),
+                actor=user,
+                kind="postmortem.exported",
+                summary=f"{user} exported the postmortem of INC-{incident_id} as {fmt}",
+                incident_id=incident_id,
+                service=incident.service if incident else None,
+            )
+            uow.commit()
+        return Reply(True, f"Postmortem of INC-{incident_id} uploaded.")
+
+    def silence(self, group_id: int, *, user: str, hours: float = 1.0) -> Reply:
+        """An Alertmanager silence (API v2) matching the group's common labels."""
+        with self._uow(read_only=True) as uow:
+            group = uow.alert_groups.get(id=group_id)
+        if group is None:
+            return Reply(False, "That alert group no longer exists.")
+        service = self._catalog.service(group.service) if group.service else None
+        base = (
+            service.health.alertmanager_url if service else None
+        ) or self._catalog.alertmanager_url
+        if not base:
+            return Reply(False, "No Alertmanager is configured (catalog alertmanager_url).")
+        labels: dict[str, Any] = {"alertname": group.alertname, **(group.labels or {})}
+        now = self._clock.now()
+        body = {
+            "matchers": [
+                {"name": k, "value": str(v), "isRegex": False, "isEqual": True}
+                for k, v in sorted(labels.items())
+            ],
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(hours=hours)).isoformat(),
+            "createdBy": f"slack:{user}",
+            "comment": f"Silenced from Slack by {user} via rollback-bot",
+        }
+        try:
+            resp = self._http.post(f"{base.rstrip('/')}/api/v2/silences", json=body, timeout=5)
+            resp.raise_for_status()
+            silence_id = resp.json().get("silenceID", "?")
+        except (requests.RequestException, ValueError) as exc:
+            return Reply(False, f"Alertmanager did not accept the silence: {exc}")
+        with self._uow() as uow:
+            uow.timeline.append(
+                at=now,
+                actor=user,
+                kind="alert.silenced",
+                summary=f"{user} silenced {group.alertname} for {hours:g}h (silence {silence_id})",
+                incident_id=group.incident_id,
+                service=group.service,
+                data={"silence_id": silence_id, "matchers": body["matchers"]},
+            )
+            uow.commit()
+        return Reply(True, f"Silenced {group.alertname} for {hours:g}h (silence `{silence_id}`).")

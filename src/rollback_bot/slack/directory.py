@@ -1,0 +1,53 @@
+"""Who is in which Slack user group, asked of Slack and remembered briefly.
+
+Policies name user groups (``S0SRE``); membership lives in Slack. Asking on
+every click would add a Web API round trip to each decision, and Slack rate
+limits ``usergroups.users.list``, so members are cached for a short TTL:
+long enough for a burst of clicks, short enough that removing someone from
+the on-call group takes effect within a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from rollback_bot.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class GroupDirectory:
+    def __init__(self, client: WebClient, clock: Clock, *, ttl_seconds: float = 60) -> None:
+        self._client = client
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def members(self, group: str) -> frozenset[str]:
+        now = self._clock.now()
+        with self._lock:
+            hit = self._cache.get(group)
+            if hit and now - hit[0] < self._ttl:
+                return hit[1]
+        try:
+            resp = self._client.usergroups_users_list(usergroup=group)
+            members: list[object] = resp.get("users", [])
+            users = frozenset(str(u) for u in members)
+        except SlackApiError as exc:
+            # Fail closed: an unknown or unreadable group grants nothing.
+            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
+            users = frozenset()
+        with self._lock:
+            self._cache[group] = (now, users)
+        return users
+
+    def groups_of(self, user_id: str, candidates: Iterable[str]) -> frozenset[str]:
+        """The subset of ``candidates`` that ``user_id`` belongs to."""
+        return frozenset(g for g in set(candidates) if user_id in self.members(g))

@@ -1,0 +1,218 @@
+"""Alert groups and the individual alerts in them, built for alert storms.
+
+A webhook delivery carries many alerts for one group; :meth:`AlertRepository.upsert_many`
+stores them in a constant number of statements (one read, one write per chunk) instead of
+a round trip per alert, and a redelivered payload changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from rollback_bot.storage.models import Alert, AlertGroup
+from rollback_bot.storage.repositories._base import Repository, table_of
+
+#: Rows per statement; keeps well under SQLite's bound-parameter limit.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert as received, ready to store. ``payload_hash`` identifies the delivery."""
+
+    fingerprint: str
+    status: str
+    starts_at: datetime
+    payload_hash: str
+    labels: dict[str, Any] = field(default_factory=dict)
+    annotations: dict[str, Any] = field(default_factory=dict)
+    ends_at: datetime | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """Fingerprints by what happened to them; ``previous_status`` covers changed ones."""
+
+    created: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    previous_status: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.created or self.changed)
+
+
+class AlertGroupRepository(Repository):
+    def get(self, *, id: int) -> AlertGroup | None:
+        return self._session.get(AlertGroup, id)
+
+    def get_by_key(self, *, group_key: str) -> AlertGroup | None:
+        stmt = select(AlertGroup).where(AlertGroup.group_key == group_key)
+        return self._session.scalars(stmt).first()
+
+    def add(self, *, group_key: str, **fields: Any) -> AlertGroup:
+        group = AlertGroup(group_key=group_key, **fields)
+        self._session.add(group)
+        self._session.flush()
+        return group
+
+    def get_or_add(self, *, group_key: str, **fields: Any) -> tuple[AlertGroup, bool]:
+        """The group for ``group_key``, created from ``fields`` if new; ``(group, created)``.
+
+        Two deliveries racing on a new group both end up with the same row.
+        """
+        existing = self.get_by_key(group_key=group_key)
+        if existing is not None:
+            return existing, False
+        group = AlertGroup(group_key=group_key, **fields)
+        try:
+            with self._savepoint():
+                self._session.add(group)
+                self._session.flush()
+        except IntegrityError:
+            winner = self.get_by_key(group_key=group_key)
+            if winner is None:
+                raise
+            return winner, False
+        return group, True
+
+    def list_for_incident(self, *, incident_id: int) -> list[AlertGroup]:
+        stmt = (
+            select(AlertGroup)
+            .where(AlertGroup.incident_id == incident_id)
+            .order_by(AlertGroup.first_seen, AlertGroup.id)
+        )
+        return list(self._session.scalars(stmt))
+
+    def list_firing(self, *, service: str | None = None) -> list[AlertGroup]:
+        stmt = select(AlertGroup).where(AlertGroup.status == "firing")
+        if service is not None:
+            stmt = stmt.where(AlertGroup.service == service)
+        return list(self._session.scalars(stmt.order_by(AlertGroup.id)))
+
+    def refresh_counts(self, *, group_id: int) -> tuple[int, int]:
+        """Recount the group's alerts in the database; returns ``(firing, total)``."""
+        firing = (
+            select(func.count())
+            .where(Alert.group_id == group_id, Alert.status == "firing")
+            .scalar_subquery()
+        )
+        total = select(func.count()).where(Alert.group_id == group_id).scalar_subquery()
+        stmt = (
+            update(AlertGroup)
+            .where(AlertGroup.id == group_id)
+            .values(firing_count=firing, total_count=total)
+            .returning(AlertGroup.firing_count, AlertGroup.total_count)
+            .execution_options(synchronize_session=False)
+        )
+        firing_count, total_count = (int(n) for n in self._session.execute(stmt).one())
+        loaded = self._session.identity_map.get(identity_key(AlertGroup, group_id))
+        if loaded is not None:
+            set_committed_value(loaded, "firing_count", firing_count)
+            set_committed_value(loaded, "total_count", total_count)
+        return firing_count, total_count
+
+
+class AlertRepository(Repository):
+    def list_for_group(self, *, group_id: int, status: str | None = None) -> list[Alert]:
+        stmt = select(Alert).where(Alert.group_id == group_id)
+        if status is not None:
+            stmt = stmt.where(Alert.status == status)
+        return list(self._session.scalars(stmt.order_by(Alert.id)))
+
+    def upsert_many(
+        self, *, group_id: int, alerts: Sequence[AlertRecord], now: datetime
+    ) -> UpsertResult:
+        """Insert new alerts and update those whose payload changed, in bulk.
+
+        Alerts whose ``payload_hash`` matches the stored one are left untouched, so a
+        redelivered webhook is a no-op. Later duplicates of a fingerprint in ``alerts`` win.
+        """
+        result = UpsertResult()
+        latest = {record.fingerprint: record for record in alerts}
+        for chunk in _chunks(list(latest.values()), CHUNK):
+            self._upsert_chunk(group_id, chunk, now, result)
+        return result
+
+    def _upsert_chunk(
+        self, group_id: int, chunk: list[AlertRecord], now: datetime, result: UpsertResult
+    ) -> None:
+        stored = {
+            fingerprint: (payload_hash, status)
+            for fingerprint, payload_hash, status in self._session.execute(
+                select(Alert.fingerprint, Alert.last_payload_hash, Alert.status).where(
+                    Alert.group_id == group_id,
+                    Alert.fingerprint.in_([record.fingerprint for record in chunk]),
+                )
+            )
+        }
+        rows: list[dict[str, Any]] = []
+        for record in chunk:
+            previous = stored.get(record.fingerprint)
+            if previous is None:
+                result.created.append(record.fingerprint)
+            elif previous[0] == record.payload_hash:
+                result.unchanged.append(record.fingerprint)
+                continue
+            else:
+                result.changed.append(record.fingerprint)
+                result.previous_status[record.fingerprint] = previous[1]
+            rows.append(_row(group_id, record, now))
+        if rows:
+            self._write(rows)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        # ON CONFLICT keeps this correct if a concurrent delivery inserted the same alert
+        # between our read and this write (possible on PostgreSQL).
+        stmt = self._insert_statement(table_of(Alert))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["group_id", "fingerprint"],
+            set_={
+                name: stmt.excluded[name]
+                for name in (
+                    "status",
+                    "labels",
+                    "annotations",
+                    "starts_at",
+                    "ends_at",
+                    "value",
+                    "last_payload_hash",
+                    "updated_at",
+                )
+            },
+        )
+        self._session.execute(stmt, rows)
+        # Rows changed behind the identity map's back; reload loaded alerts on next access.
+        for obj in list(self._session.identity_map.values()):
+            if isinstance(obj, Alert):
+                self._session.expire(obj)
+
+
+def _row(group_id: int, record: AlertRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "group_id": group_id,
+        "fingerprint": record.fingerprint,
+        "status": record.status,
+        "labels": record.labels,
+        "annotations": record.annotations,
+        "starts_at": record.starts_at,
+        "ends_at": record.ends_at,
+        "value": record.value,
+        "last_payload_hash": record.payload_hash,
+        "updated_at": now,
+    }
+
+
+def _chunks(items: list[AlertRecord], size: int) -> Iterator[list[AlertRecord]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,35 @@
+"""Exactly-once processing of Slack retries and double clicks.
+
+A claim is an INSERT that does nothing on conflict: the primary key decides the winner
+atomically, across threads and processes, with no read-then-write window. The claim is
+part of the unit of work, so if the work rolls back the key is free again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import delete
+
+from rollback_bot.storage.models import IdempotencyKey
+from rollback_bot.storage.repositories._base import Repository, table_of
+
+
+class IdempotencyRepository(Repository):
+    def claim(self, *, key: str, at: datetime | None = None) -> bool:
+        """True if this transaction is the first to claim ``key``, False if already claimed."""
+        table = table_of(IdempotencyKey)
+        stmt = (
+            self._insert_statement(table)
+            .values(key=key, created_at=at or datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["key"])
+            # RETURNING rather than rowcount: drivers disagree on rowcount for upserts.
+            .returning(table.c.key)
+        )
+        return self._session.execute(stmt).first() is not None
+
+    def purge_before(self, *, before: datetime) -> int:
+        """Forget keys older than ``before`` (Slack stops retrying after minutes)."""
+        table = table_of(IdempotencyKey)
+        stmt = delete(table).where(table.c.created_at < before).returning(table.c.key)
+        return len(self._session.execute(stmt).all())

@@ -1,0 +1,60 @@
+"""The incident timeline: an append-only audit log and the source of every postmortem.
+
+There is deliberately no update or delete here; the database refuses them as well.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from rollback_bot.storage.models import TimelineEvent
+from rollback_bot.storage.repositories._base import Repository
+
+
+class TimelineRepository(Repository):
+    def append(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        kind: str,
+        summary: str,
+        incident_id: int | None = None,
+        rollback_id: int | None = None,
+        service: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> TimelineEvent:
+        event = TimelineEvent(
+            at=at,
+            actor=actor,
+            kind=kind,
+            summary=summary,
+            incident_id=incident_id,
+            rollback_id=rollback_id,
+            service=service,
+            data=dict(data or {}),
+        )
+        self._session.add(event)
+        return event
+
+    def list_for_incident(self, *, incident_id: int) -> list[TimelineEvent]:
+        """Oldest first; includes events of the incident's rollbacks that name it."""
+        return self._list(TimelineEvent.incident_id == incident_id)
+
+    def list_for_rollback(self, *, rollback_id: int) -> list[TimelineEvent]:
+        return self._list(TimelineEvent.rollback_id == rollback_id)
+
+    def list_for_service(
+        self, *, service: str, since: datetime | None = None
+    ) -> list[TimelineEvent]:
+        condition = TimelineEvent.service == service
+        if since is not None:
+            condition = condition & (TimelineEvent.at >= since)
+        return self._list(condition)
+
+    def _list(self, condition: Any) -> list[TimelineEvent]:
+        stmt = select(TimelineEvent).where(condition).order_by(TimelineEvent.at, TimelineEvent.id)
+        return list(self._session.scalars(stmt))

@@ -1,0 +1,100 @@
+"""HTTP endpoints: Slack events, alert webhooks, health and metrics.
+
+Alert endpoints answer 4xx with the reason for a payload they cannot use and
+never 5xx for one: Alertmanager retries 5xx, and a broken payload would be
+retried forever. A bearer token is required when ALERT_WEBHOOK_TOKEN is set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from slack_bolt import App
+from slack_bolt.adapter.flask import SlackRequestHandler
+
+from rollback_bot.alerts.parsers import (
+    Alert,
+    AlertPayloadError,
+    parse_alertmanager,
+    parse_generic,
+    parse_grafana,
+)
+from rollback_bot.metrics import CONTENT_TYPE_LATEST
+from rollback_bot.web.context import Services
+
+log = logging.getLogger(__name__)
+
+PARSERS: dict[str, Callable[..., list[Alert]]] = {
+    "alertmanager": parse_alertmanager,
+    "grafana": parse_grafana,
+    "generic": parse_generic,
+}
+MAX_BODY = 5 * 1024 * 1024
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"ok": False, "error": message}), status
+
+
+def create_web_app(services: Services, bolt: App) -> Flask:
+    web = Flask("rollback-bot")
+    web.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    slack = SlackRequestHandler(bolt)
+    token = services.settings.alert_webhook_token.get_secret_value()
+
+    @web.post("/slack/events")
+    def slack_events() -> Any:
+        return slack.handle(request)
+
+    @web.post("/alerts/<source>")
+    def alerts(source: str) -> Any:
+        parser = PARSERS.get(source)
+        if parser is None:
+            return _error(404, f"unknown alert source {source!r}: use {', '.join(PARSERS)}")
+        if token and not hmac.compare_digest(
+            request.headers.get("Authorization", ""), f"Bearer {token}"
+        ):
+            services.metrics.alerts_rejected.labels(source=source, reason="unauthorized").inc()
+            return _error(401, "missing or wrong bearer token")
+        body = request.get_json(silent=True)
+        if body is None:
+            services.metrics.alerts_rejected.labels(source=source, reason="not_json").inc()
+            return _error(400, "the body is not JSON (Content-Type: application/json)")
+        try:
+            parsed = parser(body, received_at=services.clock.now())
+        except AlertPayloadError as exc:
+            services.metrics.alerts_rejected.labels(source=source, reason="invalid").inc()
+            return _error(422, str(exc))
+        unknown = _unknown_named_service(services, parsed) if source == "generic" else None
+        if unknown:
+            services.metrics.alerts_rejected.labels(source=source, reason="unknown_service").inc()
+            return _error(422, unknown)
+        with services.metrics.ingest_seconds.time():
+            summary = services.relay.ingest(parsed)
+        services.metrics.alerts_received.labels(source=source).inc(len(parsed))
+        return jsonify({"ok": True, **summary.as_dict()})
+
+    @web.get("/healthz")
+    def healthz() -> Any:
+        if services.database_ok():
+            return jsonify({"ok": True})
+        return _error(503, "database does not answer")
+
+    @web.get("/metrics")
+    def metrics() -> Any:
+        return Response(services.metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+    return web
+
+
+def _unknown_named_service(services: Services, alerts: list[Alert]) -> str | None:
+    """A generic alert names its service: an unknown name is the sender's mistake."""
+    for alert in alerts:
+        if alert.service_hint and services.relay.service_for(alert) is None:
+            known = ", ".join(services.catalog.names)
+            return f"unknown service {alert.service_hint!r}: the catalog has {known}"
+    return None

@@ -1,0 +1,118 @@
+"""Buttons on the bot's messages. Each listener: acknowledge, call one service, answer.
+
+Button values carry ids (``rollback_bot.slack.ui.blocks.button_value``); the person is told
+the outcome ephemerally, and the message itself is updated by the notifier
+as the state moves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+
+from rollback_bot.rollbacks.lifecycle import Move
+from rollback_bot.rollbacks.service import Reply, RequestSpec
+from rollback_bot.slack.ui import action_ids, blocks
+from rollback_bot.web.context import Services
+
+log = logging.getLogger(__name__)
+
+
+def _ids(body: dict[str, Any]) -> dict[str, Any]:
+    return blocks.read_button_value(body["actions"][0].get("value", ""))
+
+
+def _tell(services: Services, body: dict[str, Any], reply: Reply) -> None:
+    if not reply.text:
+        return
+    try:
+        services.slack.chat_postEphemeral(
+            channel=body["channel"]["id"], user=body["user"]["id"], text=reply.text
+        )
+    except SlackApiError as exc:  # the action already happened; only the notice is lost
+        log.warning("could not tell %s: %s", body["user"]["id"], exc.response.get("error"))
+
+
+def _on_roll_back(s: Services, body: dict[str, Any]) -> Reply:
+    ids = _ids(body)
+    to = ids.get("to_revision")  # "Roll back to N" in the history listing
+    spec = RequestSpec(service=ids["service"], user=body["user"]["id"], to_revision=to)
+    return s.conversations.open_request(
+        spec, trigger_id=body["trigger_id"], channel=body["channel"]["id"]
+    )
+
+
+def _on_approve(s: Services, body: dict[str, Any]) -> Reply:
+    return s.rollbacks.approve(int(_ids(body)["rollback_id"]), body["user"]["id"])
+
+
+def _on_deny(s: Services, body: dict[str, Any]) -> Reply:
+    rollback_id = int(_ids(body)["rollback_id"])
+    s.slack.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(rollback_id))
+    return Reply(True, "")
+
+
+def _on_move(move: Move) -> Callable[[Services, dict[str, Any]], Reply]:
+    def handle(s: Services, body: dict[str, Any]) -> Reply:
+        return s.rollbacks.operate(int(_ids(body)["rollback_id"]), body["user"]["id"], move)
+
+    return handle
+
+
+def _on_export(s: Services, body: dict[str, Any]) -> Reply:
+    message = body.get("message") or {}
+    return s.conversations.export(
+        int(_ids(body)["incident_id"]),
+        "md",
+        channel=body["channel"]["id"],
+        thread_ts=message.get("thread_ts") or message.get("ts"),
+        user=body["user"]["id"],
+    )
+
+
+def _on_silence(s: Services, body: dict[str, Any]) -> Reply:
+    return s.conversations.silence(int(_ids(body)["group_id"]), user=body["user"]["id"])
+
+
+def _on_undo_flag(s: Services, body: dict[str, Any]) -> Reply:
+    return s.flags.undo(int(_ids(body)["rollback_id"]), user=body["user"]["id"])
+
+
+ACTIONS: dict[str, Callable[[Services, dict[str, Any]], Reply]] = {
+    action_ids.ROLL_BACK: _on_roll_back,
+    action_ids.APPROVE: _on_approve,
+    action_ids.DENY: _on_deny,
+    action_ids.PAUSE: _on_move(Move.PAUSE),
+    action_ids.RESUME: _on_move(Move.RESUME),
+    action_ids.SKIP_TO_END: _on_move(Move.SKIP_TO_END),
+    action_ids.ABORT: _on_move(Move.ABORT),
+    action_ids.CANCEL_COUNTDOWN: _on_move(Move.ABORT),
+    action_ids.RUN_NOW: _on_move(Move.RUN_NOW),
+    action_ids.EXPORT: _on_export,
+    action_ids.SILENCE_1H: _on_silence,
+    action_ids.UNDO_FLAG: _on_undo_flag,
+}
+
+
+def _work(services: Services, handle: Callable[[Services, dict[str, Any]], Reply]) -> Any:
+    def work(body: dict[str, Any]) -> None:
+        try:
+            reply = handle(services, body)
+        except ValueError as exc:  # a button value that is not ours
+            reply = Reply(False, f"That button could not be read: {exc}")
+        _tell(services, body, reply)
+
+    return work
+
+
+def _acknowledge(ack: Ack) -> None:
+    ack()
+
+
+def register(app: App, services: Services) -> None:
+    for action_id, handle in ACTIONS.items():
+        app.action(action_id)(ack=_acknowledge, lazy=[_work(services, handle)])

@@ -1,0 +1,142 @@
+"""The ``/rollback`` slash command: parse, call one service, answer.
+
+Slack wants an answer within 3 seconds, so every path acknowledges first:
+parse errors and quick refusals go back in the acknowledgement itself
+(ephemeral), slower work answers through ``respond`` afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from rollback_bot.rollbacks.lifecycle import Move
+from rollback_bot.rollbacks.queries import NotFound
+from rollback_bot.rollbacks.service import RequestSpec
+from rollback_bot.slack import commands as c
+from rollback_bot.slack.ui import blocks
+from rollback_bot.web.context import Services
+
+Handler = Callable[[Services, Any, dict[str, Any], Respond], None]
+
+
+def _request(s: Services, cmd: c.RequestRollback, body: dict[str, Any], respond: Respond) -> None:
+    spec = RequestSpec(
+        service=cmd.service,
+        user=body["user_id"],
+        to_revision=cmd.to_revision,
+        strategy=cmd.strategy,
+        reason=cmd.reason or "",
+        drill=cmd.drill,
+    )
+    reply = s.conversations.open_request(
+        spec, trigger_id=body["trigger_id"], channel=body["channel_id"]
+    )
+    if not reply.ok:
+        respond(response_type="ephemeral", text=reply.text)
+
+
+def _move(move: Move) -> Handler:
+    def handle(s: Services, cmd: Any, body: dict[str, Any], respond: Respond) -> None:
+        reply = s.rollbacks.operate(cmd.rollback_id, body["user_id"], move)
+        respond(response_type="ephemeral", text=reply.text)
+
+    return handle
+
+
+def _approve(s: Services, cmd: c.Approve, body: dict[str, Any], respond: Respond) -> None:
+    respond(
+        response_type="ephemeral", text=s.rollbacks.approve(cmd.rollback_id, body["user_id"]).text
+    )
+
+
+def _deny(s: Services, cmd: c.Deny, body: dict[str, Any], respond: Respond) -> None:
+    reply = s.rollbacks.deny(cmd.rollback_id, body["user_id"], cmd.reason or "")
+    respond(response_type="ephemeral", text=reply.text)
+
+
+def _status(s: Services, cmd: c.Status, body: dict[str, Any], respond: Respond) -> None:
+    try:
+        rows = s.queries.status(
+            service=cmd.service, rollback_id=cmd.rollback_id, incident_id=cmd.incident_id
+        )
+    except NotFound as exc:
+        respond(response_type="ephemeral", text=str(exc))
+        return
+    respond(response_type="ephemeral", text="Rollback status", blocks=blocks.status_blocks(rows))
+
+
+def _history(s: Services, cmd: c.History, body: dict[str, Any], respond: Respond) -> None:
+    service = s.catalog.service(cmd.service)
+    assert service is not None  # the parser only accepts catalog services
+    try:
+        rows, warnings = s.queries.history(service)
+    except Exception as exc:
+        respond(
+            response_type="ephemeral", text=f"Cannot read the revisions of {service.label}: {exc}"
+        )
+        return
+    respond(
+        response_type="ephemeral",
+        text=f"Revisions of {service.name}",
+        blocks=blocks.history_blocks(service.name, rows, warnings),
+    )
+
+
+def _export(s: Services, cmd: c.Export, body: dict[str, Any], respond: Respond) -> None:
+    reply = s.conversations.export(
+        cmd.incident_id, cmd.fmt, channel=body["channel_id"], thread_ts=None, user=body["user_id"]
+    )
+    respond(response_type="ephemeral", text=reply.text)
+
+
+def _kill_flag(s: Services, cmd: c.KillFlag, body: dict[str, Any], respond: Respond) -> None:
+    reply = s.flags.kill(cmd.service, cmd.flag, user=body["user_id"], channel=body["channel_id"])
+    respond(response_type="ephemeral", text=reply.text)
+
+
+HANDLERS: dict[type, Handler] = {
+    c.RequestRollback: _request,
+    c.Approve: _approve,
+    c.Deny: _deny,
+    c.Pause: _move(Move.PAUSE),
+    c.Resume: _move(Move.RESUME),
+    c.Abort: _move(Move.ABORT),
+    c.Status: _status,
+    c.History: _history,
+    c.Export: _export,
+    c.KillFlag: _kill_flag,
+}
+
+
+def register(app: App, services: Services) -> None:
+    flags = {s.name: [f.name for f in s.flags] for s in services.catalog.services}
+
+    def parse(body: dict[str, Any]) -> c.Command:
+        return c.parse(body.get("text", ""), services=services.catalog.names, flags=flags)
+
+    def acknowledge(ack: Ack, body: dict[str, Any]) -> None:
+        """Answers within Slack's 3 s: errors and help right here, the rest after."""
+        try:
+            cmd = parse(body)
+        except c.CommandError as exc:
+            ack(response_type="ephemeral", text=str(exc))
+            return
+        if isinstance(cmd, c.Help):
+            ack(response_type="ephemeral", text=c.HELP_TEXT, blocks=blocks.help_blocks())
+            return
+        ack()
+
+    def work(body: dict[str, Any], respond: Respond) -> None:
+        try:
+            cmd = parse(body)
+        except c.CommandError:
+            return  # already answered in the acknowledgement
+        handler = HANDLERS.get(type(cmd))
+        if handler is not None:
+            services.metrics.slack_requests.labels(kind=type(cmd).__name__).inc()
+            handler(services, cmd, body, respond)
+
+    app.command("/rollback")(ack=acknowledge, lazy=[work])

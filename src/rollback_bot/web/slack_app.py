@@ -1,0 +1,66 @@
+"""The slack-bolt ``App``: signature checks, retry de-duplication, listeners.
+
+Bolt verifies every request's signature and timestamp (older than 5 minutes
+is refused). Slack retries a request it believes timed out, with the same
+``trigger_id``; claiming that id once in the database makes the retry a no-op
+whichever process or thread receives it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.request import BoltRequest
+
+from rollback_bot.web.context import Services
+from rollback_bot.web.listeners import actions, commands, views
+
+log = logging.getLogger(__name__)
+
+
+def _dedupe(services: Services) -> Callable[..., Any]:
+    # SQLite has one writer at a time and makes the others sleep-and-retry with growing
+    # pauses; under a burst of clicks that put hundreds of milliseconds on some
+    # acknowledgements. Queueing this process's claims on a lock wakes each one at once.
+    sqlite = services.engine.dialect.name == "sqlite"
+    serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+
+    def middleware(
+        request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        key = body.get("trigger_id")
+        if key and (body.get("type") in ("block_actions", "view_submission") or "command" in body):
+            with serial, services.uow() as uow:
+                fresh = uow.idempotency.claim(key=f"slack:{key}")
+                uow.commit()
+            if not fresh:
+                log.info("duplicate Slack delivery of %s ignored", key)
+                return BoltResponse(status=200, body="")
+        return next()
+
+    return middleware
+
+
+def create_bolt_app(services: Services) -> App:
+    settings = services.settings
+    app = App(
+        client=services.slack,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        token_verification_enabled=False,
+        # Acknowledgements run in the request thread and return at once; the work runs
+        # after, as lazy listeners (no polling for the ack, nothing blocks the response).
+        process_before_response=True,
+        request_verification_enabled=True,
+        url_verification_enabled=True,
+        ignoring_self_events_enabled=False,
+    )
+    app.use(_dedupe(services))
+    commands.register(app, services)
+    actions.register(app, services)
+    views.register(app, services)
+    return app
