@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -19,6 +19,7 @@ from kubernetes import utils
 
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.storage.models import Rollback, TimelineEvent
+from sandbox.httpd import QuietThreadingHTTPServer
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
 from tests.e2e.conftest import FAST_SLACK
 
@@ -61,7 +62,7 @@ class FakeAlertmanager:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -20,6 +20,7 @@ import requests
 from rollback_bot.catalog import Service
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.rollbacks.health import GateResult, HealthGate
+from sandbox.httpd import QuietThreadingHTTPServer
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import create
 from tests.support.alertmanager import (
@@ -57,7 +58,7 @@ class FakePrometheus:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(

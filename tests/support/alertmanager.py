@@ -24,13 +24,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import yaml
+
+from sandbox.httpd import QuietThreadingHTTPServer
 
 BINARY_NAMES = ("prometheus-alertmanager", "alertmanager")
 READY_TIMEOUT = 30.0  # generous: a loaded 2-core CI machine starts Go binaries slowly
@@ -244,7 +246,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = QuietThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
