@@ -259,7 +259,8 @@ def test_server_dry_run_apply_changes_nothing(kubectl: Kubectl, emulator: KubeEm
 def test_delete_cascades_to_replicasets_and_pods(kubectl: Kubectl, emulator: KubeEmulator) -> None:
     kubectl("apply", "-f", "-", stdin=DEPLOYMENT)
     kubectl("rollout", "status", "deploy/web", "--timeout=30s")
-    assert kubectl("delete", "deploy", "web").stdout.strip() == 'deployment.apps "web" deleted'
+    # kubectl 1.36 appends "from default namespace"; older ones end at "deleted".
+    assert kubectl("delete", "deploy", "web").stdout.startswith('deployment.apps "web" deleted')
     emulator.wait_for(lambda: not emulator.list("replicasets") and not emulator.list("pods"))
     missing = kubectl("get", "deploy", "web", check=False)
     assert missing.returncode != 0
