@@ -29,8 +29,8 @@ from sandbox.realk8s.binaries import BUILD_SCRIPT, SERVER_BINARIES
 log = logging.getLogger("tests.realk8s")
 
 # The tests drive the cluster with the kubectl pinned to the server's version, not whatever
-# kubectl the machine has.
-REQUIRED = (*SERVER_BINARIES, "kubectl")
+# kubectl the machine has, and with the helm built beside it.
+REQUIRED = (*SERVER_BINARIES, "kubectl", "helm")
 
 
 def _say(config: pytest.Config, message: str) -> None:
