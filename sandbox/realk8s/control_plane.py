@@ -262,17 +262,18 @@ class RealControlPlane:
         user: str = "admin",
         token: str | None = None,
         impersonate: str | None = None,
-        impersonate_groups: tuple[str, ...] = (),
+        impersonate_group: str | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """One HTTPS request to the apiserver as ``user`` (or with ``token``), optionally with
-        ``Impersonate-User``/``Impersonate-Group`` headers."""
+        ``Impersonate-User``/``Impersonate-Group`` headers (one group: requests sends one
+        value per header name, and the apiserver does not split a comma-joined one)."""
         headers = dict(kwargs.pop("headers", None) or {})
         headers["Authorization"] = f"Bearer {token or self.token(user)}"
         if impersonate:
             headers["Impersonate-User"] = impersonate
-        if impersonate_groups:
-            headers["Impersonate-Group"] = list(impersonate_groups)  # type: ignore[assignment]
+        if impersonate_group:
+            headers["Impersonate-Group"] = impersonate_group
         kwargs.setdefault("timeout", 30)
         return self._http.request(
             method, self.url + path, headers=headers, verify=str(self.ca_path), **kwargs

@@ -380,6 +380,12 @@ def test_impersonation_is_honoured_only_with_impersonate_rights(
         # Only alice: impersonating anyone else is still refused.
         as_mallory = cp.request("GET", path, user=ROLLBACK_BOT.user, impersonate=MALLORY.user)
         assert as_mallory.status_code == 403
+        # Nor does the grant for the user alice let it add a group to her.
+        escalated = cp.request(
+            "GET", path, user=ROLLBACK_BOT.user, impersonate=ALICE.user,
+            impersonate_group="system:masters",
+        )  # fmt: skip
+        assert escalated.status_code == 403
 
         events = list(
             iter_audit(
