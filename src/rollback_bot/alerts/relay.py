@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from rollback_bot.alerts.matching import Matcher, compile_matchers, first_match
 from rollback_bot.alerts.parsers import Alert
 from rollback_bot.alerts.triggers import TriggerDecision, evaluate
 from rollback_bot.catalog import Catalog, Service
+from rollback_bot.catalog.matchers import Matcher, compile_matchers, first_match
 from rollback_bot.clock import Clock
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.repositories.alerts import AlertRecord
