@@ -28,12 +28,13 @@ from rollback_bot.alerts.relay import AlertRelay
 from rollback_bot.catalog import Catalog, Service, load_catalog
 from rollback_bot.clock import Clock, SystemClock
 from rollback_bot.config import Settings
-from rollback_bot.executors.base import ExecutionError, Executor, Plan
+from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.kube.client import KubeApis, api_client_from_env
+from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.kube.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.metrics import Metrics

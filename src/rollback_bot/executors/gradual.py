@@ -29,16 +29,7 @@ import math
 from typing import Any
 
 from rollback_bot.catalog import Gradual, Service
-from rollback_bot.executors.base import (
-    Actor,
-    Change,
-    ExecutionError,
-    Plan,
-    SnapshotRecord,
-    SnapshotStore,
-    StepResult,
-    Verification,
-)
+from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
 from rollback_bot.executors.bluegreen import (
     dry_run,
     guarded_write,
@@ -46,6 +37,7 @@ from rollback_bot.executors.bluegreen import (
     slot_state,
 )
 from rollback_bot.kube.client import MERGE_PATCH, KubeApis
+from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"

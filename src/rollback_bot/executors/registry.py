@@ -7,12 +7,13 @@ clear error instead of a silent fallback to the wrong kind of rollback.
 
 from __future__ import annotations
 
-from rollback_bot.executors.base import ExecutionError, Executor, SnapshotStore
+from rollback_bot.executors.base import Executor, SnapshotStore
 from rollback_bot.executors.bluegreen import BlueGreenExecutor
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.gradual import GradualExecutor
 from rollback_bot.executors.instant import InstantExecutor
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.health import HealthGate
 
 STRATEGIES = ("instant", "blue-green", "gradual")

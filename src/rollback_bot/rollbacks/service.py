@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
-from rollback_bot.executors.base import Actor, ExecutionError, Plan
+from rollback_bot.executors.base import Plan
+from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
 from rollback_bot.rollbacks.policies import (
