@@ -31,15 +31,15 @@ from rollback_bot.config import Settings
 from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
+from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
+from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.kube.client import KubeApis, api_client_from_env
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import list_revisions
-from rollback_bot.kube.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
-from rollback_bot.rollbacks.health import HealthGate
 from rollback_bot.rollbacks.lifecycle import Decision, Move
 from rollback_bot.rollbacks.queries import Queries
 from rollback_bot.rollbacks.runner import Runner
@@ -191,7 +191,7 @@ def build(
     def executor(strategy: str) -> Executor:
         if strategy == "flag":
             return flag_executor
-        return executor_for(strategy, apis=kube, snapshots=snapshots, gate=gate)
+        return executor_for(strategy, apis=kube, snapshots=snapshots)
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
         presenter.revisions.forget(service.name)

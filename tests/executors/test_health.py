@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from rollback_bot.catalog import Service
+from rollback_bot.executors.health import GateResult, HealthGate
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.rollbacks.health import GateResult, HealthGate
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import create
 from tests.support.alertmanager import (

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from rollback_bot.catalog import Service, parse_catalog
 from rollback_bot.clock import SystemClock
 from rollback_bot.executors.base import Plan, StepResult
+from rollback_bot.executors.health import GateResult
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
-from rollback_bot.rollbacks.health import GateResult
 from rollback_bot.rollbacks.lifecycle import Move
 from rollback_bot.rollbacks.runner import Runner
 from rollback_bot.rollbacks.service import RequestSpec, RollbackService

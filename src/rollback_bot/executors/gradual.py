@@ -4,8 +4,8 @@ Pulling all traffic off a canary at once can overload a stable Deployment that
 was scaled for a share of it; stepping down (by default 50, 20, 5, then 0
 percent on the canary) with a health check between steps catches that before
 it becomes a second incident. This executor applies *one* step per call; the
-scheduler waits, asks ``rollback_bot.rollbacks.health.HealthGate`` and only then asks for the next
-step, so nothing here sleeps.
+scheduler waits, asks ``rollback_bot.executors.health.HealthGate`` and only then
+asks for the next step, so nothing here sleeps.
 
 Two traffic drivers are supported:
 

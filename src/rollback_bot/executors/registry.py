@@ -14,19 +14,14 @@ from rollback_bot.executors.gradual import GradualExecutor
 from rollback_bot.executors.instant import InstantExecutor
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import ExecutionError
-from rollback_bot.rollbacks.health import HealthGate
 
 STRATEGIES = ("instant", "blue-green", "gradual")
 
 
-def executor_for(
-    strategy: str, *, apis: KubeApis, snapshots: SnapshotStore, gate: HealthGate | None = None
-) -> Executor:
+def executor_for(strategy: str, *, apis: KubeApis, snapshots: SnapshotStore) -> Executor:
     """The executor for ``strategy``.
 
-    ``gate`` is accepted for symmetry with the
-    scheduler, which runs the gate between steps; executors themselves never
-    wait on it.
+    Executors never wait on the health gate; the runner asks it between steps.
     """
     if strategy == "instant":
         return InstantExecutor(apis, snapshots)

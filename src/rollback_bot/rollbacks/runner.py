@@ -26,9 +26,9 @@ from sqlalchemy.engine import Engine
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Executor, Plan, StepResult
+from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.snapshot_store import DbSnapshotStore, file_snapshots
 from rollback_bot.kube.model import ExecutionError
-from rollback_bot.rollbacks.health import HealthGate
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, Move, State
 from rollback_bot.rollbacks.service import BOT, EffectSink, RollbackService, rid
 from rollback_bot.storage.models import Rollback
