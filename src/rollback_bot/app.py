@@ -34,6 +34,7 @@ from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
+from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.kube.client import KubeApis, api_client_from_env
 from rollback_bot.kube.model import ExecutionError
@@ -41,7 +42,6 @@ from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.lifecycle import Decision, Move
-from rollback_bot.rollbacks.queries import Queries
 from rollback_bot.rollbacks.runner import Runner
 from rollback_bot.rollbacks.service import EffectSink, RequestSpec, RollbackService
 from rollback_bot.slack.commands import ambiguous_revision, unknown_revision

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
-from rollback_bot.rollbacks.queries import Queries
+from rollback_bot.incidents.queries import Queries
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
 log = logging.getLogger("rollback-bot")
@@ -84,7 +84,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     queries = _queries(settings)
-    from rollback_bot.rollbacks.queries import NotFound
+    from rollback_bot.incidents.queries import NotFound
 
     try:
         _name, content = queries.postmortem(incident, args.format)
@@ -139,7 +139,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 def _queries(settings: Settings) -> Queries:
     """Read-only access for the CLI: no Slack, no cluster needed."""
     from rollback_bot.clock import SystemClock
-    from rollback_bot.rollbacks.queries import Queries
+    from rollback_bot.incidents.queries import Queries
     from rollback_bot.storage.engine import make_engine
     from rollback_bot.storage.migrator import ensure_up_to_date
     from rollback_bot.storage.uow import UnitOfWorkFactory

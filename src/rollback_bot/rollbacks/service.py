@@ -22,6 +22,7 @@ from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
 from rollback_bot.rollbacks.policies import (
+    Membership,
     Principal,
     Verdict,
     approvals_required,
@@ -31,7 +32,6 @@ from rollback_bot.rollbacks.policies import (
     may_operate,
     may_request,
 )
-from rollback_bot.slack.directory import GroupDirectory
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -82,7 +82,7 @@ class RollbackService:
         catalog: Catalog,
         uow: UnitOfWorkFactory,
         clock: Clock,
-        directory: GroupDirectory,
+        directory: Membership,
         planner: Callable[[Service, RequestSpec], Plan],
         effects: EffectSink,
     ) -> None:

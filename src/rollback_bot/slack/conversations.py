@@ -18,9 +18,9 @@ from slack_sdk.errors import SlackApiError
 
 from rollback_bot.catalog import Catalog
 from rollback_bot.clock import Clock
+from rollback_bot.incidents.queries import NotFound, Queries
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.policies import approvals_required
-from rollback_bot.rollbacks.queries import NotFound, Queries
 from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui import blocks

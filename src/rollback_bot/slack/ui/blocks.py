@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from rollback_bot.incidents.queries import RevisionRow, StatusRow
 from rollback_bot.rollbacks.lifecycle import State
 from rollback_bot.slack.commands import (
     HELP_TEXT,
@@ -31,14 +32,7 @@ from rollback_bot.slack.commands import (
     format_rollback_id,
 )
 from rollback_bot.slack.ui import action_ids
-from rollback_bot.slack.ui.views import (
-    AlertGroupView,
-    Change,
-    RequestPreview,
-    RevisionRow,
-    RollbackView,
-    StatusRow,
-)
+from rollback_bot.slack.ui.views import AlertGroupView, Change, RequestPreview, RollbackView
 
 Block = dict[str, Any]
 

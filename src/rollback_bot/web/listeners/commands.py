@@ -12,8 +12,8 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from rollback_bot.incidents.queries import NotFound
 from rollback_bot.rollbacks.lifecycle import Move
-from rollback_bot.rollbacks.queries import NotFound
 from rollback_bot.rollbacks.service import RequestSpec
 from rollback_bot.slack import commands as c
 from rollback_bot.slack.ui import blocks

@@ -1,10 +1,13 @@
-"""Read-only questions people ask: status, history, the postmortem.
+"""Read-only questions people ask during and after an incident: status, history, the postmortem.
 
-Nothing here writes; the CLI and the Slack listeners share these answers.
+Nothing here writes; the CLI and the Slack listeners share these answers. The rows are
+plain frozen data, so Slack's builders (``rollback_bot.slack.ui.blocks``) and the CLI lay
+them out without asking anything again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from rollback_bot.catalog import Catalog, Service
@@ -19,9 +22,35 @@ from rollback_bot.kube.revisions import (
     read_deployment,
 )
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
-from rollback_bot.slack.ui.views import RevisionRow, StatusRow
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class RevisionRow:
+    number: int
+    image: str | None
+    age: timedelta | None
+    stable: bool = False
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    rollback_id: int
+    service: str
+    environment: str
+    state: State
+    strategy: str
+    requested_by: str
+    incident_id: int | None = None
+    to_revision: int | None = None
+    step: int | None = None
+    steps: int | None = None
+    canary_percent: int | None = None
+    drill: bool = False
+    automatic: bool = False
+    age: timedelta | None = None
 
 
 class NotFound(LookupError):
