@@ -99,6 +99,15 @@ class SlackNotifier:
         if group.channel:
             self._outbox.reply(parent_key=group_key(group.id), channel=group.channel, render=render)
 
+    def suggest_rollback(self, group: AlertGroup, *, service: str, text: str) -> None:
+        """A rollback suggestion with its Roll back button, in the group's thread."""
+        self.group_reply(
+            group,
+            lambda: blocks.suggestion_message(
+                service=service, group_id=group.id, text=text, incident_id=group.incident_id
+            ),
+        )
+
     # -- helpers ---------------------------------------------------------------------
     def _render_rollback(self, rollback_id: int) -> Callable[[], Rendered]:
         def render() -> Rendered:
