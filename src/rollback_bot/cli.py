@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
+from rollback_bot.ids import format_incident_id
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
@@ -75,7 +76,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from rollback_bot.slack.commands import parse_incident_id
+    from rollback_bot.ids import parse_incident_id
 
     incident = parse_incident_id(args.incident)
     if incident is None:
@@ -103,7 +104,7 @@ def _incidents(settings: Settings, args: argparse.Namespace) -> int:
     rows = _queries(settings).incidents(limit=args.limit)
     print(f"{'ID':<8} {'SERVICE':<20} {'OPENED':<26} STATE")
     for incident_id, service, opened, state in rows:
-        print(f"INC-{incident_id:<4} {service:<20} {opened:<26} {state}")
+        print(f"{format_incident_id(incident_id):<8} {service:<20} {opened:<26} {state}")
     return 0
 
 

@@ -15,8 +15,9 @@ from typing import Protocol
 from rollback_bot.alerts.parsers import Alert
 from rollback_bot.alerts.triggers import TriggerDecision
 from rollback_bot.catalog import Service
+from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Move, State
-from rollback_bot.rollbacks.service import RequestSpec, RollbackService, rid
+from rollback_bot.rollbacks.service import RequestSpec, RollbackService
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
@@ -53,7 +54,7 @@ class Automation:
             active.id,
             Move.ABORT,
             summary=f"{group.alertname} resolved before the countdown ended: "
-            f"automatic rollback {rid(active.id)} cancelled",
+            f"automatic rollback {format_rollback_id(active.id)} cancelled",
             kind="countdown.cancelled",
         )
 

@@ -22,6 +22,7 @@ from rollback_bot.alerts.triggers import TriggerDecision, evaluate
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, first_match
 from rollback_bot.clock import Clock
+from rollback_bot.ids import format_incident_id
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.repositories.alerts import AlertRecord
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -229,7 +230,7 @@ class AlertRelay:
                     at=now,
                     actor="rollback-bot",
                     kind="incident.resolved",
-                    summary=f"every alert of INC-{incident_id} resolved",
+                    summary=f"every alert of {format_incident_id(incident_id)} resolved",
                     incident_id=incident_id,
                     service=incident.service,
                 )

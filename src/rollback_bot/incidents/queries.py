@@ -13,6 +13,7 @@ from datetime import timedelta
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
+from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.incidents import postmortem
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.revisions import (
@@ -82,7 +83,7 @@ class Queries:
             if rollback_id is not None:
                 row = uow.rollbacks.get(id=rollback_id)
                 if row is None:
-                    raise NotFound(f"There is no rollback R-{rollback_id}.")
+                    raise NotFound(f"There is no rollback {format_rollback_id(rollback_id)}.")
                 rows = [row]
             elif incident_id is not None:
                 rows = uow.rollbacks.list_for_incident(incident_id=incident_id)
@@ -157,10 +158,10 @@ class Queries:
         with self._uow(read_only=True) as uow:
             incident = uow.incidents.get(id=incident_id)
             if incident is None:
-                raise NotFound(f"There is no incident INC-{incident_id}.")
+                raise NotFound(f"There is no incident {format_incident_id(incident_id)}.")
             events = uow.timeline.list_for_incident(incident_id=incident_id)
         doc = postmortem.build(incident, events)
-        return f"postmortem-INC-{incident_id}.{fmt}", postmortem.render(doc, fmt)
+        return f"postmortem-{format_incident_id(incident_id)}.{fmt}", postmortem.render(doc, fmt)
 
     def incidents(self, limit: int = 50) -> list[tuple[int, str, str, str]]:
         with self._uow(read_only=True) as uow:

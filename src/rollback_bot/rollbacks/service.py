@@ -18,6 +18,8 @@ from typing import Any, Protocol
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
+from rollback_bot.ids import format_incident_id
+from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
@@ -39,10 +41,6 @@ from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 BOT = "rollback-bot"
-
-
-def rid(rollback_id: int) -> str:
-    return f"R-{rollback_id}"
 
 
 @dataclass(frozen=True)
@@ -161,7 +159,8 @@ class RollbackService:
                     at=now,
                     actor=actor,
                     kind="incident.opened",
-                    summary=f"INC-{incident.id} opened by a rollback request for {service.label}",
+                    summary=f"{format_incident_id(incident.id)} opened by a rollback request "
+                    f"for {service.label}",
                     incident_id=incident.id,
                     service=service.name,
                 )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import update
 
 from rollback_bot.clock import Clock, SystemClock
+from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Decision
 from rollback_bot.slack.outbox import Outbox, Rendered
 from rollback_bot.slack.presenter import Presenter
@@ -113,7 +114,7 @@ class SlackNotifier:
         def render() -> Rendered:
             view = self._presenter.rollback(rollback_id)
             if view is None:
-                return f"Rollback R-{rollback_id} no longer exists", []
+                return f"Rollback {format_rollback_id(rollback_id)} no longer exists", []
             # Rendered when sent, so a countdown says how long is really left.
             return blocks.rollback_message(view, now=self._clock.now())
 
