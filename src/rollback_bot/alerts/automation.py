@@ -20,6 +20,7 @@ from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.service import RequestSpec, RollbackService
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Automation:
             Move.ABORT,
             summary=f"{group.alertname} resolved before the countdown ended: "
             f"automatic rollback {format_rollback_id(active.id)} cancelled",
-            kind="countdown.cancelled",
+            kind=TimelineKind.COUNTDOWN_CANCELLED,
         )
 
     def triggered(self, service: Service, alert: Alert, decision: TriggerDecision) -> None:

@@ -26,6 +26,7 @@ from rollback_bot.ids import format_incident_id
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.repositories.alerts import AlertRecord
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ class AlertRelay:
         uow.timeline.append(
             at=now,
             actor=first.source,
-            kind=f"alert.{group.status}",
+            kind=TimelineKind.alert(group.status),
             summary=_timeline_line(group, firing, total, len(result.created), service),
             incident_id=group.incident_id,
             service=group.service,
@@ -229,7 +230,7 @@ class AlertRelay:
                 uow.timeline.append(
                     at=now,
                     actor="rollback-bot",
-                    kind="incident.resolved",
+                    kind=TimelineKind.INCIDENT_RESOLVED,
                     summary=f"every alert of {format_incident_id(incident_id)} resolved",
                     incident_id=incident_id,
                     service=incident.service,

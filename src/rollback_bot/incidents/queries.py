@@ -25,6 +25,7 @@ from rollback_bot.kube.revisions import (
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Queries:
             alert_times = [
                 e.at
                 for e in uow.timeline.list_for_service(service=service.name)
-                if e.kind == "alert.firing"
+                if e.kind == TimelineKind.ALERT_FIRING
             ]
         now = self._clock.now()
         stable = set(

@@ -37,6 +37,7 @@ from rollback_bot.rollbacks.policies import (
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class RollbackService:
                 uow.timeline.append(
                     at=now,
                     actor=actor,
-                    kind="incident.opened",
+                    kind=TimelineKind.INCIDENT_OPENED,
                     summary=f"{format_incident_id(incident.id)} opened by a rollback request "
                     f"for {service.label}",
                     incident_id=incident.id,
@@ -200,7 +201,7 @@ class RollbackService:
             uow.timeline.append(
                 at=now,
                 actor=actor,
-                kind="rollback.requested",
+                kind=TimelineKind.ROLLBACK_REQUESTED,
                 summary=f"{drill}{actor} requested {plan.strategy} rollback of {service.label} "
                 f"from {_rev(plan.from_revision)} to {_rev(plan.to_revision)}"
                 + (f": {spec.reason}" if spec.reason else ""),
@@ -348,7 +349,7 @@ class RollbackService:
             uow.timeline.append(
                 at=now,
                 actor=BOT,
-                kind=kind or f"rollback.{decision.after.value}",
+                kind=kind or TimelineKind.rollback_entered(decision.after),
                 summary=summary,
                 incident_id=row.incident_id,
                 rollback_id=row.id,
@@ -452,7 +453,9 @@ class RollbackService:
             uow.timeline.append(
                 at=now,
                 actor=user,
-                kind=f"rollback.{'approval' if waiting else decision.after.value}",
+                kind=TimelineKind.ROLLBACK_APPROVAL
+                if waiting
+                else TimelineKind.rollback_entered(decision.after),
                 summary=f"{user} {_past(move)} {rid(row.id)}"
                 + (
                     f" ({approvals}/{row.approvals_required} approvals)"
@@ -520,7 +523,7 @@ class RollbackService:
         self.system_move(
             rollback_id,
             Move.ABORT,
-            kind="rollback.expired",
+            kind=TimelineKind.ROLLBACK_EXPIRED,
             summary=f"{rid(rollback_id)} expired: not enough approvals within {_ttl_text(service)}",
             data={"approval_ttl_seconds": service.policy.approval_ttl_seconds},
         )
@@ -550,7 +553,7 @@ class RollbackService:
             uow.timeline.append(
                 at=self._clock.now(),
                 actor=actor,
-                kind="rollback.refused",
+                kind=TimelineKind.ROLLBACK_REFUSED,
                 summary=f"refused {what} by {actor}: {why}",
                 incident_id=incident_id,
                 rollback_id=rollback_id,

@@ -27,6 +27,7 @@ from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui import blocks
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class Conversations:
             uow.timeline.append(
                 at=self._clock.now(),
                 actor=user,
-                kind="postmortem.exported",
+                kind=TimelineKind.POSTMORTEM_EXPORTED,
                 summary=f"{user} exported the postmortem of "
                 f"{format_incident_id(incident_id)} as {fmt}",
                 incident_id=incident_id,
@@ -176,7 +177,7 @@ class Conversations:
             uow.timeline.append(
                 at=now,
                 actor=user,
-                kind="alert.silenced",
+                kind=TimelineKind.ALERT_SILENCED,
                 summary=f"{user} silenced {group.alertname} for {hours:g}h (silence {silence_id})",
                 incident_id=group.incident_id,
                 service=group.service,
