@@ -98,4 +98,4 @@ class AutomationLimits(BaseModel):
     window_seconds: float = Field(default=3600, gt=0)
 
 
-__all__ = ["VALUE_METRIC", "AutomationLimits", "CompareOp", "RuleSeverity", "TriggerRule"]
+__all__ = ["VALUE_METRIC", "AutomationLimits", "RuleSeverity", "TriggerRule"]
