@@ -15,11 +15,12 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from rollback_bot.app import ServerThread, Services, build, slack_client
+from rollback_bot.app import ServerThread, build, slack_client
 from rollback_bot.catalog import Catalog, parse_catalog
 from rollback_bot.clock import Clock
 from rollback_bot.config import Settings
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.services import Services
 from rollback_bot.storage.migrator import migrate
 from rollback_bot.web.http import create_web_app
 from rollback_bot.web.slack_app import create_bolt_app

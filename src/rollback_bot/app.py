@@ -2,7 +2,8 @@
 
 Everything with I/O (database, Slack Web API, Kubernetes API, clock) is created
 here from the settings, or passed in by a test, and handed to the services
-through their constructors. Handlers get the finished ``Services`` bundle.
+through their constructors. Handlers get the finished bundle,
+``rollback_bot.services.Services``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -19,8 +19,6 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
 
 from rollback_bot.alerts.automation import Automation
 from rollback_bot.alerts.poller import QueryPoller
@@ -28,21 +26,23 @@ from rollback_bot.alerts.relay import AlertRelay
 from rollback_bot.catalog import Catalog, Service, load_catalog
 from rollback_bot.clock import Clock, SystemClock
 from rollback_bot.config import Settings
-from rollback_bot.executors.base import ExecutionError, Executor, Plan
+from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
+from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
+from rollback_bot.incidents.queries import Queries
+from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.kube.client import KubeApis, api_client_from_env
+from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import list_revisions
-from rollback_bot.kube.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
-from rollback_bot.rollbacks.health import HealthGate
 from rollback_bot.rollbacks.lifecycle import Decision, Move
-from rollback_bot.rollbacks.queries import Queries
 from rollback_bot.rollbacks.runner import Runner
 from rollback_bot.rollbacks.service import EffectSink, RequestSpec, RollbackService
+from rollback_bot.services import Services
 from rollback_bot.slack.commands import ambiguous_revision, unknown_revision
 from rollback_bot.slack.conversations import Conversations
 from rollback_bot.slack.directory import GroupDirectory
@@ -55,57 +55,6 @@ from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    settings: Settings
-    catalog: Catalog
-    clock: Clock
-    engine: Engine
-    uow: UnitOfWorkFactory
-    slack: WebClient
-    outbox: Outbox
-    directory: GroupDirectory
-    kube: KubeApis
-    presenter: Presenter
-    notifier: SlackNotifier
-    rollbacks: RollbackService
-    runner: Runner
-    relay: AlertRelay
-    automation: Automation
-    metrics: Metrics
-    gate: HealthGate
-    queries: Queries
-    conversations: Conversations
-    flags: FlagService
-    poller: QueryPoller | None = None
-    watcher: DeploymentWatcher | None = None
-
-    def database_ok(self) -> bool:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return True
-        except Exception:
-            return False
-
-    def start(self) -> None:
-        self.runner.start()
-        if self.poller is not None:
-            self.poller.start()
-        if self.watcher is not None:
-            self.watcher.start()
-
-    def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
-        if self.poller is not None:
-            self.poller.stop()
-        self.runner.stop()
-        self.outbox.flush(timeout=5)
-        self.outbox.close()
-        self.engine.dispose()
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -190,7 +139,7 @@ def build(
     def executor(strategy: str) -> Executor:
         if strategy == "flag":
             return flag_executor
-        return executor_for(strategy, apis=kube, snapshots=snapshots, gate=gate)
+        return executor_for(strategy, apis=kube, snapshots=snapshots)
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
         presenter.revisions.forget(service.name)
@@ -219,7 +168,7 @@ def build(
         effects=_CountedEffects(runner, metrics),
     )
     runner.rollbacks = rollbacks
-    automation = Automation(rollbacks=rollbacks, notifier=notifier, uow=uow)
+    automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
     queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube)
     relay = AlertRelay(
         catalog=catalog, uow=uow, clock=clock, listener=_Fanout(notifier, automation)

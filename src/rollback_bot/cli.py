@@ -15,7 +15,8 @@ from pathlib import Path
 
 from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
-from rollback_bot.rollbacks.queries import Queries
+from rollback_bot.ids import format_incident_id
+from rollback_bot.incidents.queries import Queries
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
 log = logging.getLogger("rollback-bot")
@@ -75,7 +76,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from rollback_bot.slack.commands import parse_incident_id
+    from rollback_bot.ids import parse_incident_id
 
     incident = parse_incident_id(args.incident)
     if incident is None:
@@ -84,7 +85,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     queries = _queries(settings)
-    from rollback_bot.rollbacks.queries import NotFound
+    from rollback_bot.incidents.queries import NotFound
 
     try:
         _name, content = queries.postmortem(incident, args.format)
@@ -103,7 +104,7 @@ def _incidents(settings: Settings, args: argparse.Namespace) -> int:
     rows = _queries(settings).incidents(limit=args.limit)
     print(f"{'ID':<8} {'SERVICE':<20} {'OPENED':<26} STATE")
     for incident_id, service, opened, state in rows:
-        print(f"INC-{incident_id:<4} {service:<20} {opened:<26} {state}")
+        print(f"{format_incident_id(incident_id):<8} {service:<20} {opened:<26} {state}")
     return 0
 
 
@@ -139,7 +140,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 def _queries(settings: Settings) -> Queries:
     """Read-only access for the CLI: no Slack, no cluster needed."""
     from rollback_bot.clock import SystemClock
-    from rollback_bot.rollbacks.queries import Queries
+    from rollback_bot.incidents.queries import Queries
     from rollback_bot.storage.engine import make_engine
     from rollback_bot.storage.migrator import ensure_up_to_date
     from rollback_bot.storage.uow import UnitOfWorkFactory

@@ -2,8 +2,11 @@
 
 Each first-level package of ``rollback_bot`` (and each top-level module) is a node; an
 import anywhere inside it of another one is an edge. The graph must have no cycle, nothing
-may import the composition root (``app``) or the CLI, and the product never imports the
-loopback stand-ins.
+may import the composition root (``app``) or the CLI, only the web layer and the entry
+points see the ``services`` bundle, and the product never imports the loopback stand-ins.
+
+The layers, bottom to top: storage, clock, config, metrics, ids, timeline; catalog; kube;
+executors; rollbacks; incidents; alerts; slack; web; services, app, cli.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ import rollback_bot
 ROOT = Path(rollback_bot.__file__).resolve().parent
 #: Only these sit above everything else and may import any package.
 ENTRY_POINTS = {"app", "cli"}
+#: The bundle of composed services is for the layers that are handed it.
+SERVICES_USERS = {"web", *ENTRY_POINTS}
 
 
 def _node(module: str) -> str | None:
+    """The first-level package or module of ``rollback_bot`` that ``module`` names, if any."""
     parts = module.split(".")
     if parts[0] != "rollback_bot" or len(parts) < 2:
         return None
-    return parts[1]
+    name = parts[1]
+    return name if (ROOT / name).is_dir() or (ROOT / f"{name}.py").is_file() else None
 
 
 def _imports(path: Path) -> set[str]:
@@ -41,17 +48,12 @@ def _imports(path: Path) -> set[str]:
 def package_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = defaultdict(set)
     for path in ROOT.rglob("*.py"):
-        rel = path.relative_to(ROOT)
-        source = rel.parts[0].removesuffix(".py")
+        source = path.relative_to(ROOT).parts[0].removesuffix(".py")
         if source == "__init__":
             continue
         graph.setdefault(source, set())
-        for module in _imports(path):
-            target = _node(module)
-            if (target and target != source and (ROOT / target).exists()) or (
-                target and (ROOT / f"{target}.py").exists() and target != source
-            ):
-                graph[source].add(target)  # type: ignore[arg-type]
+        targets = {_node(module) for module in _imports(path)}
+        graph[source] |= {t for t in targets if t is not None and t != source}
     return dict(graph)
 
 
@@ -91,6 +93,15 @@ def test_nothing_imports_the_composition_root_or_the_cli() -> None:
     assert offenders == {}
 
 
+def test_only_the_web_layer_and_the_entry_points_see_the_services_bundle() -> None:
+    offenders = sorted(
+        source
+        for source, targets in package_graph().items()
+        if "services" in targets and source not in SERVICES_USERS
+    )
+    assert offenders == []
+
+
 def test_the_product_never_imports_the_stand_ins() -> None:
     # The CLI's `demo` is the one door, opened lazily and only when the sandbox is installed.
     offenders = [
@@ -106,3 +117,4 @@ def test_the_graph_sees_real_edges() -> None:
     graph = package_graph()
     assert "storage" in graph["rollbacks"]
     assert "rollbacks" in graph["app"]
+    assert "services" in graph["web"]  # a top-level module is a node as well as a package

@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import inspect, select
 
+from rollback_bot.storage import db
+from rollback_bot.storage.models import TimelineEvent
+from rollback_bot.timeline import TimelineKind
 from sandbox.stack import LoopbackStack, deployment_manifest
 
 CHANNEL = "C0ALERTS"
@@ -43,6 +47,21 @@ CATALOG: dict[str, Any] = {
         },
     ]
 }
+
+
+@pytest.fixture(autouse=True)
+def timeline_kinds_are_known(database_url: str) -> Iterator[None]:
+    """After each flow, every timeline entry it wrote has a ``TimelineKind``."""
+    yield
+    engine = db.make_engine(database_url)
+    try:
+        if not inspect(engine).has_table(TimelineEvent.__tablename__):
+            return
+        with engine.connect() as conn:
+            written = set(conn.scalars(select(TimelineEvent.kind).distinct()))
+    finally:
+        engine.dispose()
+    assert written - set(TimelineKind) == set()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rollback_bot.kube.watcher import template_digest
+from rollback_bot.incidents.watcher import template_digest
 from rollback_bot.storage.models import TimelineEvent
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import alertmanager_payload

@@ -15,8 +15,8 @@ import pytest
 from kubernetes import utils
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import SnapshotRecord
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.model import SnapshotRecord
 from sandbox.kube import KubeEmulator
 
 NAMESPACE = "shop"

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import Actor, ExecutionError
 from rollback_bot.executors.bluegreen import WRITE_ATTEMPTS
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.model import Actor, ExecutionError
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import create
 

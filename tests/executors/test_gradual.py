@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import Actor, ExecutionError
 from rollback_bot.executors.gradual import CANARY, CANARY_WEIGHT, GradualExecutor, canary_share
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.model import Actor, ExecutionError
 from sandbox.kube import KubeEmulator
 from sandbox.stack import deployment_manifest
 from tests.executors.conftest import create

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from rollback_bot.catalog import Service
+from rollback_bot.executors.health import GateResult, HealthGate
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.rollbacks.health import GateResult, HealthGate
 from sandbox.httpd import QuietThreadingHTTPServer
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import create
@@ -195,6 +195,7 @@ def test_a_missing_deployment_fails_the_gate(apis: KubeApis) -> None:
         ("lt", 0.99, (0.995, 0.9), False),
         ("lte", 0.9, (0.95,), True),
         ("eq", 0, (0,), False),
+        ("eq", 0.3, (0.1 + 0.2,), False),  # the catalog's one `eq`: within 1e-9, as in triggers
         ("gt", 0.05, (), True),  # no samples: the bad condition is not met
         ("gt", 0.05, (float("nan"),), True),
     ],

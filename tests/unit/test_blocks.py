@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rollback_bot.incidents.queries import RevisionRow, StatusRow
 from rollback_bot.rollbacks.lifecycle import Move, State, allowed_moves
 from rollback_bot.slack.commands import VERBS, CommandError, parse
 from rollback_bot.slack.ui import action_ids
@@ -36,9 +37,7 @@ from rollback_bot.slack.ui.views import (
     AlertGroupView,
     Change,
     RequestPreview,
-    RevisionRow,
     RollbackView,
-    StatusRow,
     actions_for,
 )
 

@@ -13,7 +13,7 @@ from rollback_bot.cli import main
 from rollback_bot.storage import db
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CATALOG = REPO / "rollback_bot" / "sample_catalog.yaml"
+SAMPLE_CATALOG = REPO / "src" / "rollback_bot" / "sample_catalog.yaml"
 EXAMPLE_CATALOG = REPO / "catalog.example.yaml"
 
 BROKEN_CATALOG = """\

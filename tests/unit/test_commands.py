@@ -6,6 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rollback_bot.ids import (
+    format_incident_id,
+    format_rollback_id,
+    parse_incident_id,
+    parse_rollback_id,
+)
 from rollback_bot.slack.commands import (
     HELP_TEXT,
     VERBS,
@@ -22,11 +28,7 @@ from rollback_bot.slack.commands import (
     Resume,
     Status,
     ambiguous_revision,
-    format_incident_id,
-    format_rollback_id,
     parse,
-    parse_incident_id,
-    parse_rollback_id,
     unknown_revision,
 )
 

@@ -14,17 +14,10 @@ from sqlalchemy.engine import Engine
 
 from rollback_bot.catalog import Service, parse_catalog
 from rollback_bot.clock import SystemClock
-from rollback_bot.executors.base import (
-    Actor,
-    Change,
-    ExecutionError,
-    Plan,
-    SnapshotRecord,
-    StepResult,
-    Verification,
-)
+from rollback_bot.executors.base import Plan, StepResult
+from rollback_bot.executors.health import GateResult
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
-from rollback_bot.rollbacks.health import GateResult
+from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.rollbacks.lifecycle import Move
 from rollback_bot.rollbacks.runner import Runner
 from rollback_bot.rollbacks.service import RequestSpec, RollbackService

@@ -12,15 +12,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from rollback_bot.alerts.parsers import Alert, parse_generic, parse_grafana
-from rollback_bot.alerts.triggers import (
-    EQ_ABS_TOLERANCE,
-    AutomationLimits,
-    MemoryHistory,
-    TriggerRule,
-    alert_from_query,
-    compare,
-    evaluate,
-)
+from rollback_bot.alerts.triggers import MemoryHistory, alert_from_query, evaluate
+from rollback_bot.catalog.operators import EQ_ABS_TOLERANCE, compare
+from rollback_bot.catalog.triggers import AutomationLimits, TriggerRule
 from rollback_bot.clock import FakeClock
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

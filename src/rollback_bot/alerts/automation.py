@@ -3,32 +3,40 @@
 A critical rule starts a rollback in the SCHEDULED state: a countdown message
 that any authorized person can cancel, and that cancels itself when the alert
 resolves first. A warning rule only suggests, with a Roll back button; it acts
-on nothing. Whether automation may act at all is the service's policy.
+on nothing. Whether automation may act at all is the service's policy. Where a
+suggestion is shown is a port (``Suggestions``), which Slack's notifier fills.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from rollback_bot.alerts.parsers import Alert
 from rollback_bot.alerts.triggers import TriggerDecision
 from rollback_bot.catalog import Service
+from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Move, State
-from rollback_bot.rollbacks.service import RequestSpec, RollbackService, rid
-from rollback_bot.slack.notifier import SlackNotifier
-from rollback_bot.slack.ui.blocks import suggestion_message
+from rollback_bot.rollbacks.service import RequestSpec, RollbackService
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
 
+class Suggestions(Protocol):
+    """Where a suggested rollback is shown to people: under the alert group it is about."""
+
+    def suggest_rollback(self, group: AlertGroup, *, service: str, text: str) -> None: ...
+
+
 class Automation:
     def __init__(
-        self, *, rollbacks: RollbackService, notifier: SlackNotifier, uow: UnitOfWorkFactory
+        self, *, rollbacks: RollbackService, suggestions: Suggestions, uow: UnitOfWorkFactory
     ) -> None:
         self._rollbacks = rollbacks
-        self._notifier = notifier
+        self._suggestions = suggestions
         self._uow = uow
         self._groups: dict[tuple[str, str], AlertGroup] = {}
 
@@ -47,8 +55,8 @@ class Automation:
             active.id,
             Move.ABORT,
             summary=f"{group.alertname} resolved before the countdown ended: "
-            f"automatic rollback {rid(active.id)} cancelled",
-            kind="countdown.cancelled",
+            f"automatic rollback {format_rollback_id(active.id)} cancelled",
+            kind=TimelineKind.COUNTDOWN_CANCELLED,
         )
 
     def triggered(self, service: Service, alert: Alert, decision: TriggerDecision) -> None:
@@ -75,9 +83,4 @@ class Automation:
         if group is None:
             log.info("no alert group of %s to suggest a rollback under: %s", service.name, text)
             return
-        self._notifier.group_reply(
-            group,
-            lambda: suggestion_message(
-                service=service.name, group_id=group.id, text=text, incident_id=group.incident_id
-            ),
-        )
+        self._suggestions.suggest_rollback(group, service=service.name, text=text)

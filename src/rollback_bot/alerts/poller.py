@@ -28,8 +28,10 @@ from typing import Any
 import requests
 
 from rollback_bot.alerts.relay import AlertRelay
-from rollback_bot.alerts.triggers import TriggerRule, alert_from_query, compare
+from rollback_bot.alerts.triggers import alert_from_query
 from rollback_bot.catalog import Catalog, Service
+from rollback_bot.catalog.operators import compare
+from rollback_bot.catalog.triggers import TriggerRule
 from rollback_bot.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from rollback_bot.alerts.matching import Matcher, compile_matchers, first_match
 from rollback_bot.alerts.parsers import Alert
 from rollback_bot.alerts.triggers import TriggerDecision, evaluate
 from rollback_bot.catalog import Catalog, Service
+from rollback_bot.catalog.matchers import Matcher, compile_matchers, first_match
 from rollback_bot.clock import Clock
+from rollback_bot.ids import format_incident_id
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.repositories.alerts import AlertRecord
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +205,7 @@ class AlertRelay:
         uow.timeline.append(
             at=now,
             actor=first.source,
-            kind=f"alert.{group.status}",
+            kind=TimelineKind.alert(group.status),
             summary=_timeline_line(group, firing, total, len(result.created), service),
             incident_id=group.incident_id,
             service=group.service,
@@ -228,8 +230,8 @@ class AlertRelay:
                 uow.timeline.append(
                     at=now,
                     actor="rollback-bot",
-                    kind="incident.resolved",
-                    summary=f"every alert of INC-{incident_id} resolved",
+                    kind=TimelineKind.INCIDENT_RESOLVED,
+                    summary=f"every alert of {format_incident_id(incident_id)} resolved",
                     incident_id=incident_id,
                     service=incident.service,
                 )

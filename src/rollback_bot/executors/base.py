@@ -14,28 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rollback_bot.catalog import Service
-
-
-class ExecutionError(Exception):
-    """A rollback cannot proceed; the message is shown to people as-is.
-
-    ``retryable`` tells the caller whether trying the same step again later
-    could succeed (API 5xx, conflicts past the retry budget) or not (missing
-    revision, paused Deployment, target slot scaled to zero).
-    """
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who a change is made for; ``kube_user`` set means impersonate them."""
-
-    slack_user: str
-    kube_user: str | None = None
-    kube_groups: tuple[str, ...] = ()
+from rollback_bot.kube.model import Actor, Change, SnapshotRecord, Verification
 
 
 @dataclass(frozen=True)
@@ -81,40 +60,12 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One write made to the cluster, for the timeline."""
-
-    verb: str  # patched | replaced | scaled | switched | restored
-    kind: str
-    namespace: str
-    name: str
-    summary: str
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
 class StepResult:
     step: int  # index of the step just applied
     finished: bool  # True when no step remains
     changes: tuple[Change, ...] = ()
     message: str = ""  # for the thread: "canary at 20%", "already at revision 3"
     noop: bool = False
-
-
-@dataclass(frozen=True)
-class Verification:
-    ok: bool
-    done: bool  # False: not yet conclusive, ask again later
-    detail: str
-
-
-@dataclass(frozen=True)
-class SnapshotRecord:
-    kind: str  # deployment | configmap | service | ingress
-    namespace: str
-    name: str
-    revision: int | None
-    body: dict[str, Any]
 
 
 class SnapshotStore(Protocol):

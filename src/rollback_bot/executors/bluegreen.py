@@ -26,17 +26,9 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from rollback_bot.catalog import BlueGreen, Service
-from rollback_bot.executors.base import (
-    Actor,
-    Change,
-    ExecutionError,
-    Plan,
-    SnapshotRecord,
-    SnapshotStore,
-    StepResult,
-    Verification,
-)
+from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
 from rollback_bot.kube.client import MERGE_PATCH, KubeApis, explain
+from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 
 T = TypeVar("T")
 

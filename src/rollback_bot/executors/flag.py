@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollback_bot.catalog import Flag, Service
-from rollback_bot.executors.base import Actor, Change, ExecutionError
 from rollback_bot.executors.bluegreen import dry_run, guarded_write
 from rollback_bot.kube.client import MERGE_PATCH, KubeApis
+from rollback_bot.kube.model import Actor, Change, ExecutionError
 
 
 @dataclass(frozen=True)

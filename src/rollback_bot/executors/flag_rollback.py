@@ -9,15 +9,9 @@ like the others, with ``FlagSwitch`` doing the ConfigMap write.
 from __future__ import annotations
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import (
-    Actor,
-    ExecutionError,
-    Plan,
-    SnapshotRecord,
-    StepResult,
-    Verification,
-)
+from rollback_bot.executors.base import Plan, StepResult
 from rollback_bot.executors.flag import FlagSwitch
+from rollback_bot.kube.model import Actor, ExecutionError, SnapshotRecord, Verification
 
 OFF = "__off__"  # plan marker: set the catalog's "off" value
 

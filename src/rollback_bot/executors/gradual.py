@@ -4,8 +4,8 @@ Pulling all traffic off a canary at once can overload a stable Deployment that
 was scaled for a share of it; stepping down (by default 50, 20, 5, then 0
 percent on the canary) with a health check between steps catches that before
 it becomes a second incident. This executor applies *one* step per call; the
-scheduler waits, asks ``rollback_bot.rollbacks.health.HealthGate`` and only then asks for the next
-step, so nothing here sleeps.
+scheduler waits, asks ``rollback_bot.executors.health.HealthGate`` and only then
+asks for the next step, so nothing here sleeps.
 
 Two traffic drivers are supported:
 
@@ -29,16 +29,7 @@ import math
 from typing import Any
 
 from rollback_bot.catalog import Gradual, Service
-from rollback_bot.executors.base import (
-    Actor,
-    Change,
-    ExecutionError,
-    Plan,
-    SnapshotRecord,
-    SnapshotStore,
-    StepResult,
-    Verification,
-)
+from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
 from rollback_bot.executors.bluegreen import (
     dry_run,
     guarded_write,
@@ -46,6 +37,7 @@ from rollback_bot.executors.bluegreen import (
     slot_state,
 )
 from rollback_bot.kube.client import MERGE_PATCH, KubeApis
+from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"

@@ -22,17 +22,9 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import (
-    Actor,
-    Change,
-    ExecutionError,
-    Plan,
-    SnapshotRecord,
-    SnapshotStore,
-    StepResult,
-    Verification,
-)
+from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
 from rollback_bot.kube.client import JSON_PATCH, KubeApis, explain, is_retryable_status
+from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.kube.preview import build_preview
 from rollback_bot.kube.revisions import (
     REVISION,

@@ -7,25 +7,21 @@ clear error instead of a silent fallback to the wrong kind of rollback.
 
 from __future__ import annotations
 
-from rollback_bot.executors.base import ExecutionError, Executor, SnapshotStore
+from rollback_bot.executors.base import Executor, SnapshotStore
 from rollback_bot.executors.bluegreen import BlueGreenExecutor
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.gradual import GradualExecutor
 from rollback_bot.executors.instant import InstantExecutor
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.rollbacks.health import HealthGate
+from rollback_bot.kube.model import ExecutionError
 
 STRATEGIES = ("instant", "blue-green", "gradual")
 
 
-def executor_for(
-    strategy: str, *, apis: KubeApis, snapshots: SnapshotStore, gate: HealthGate | None = None
-) -> Executor:
+def executor_for(strategy: str, *, apis: KubeApis, snapshots: SnapshotStore) -> Executor:
     """The executor for ``strategy``.
 
-    ``gate`` is accepted for symmetry with the
-    scheduler, which runs the gate between steps; executors themselves never
-    wait on it.
+    Executors never wait on the health gate; the runner asks it between steps.
     """
     if strategy == "instant":
         return InstantExecutor(apis, snapshots)

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from rollback_bot.catalog import Catalog
 from rollback_bot.clock import Clock, SystemClock
-from rollback_bot.executors.base import SnapshotRecord
+from rollback_bot.kube.model import SnapshotRecord
 from rollback_bot.storage.models import Rollback, Snapshot
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
 

@@ -1,1 +1,3 @@
-"""Incidents: what opened them, their lifecycle, and the postmortem they export to."""
+"""Incidents: what opened them, the manual changes noticed while they are open, the
+read-only questions people ask about them and their rollbacks, and the postmortem.
+"""

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from rollback_bot.ids import format_incident_id, format_rollback_id
+
 
 class IncidentLike(Protocol):
     id: int
@@ -55,7 +57,7 @@ def human_duration(seconds: float | None) -> str:
 def build(incident: IncidentLike, events: Sequence[EventLike]) -> dict[str, Any]:
     return {
         "incident": {
-            "id": f"INC-{incident.id}",
+            "id": format_incident_id(incident.id),
             "service": incident.service,
             "title": incident.title,
             "state": incident.state,
@@ -76,7 +78,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike]) -> dict[str, Any]
                 "actor": e.actor,
                 "kind": e.kind,
                 "summary": e.summary,
-                "rollback": f"R-{e.rollback_id}" if e.rollback_id else None,
+                "rollback": format_rollback_id(e.rollback_id) if e.rollback_id else None,
                 "data": e.data or {},
             }
             for e in events

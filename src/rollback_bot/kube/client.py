@@ -23,7 +23,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from rollback_bot.executors.base import Actor, ExecutionError
+from rollback_bot.kube.model import Actor, ExecutionError
 
 __all__ = ["ApiException", "KubeApis", "api_client_from_env", "explain", "read_json"]
 

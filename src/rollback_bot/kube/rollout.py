@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rollback_bot.executors.base import Verification
+from rollback_bot.kube.model import Verification
 
 TIMED_OUT = "ProgressDeadlineExceeded"
 

@@ -17,8 +17,8 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from rollback_bot.executors.base import Change, SnapshotRecord
 from rollback_bot.kube.client import JSON_PATCH, KubeApis, explain, read_json
+from rollback_bot.kube.model import Change, SnapshotRecord
 from rollback_bot.kube.revisions import configmaps_referenced, revision_number
 
 _KEPT_META = ("name", "namespace", "labels", "annotations", "resourceVersion", "uid")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
@@ -25,7 +26,7 @@ class FlagService:
         with self._uow(read_only=True) as uow:
             row = uow.rollbacks.get(id=rollback_id)
         if row is None or row.strategy != "flag":
-            return Reply(False, f"R-{rollback_id} is not a flag change.")
+            return Reply(False, f"{format_rollback_id(rollback_id)} is not a flag change.")
         detail = (row.plan or {}).get("detail", {})
         spec = RequestSpec(
             service=row.service,
@@ -33,6 +34,6 @@ class FlagService:
             strategy="flag",
             flag=detail.get("flag"),
             flag_restore=detail.get("old"),
-            reason=f"undo of R-{rollback_id}",
+            reason=f"undo of {format_rollback_id(rollback_id)}",
         )
         return self._rollbacks.request(spec, channel=row.channel)

@@ -1,16 +1,26 @@
 """Who may do what: pure predicates over a service's policy and a person.
 
-No I/O here: group membership is resolved beforehand (``Principal.groups``)
-so that every decision can be unit-tested and explained. A ``Verdict`` always
+No I/O here: group membership is resolved beforehand (``Principal.groups``, asked
+of a ``Membership`` such as Slack's user groups) so that every decision can be
+unit-tested and explained. A ``Verdict`` always
 carries the reason, because a refusal in an incident must say why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from rollback_bot.catalog import Audience, Service
+
+
+class Membership(Protocol):
+    """Who is in which of the groups a policy names (Slack user groups, in the bot)."""
+
+    def groups_of(self, user_id: str, candidates: Iterable[str]) -> frozenset[str]:
+        """The subset of ``candidates`` that ``user_id`` belongs to."""
+        ...
 
 
 @dataclass(frozen=True)

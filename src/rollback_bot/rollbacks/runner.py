@@ -25,11 +25,13 @@ from sqlalchemy.engine import Engine
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
-from rollback_bot.executors.base import ExecutionError, Executor, Plan, StepResult
+from rollback_bot.executors.base import Executor, Plan, StepResult
+from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.snapshot_store import DbSnapshotStore, file_snapshots
-from rollback_bot.rollbacks.health import HealthGate
+from rollback_bot.ids import format_rollback_id as rid
+from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, Move, State
-from rollback_bot.rollbacks.service import BOT, EffectSink, RollbackService, rid
+from rollback_bot.rollbacks.service import BOT, EffectSink, RollbackService
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 

@@ -17,10 +17,14 @@ from typing import Any, Protocol
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
-from rollback_bot.executors.base import Actor, ExecutionError, Plan
+from rollback_bot.executors.base import Plan
+from rollback_bot.ids import format_incident_id
+from rollback_bot.ids import format_rollback_id as rid
+from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
 from rollback_bot.rollbacks.policies import (
+    Membership,
     Principal,
     Verdict,
     approvals_required,
@@ -30,18 +34,14 @@ from rollback_bot.rollbacks.policies import (
     may_operate,
     may_request,
 )
-from rollback_bot.slack.directory import GroupDirectory
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
 BOT = "rollback-bot"
-
-
-def rid(rollback_id: int) -> str:
-    return f"R-{rollback_id}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class RollbackService:
         catalog: Catalog,
         uow: UnitOfWorkFactory,
         clock: Clock,
-        directory: GroupDirectory,
+        directory: Membership,
         planner: Callable[[Service, RequestSpec], Plan],
         effects: EffectSink,
     ) -> None:
@@ -159,8 +159,9 @@ class RollbackService:
                 uow.timeline.append(
                     at=now,
                     actor=actor,
-                    kind="incident.opened",
-                    summary=f"INC-{incident.id} opened by a rollback request for {service.label}",
+                    kind=TimelineKind.INCIDENT_OPENED,
+                    summary=f"{format_incident_id(incident.id)} opened by a rollback request "
+                    f"for {service.label}",
                     incident_id=incident.id,
                     service=service.name,
                 )
@@ -200,7 +201,7 @@ class RollbackService:
             uow.timeline.append(
                 at=now,
                 actor=actor,
-                kind="rollback.requested",
+                kind=TimelineKind.ROLLBACK_REQUESTED,
                 summary=f"{drill}{actor} requested {plan.strategy} rollback of {service.label} "
                 f"from {_rev(plan.from_revision)} to {_rev(plan.to_revision)}"
                 + (f": {spec.reason}" if spec.reason else ""),
@@ -348,7 +349,7 @@ class RollbackService:
             uow.timeline.append(
                 at=now,
                 actor=BOT,
-                kind=kind or f"rollback.{decision.after.value}",
+                kind=kind or TimelineKind.rollback_entered(decision.after),
                 summary=summary,
                 incident_id=row.incident_id,
                 rollback_id=row.id,
@@ -452,7 +453,9 @@ class RollbackService:
             uow.timeline.append(
                 at=now,
                 actor=user,
-                kind=f"rollback.{'approval' if waiting else decision.after.value}",
+                kind=TimelineKind.ROLLBACK_APPROVAL
+                if waiting
+                else TimelineKind.rollback_entered(decision.after),
                 summary=f"{user} {_past(move)} {rid(row.id)}"
                 + (
                     f" ({approvals}/{row.approvals_required} approvals)"
@@ -520,7 +523,7 @@ class RollbackService:
         self.system_move(
             rollback_id,
             Move.ABORT,
-            kind="rollback.expired",
+            kind=TimelineKind.ROLLBACK_EXPIRED,
             summary=f"{rid(rollback_id)} expired: not enough approvals within {_ttl_text(service)}",
             data={"approval_ttl_seconds": service.policy.approval_ttl_seconds},
         )
@@ -550,7 +553,7 @@ class RollbackService:
             uow.timeline.append(
                 at=self._clock.now(),
                 actor=actor,
-                kind="rollback.refused",
+                kind=TimelineKind.ROLLBACK_REFUSED,
                 summary=f"refused {what} by {actor}: {why}",
                 incident_id=incident_id,
                 rollback_id=rollback_id,

@@ -18,14 +18,16 @@ from slack_sdk.errors import SlackApiError
 
 from rollback_bot.catalog import Catalog
 from rollback_bot.clock import Clock
-from rollback_bot.executors.base import ExecutionError
+from rollback_bot.ids import format_incident_id
+from rollback_bot.incidents.queries import NotFound, Queries
+from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.policies import approvals_required
-from rollback_bot.rollbacks.queries import NotFound, Queries
 from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui import blocks
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +122,10 @@ class Conversations:
                 channel=channel,
                 thread_ts=thread_ts,
                 filename=filename,
-                title=f"Postmortem INC-{incident_id}",
+                title=f"Postmortem {format_incident_id(incident_id)}",
                 content=content,
-                initial_comment=f"Postmortem of INC-{incident_id}, exported by <@{user}>.",
+                initial_comment=f"Postmortem of {format_incident_id(incident_id)}, "
+                f"exported by <@{user}>.",
             )
         except SlackApiError as exc:
             return Reply(False, f"Slack refused the upload: {exc.response.get('error')}.")
@@ -131,13 +134,14 @@ class Conversations:
             uow.timeline.append(
                 at=self._clock.now(),
                 actor=user,
-                kind="postmortem.exported",
-                summary=f"{user} exported the postmortem of INC-{incident_id} as {fmt}",
+                kind=TimelineKind.POSTMORTEM_EXPORTED,
+                summary=f"{user} exported the postmortem of "
+                f"{format_incident_id(incident_id)} as {fmt}",
                 incident_id=incident_id,
                 service=incident.service if incident else None,
             )
             uow.commit()
-        return Reply(True, f"Postmortem of INC-{incident_id} uploaded.")
+        return Reply(True, f"Postmortem of {format_incident_id(incident_id)} uploaded.")
 
     def silence(self, group_id: int, *, user: str, hours: float = 1.0) -> Reply:
         """An Alertmanager silence (API v2) matching the group's common labels."""
@@ -173,7 +177,7 @@ class Conversations:
             uow.timeline.append(
                 at=now,
                 actor=user,
-                kind="alert.silenced",
+                kind=TimelineKind.ALERT_SILENCED,
                 summary=f"{user} silenced {group.alertname} for {hours:g}h (silence {silence_id})",
                 incident_id=group.incident_id,
                 service=group.service,

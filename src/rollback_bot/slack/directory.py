@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class GroupDirectory:
+    """Slack user groups as the ``rollback_bot.rollbacks.policies.Membership`` policies ask."""
+
     def __init__(self, client: WebClient, clock: Clock, *, ttl_seconds: float = 60) -> None:
         self._client = client
         self._clock = clock

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import update
 
 from rollback_bot.clock import Clock, SystemClock
+from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Decision
 from rollback_bot.slack.outbox import Outbox, Rendered
 from rollback_bot.slack.presenter import Presenter
@@ -99,12 +100,21 @@ class SlackNotifier:
         if group.channel:
             self._outbox.reply(parent_key=group_key(group.id), channel=group.channel, render=render)
 
+    def suggest_rollback(self, group: AlertGroup, *, service: str, text: str) -> None:
+        """A rollback suggestion with its Roll back button, in the group's thread."""
+        self.group_reply(
+            group,
+            lambda: blocks.suggestion_message(
+                service=service, group_id=group.id, text=text, incident_id=group.incident_id
+            ),
+        )
+
     # -- helpers ---------------------------------------------------------------------
     def _render_rollback(self, rollback_id: int) -> Callable[[], Rendered]:
         def render() -> Rendered:
             view = self._presenter.rollback(rollback_id)
             if view is None:
-                return f"Rollback R-{rollback_id} no longer exists", []
+                return f"Rollback {format_rollback_id(rollback_id)} no longer exists", []
             # Rendered when sent, so a countdown says how long is really left.
             return blocks.rollback_message(view, now=self._clock.now())
 

@@ -22,6 +22,7 @@ from rollback_bot.rollbacks.lifecycle import State
 from rollback_bot.slack.ui import views
 from rollback_bot.storage.models import AlertGroup, Approval, Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class Presenter:
                 [
                     e.at
                     for e in uow.timeline.list_for_service(service=group.service or "")
-                    if e.kind == "alert.firing"
+                    if e.kind == TimelineKind.ALERT_FIRING
                 ]
                 if group.service
                 else []

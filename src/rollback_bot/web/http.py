@@ -24,7 +24,7 @@ from rollback_bot.alerts.parsers import (
     parse_grafana,
 )
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
-from rollback_bot.web.context import Services
+from rollback_bot.services import Services
 
 log = logging.getLogger(__name__)
 

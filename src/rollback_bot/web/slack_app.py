@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.request import BoltRequest
 
-from rollback_bot.web.context import Services
+from rollback_bot.services import Services
 from rollback_bot.web.listeners import actions, commands, views
 
 log = logging.getLogger(__name__)

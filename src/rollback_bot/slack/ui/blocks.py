@@ -22,23 +22,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from rollback_bot.ids import format_incident_id, format_rollback_id
+from rollback_bot.incidents.queries import RevisionRow, StatusRow
 from rollback_bot.rollbacks.lifecycle import State
-from rollback_bot.slack.commands import (
-    HELP_TEXT,
-    VERBS,
-    CommandError,
-    format_incident_id,
-    format_rollback_id,
-)
+from rollback_bot.slack.commands import HELP_TEXT, VERBS, CommandError
 from rollback_bot.slack.ui import action_ids
-from rollback_bot.slack.ui.views import (
-    AlertGroupView,
-    Change,
-    RequestPreview,
-    RevisionRow,
-    RollbackView,
-    StatusRow,
-)
+from rollback_bot.slack.ui.views import AlertGroupView, Change, RequestPreview, RollbackView
 
 Block = dict[str, Any]
 

@@ -117,33 +117,6 @@ class RequestPreview:
     target_stable: bool = False
 
 
-@dataclass(frozen=True)
-class RevisionRow:
-    number: int
-    image: str | None
-    age: timedelta | None
-    stable: bool = False
-    current: bool = False
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    rollback_id: int
-    service: str
-    environment: str
-    state: State
-    strategy: str
-    requested_by: str
-    incident_id: int | None = None
-    to_revision: int | None = None
-    step: int | None = None
-    steps: int | None = None
-    canary_percent: int | None = None
-    drill: bool = False
-    automatic: bool = False
-    age: timedelta | None = None
-
-
 _MOVE_ACTIONS: tuple[tuple[Move, str], ...] = (
     (Move.APPROVE, action_ids.APPROVE),
     (Move.DENY, action_ids.DENY),

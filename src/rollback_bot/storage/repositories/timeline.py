@@ -27,10 +27,11 @@ class TimelineRepository(Repository):
         service: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> TimelineEvent:
+        """Record one entry; ``kind`` is normally a ``rollback_bot.timeline.TimelineKind``."""
         event = TimelineEvent(
             at=at,
             actor=actor,
-            kind=kind,
+            kind=str(kind),  # the plain value, never an enum member, in the row and the session
             summary=summary,
             incident_id=incident_id,
             rollback_id=rollback_id,

@@ -16,8 +16,8 @@ from slack_sdk.errors import SlackApiError
 
 from rollback_bot.rollbacks.lifecycle import Move
 from rollback_bot.rollbacks.service import Reply, RequestSpec
+from rollback_bot.services import Services
 from rollback_bot.slack.ui import action_ids, blocks
-from rollback_bot.web.context import Services
 
 log = logging.getLogger(__name__)
 

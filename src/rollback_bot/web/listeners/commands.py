@@ -12,12 +12,12 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from rollback_bot.incidents.queries import NotFound
 from rollback_bot.rollbacks.lifecycle import Move
-from rollback_bot.rollbacks.queries import NotFound
 from rollback_bot.rollbacks.service import RequestSpec
+from rollback_bot.services import Services
 from rollback_bot.slack import commands as c
 from rollback_bot.slack.ui import blocks
-from rollback_bot.web.context import Services
 
 Handler = Callable[[Services, Any, dict[str, Any], Respond], None]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from rollback_bot.services import Services
 from rollback_bot.slack.conversations import spec_from_metadata
 from rollback_bot.slack.ui import action_ids, blocks
-from rollback_bot.web.context import Services
 
 
 def register(app: App, services: Services) -> None:

@@ -12,8 +12,10 @@ three independent witnesses and proceeds only when all of them agree:
 * Prometheus (optional): an instant query compared with a threshold. The
   threshold describes the *bad* condition, exactly like an alerting rule:
   ``op: gt, threshold: 0.05`` on an error ratio means "fail when the ratio is
-  above 5%". An empty result is "condition not met" (as for alerting rules),
-  and so is ``NaN``, because every comparison with ``NaN`` is false.
+  above 5%". The operators are the catalog's (``rollback_bot.catalog.operators``),
+  so ``eq`` is the same tolerant equality trigger rules use. An empty result is
+  "condition not met" (as for alerting rules), and so is ``NaN``, because every
+  comparison with ``NaN`` is false.
 
 The gate fails closed: a witness that cannot be asked (timeout, refused
 connection, 5xx, unreadable answer) is a failed check with the reason, never an
@@ -23,9 +25,7 @@ broken".
 
 from __future__ import annotations
 
-import math
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +33,7 @@ import requests
 from kubernetes.client.exceptions import ApiException
 
 from rollback_bot.catalog import PrometheusCheck, Service
-
-_OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
-    "gt": (">", operator.gt),
-    "gte": (">=", operator.ge),
-    "lt": ("<", operator.lt),
-    "lte": ("<=", operator.le),
-    "eq": ("==", operator.eq),
-}
+from rollback_bot.catalog.operators import compare, symbol
 
 
 @dataclass(frozen=True)
@@ -159,13 +152,12 @@ class HealthGate:
             values = _prometheus_values(body)
         except ValueError as exc:
             return _Check("prometheus", False, f"Prometheus query failed: {exc}", {})
-        symbol, compare = _OPS[check.op]
-        bad = [v for v in values if not math.isnan(v) and compare(v, check.threshold)]
-        detail = {"query": check.query, "values": values, "bad_when": f"{symbol} {check.threshold}"}
+        op = symbol(check.op)
+        bad = [v for v in values if compare(check.op, v, check.threshold)]
+        detail = {"query": check.query, "values": values, "bad_when": f"{op} {check.threshold}"}
         if bad:
             reason = (
-                f"Prometheus: {check.query} = {_fmt(bad[0])}, "
-                f"which is {symbol} {_fmt(check.threshold)}"
+                f"Prometheus: {check.query} = {_fmt(bad[0])}, which is {op} {_fmt(check.threshold)}"
             )
             return _Check("prometheus", False, reason, detail)
         return _Check("prometheus", True, "", detail)

@@ -1,15 +1,19 @@
-"""Read-only questions people ask: status, history, the postmortem.
+"""Read-only questions people ask during and after an incident: status, history, the postmortem.
 
-Nothing here writes; the CLI and the Slack listeners share these answers.
+Nothing here writes; the CLI and the Slack listeners share these answers. The rows are
+plain frozen data, so Slack's builders (``rollback_bot.slack.ui.blocks``) and the CLI lay
+them out without asking anything again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
+from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.incidents import postmortem
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.revisions import (
@@ -19,9 +23,36 @@ from rollback_bot.kube.revisions import (
     read_deployment,
 )
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
-from rollback_bot.slack.ui.views import RevisionRow, StatusRow
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
+
+
+@dataclass(frozen=True)
+class RevisionRow:
+    number: int
+    image: str | None
+    age: timedelta | None
+    stable: bool = False
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    rollback_id: int
+    service: str
+    environment: str
+    state: State
+    strategy: str
+    requested_by: str
+    incident_id: int | None = None
+    to_revision: int | None = None
+    step: int | None = None
+    steps: int | None = None
+    canary_percent: int | None = None
+    drill: bool = False
+    automatic: bool = False
+    age: timedelta | None = None
 
 
 class NotFound(LookupError):
@@ -53,7 +84,7 @@ class Queries:
             if rollback_id is not None:
                 row = uow.rollbacks.get(id=rollback_id)
                 if row is None:
-                    raise NotFound(f"There is no rollback R-{rollback_id}.")
+                    raise NotFound(f"There is no rollback {format_rollback_id(rollback_id)}.")
                 rows = [row]
             elif incident_id is not None:
                 rows = uow.rollbacks.list_for_incident(incident_id=incident_id)
@@ -95,7 +126,7 @@ class Queries:
             alert_times = [
                 e.at
                 for e in uow.timeline.list_for_service(service=service.name)
-                if e.kind == "alert.firing"
+                if e.kind == TimelineKind.ALERT_FIRING
             ]
         now = self._clock.now()
         stable = set(
@@ -128,10 +159,10 @@ class Queries:
         with self._uow(read_only=True) as uow:
             incident = uow.incidents.get(id=incident_id)
             if incident is None:
-                raise NotFound(f"There is no incident INC-{incident_id}.")
+                raise NotFound(f"There is no incident {format_incident_id(incident_id)}.")
             events = uow.timeline.list_for_incident(incident_id=incident_id)
         doc = postmortem.build(incident, events)
-        return f"postmortem-INC-{incident_id}.{fmt}", postmortem.render(doc, fmt)
+        return f"postmortem-{format_incident_id(incident_id)}.{fmt}", postmortem.render(doc, fmt)
 
     def incidents(self, limit: int = 50) -> list[tuple[int, str, str, str]]:
         with self._uow(read_only=True) as uow:

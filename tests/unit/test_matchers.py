@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollback_bot.alerts.matching import Matcher, compile_matchers, first_match, parse_matcher
+from rollback_bot.catalog.matchers import Matcher, compile_matchers, first_match, parse_matcher
 
 LABELS = {"service": "checkout", "env": "production", "pod": "checkout-7f9c"}
 

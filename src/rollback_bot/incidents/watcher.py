@@ -30,6 +30,7 @@ from rollback_bot.kube.client import KubeApis
 from rollback_bot.rollbacks.lifecycle import State
 from rollback_bot.storage.models import Incident, Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class DeploymentWatcher:
             uow.timeline.append(
                 at=now,
                 actor="kubernetes",
-                kind="kube.manual_change",
+                kind=TimelineKind.KUBE_MANUAL_CHANGE,
                 summary=summary,
                 incident_id=incident.id,
                 rollback_id=None,

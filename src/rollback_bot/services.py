@@ -1,0 +1,86 @@
+"""The running bot's parts, composed: what the web layer and the CLI are handed.
+
+``rollback_bot.app.build`` fills it; listeners only read it. It lives apart from the
+composition root so that the web layer can name its type without importing ``app``, and
+only the layers above everything (web, app, cli) may import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from rollback_bot.alerts.automation import Automation
+from rollback_bot.alerts.poller import QueryPoller
+from rollback_bot.alerts.relay import AlertRelay
+from rollback_bot.catalog import Catalog
+from rollback_bot.clock import Clock
+from rollback_bot.config import Settings
+from rollback_bot.executors.health import HealthGate
+from rollback_bot.incidents.queries import Queries
+from rollback_bot.incidents.watcher import DeploymentWatcher
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.metrics import Metrics
+from rollback_bot.rollbacks.flags import FlagService
+from rollback_bot.rollbacks.runner import Runner
+from rollback_bot.rollbacks.service import RollbackService
+from rollback_bot.slack.conversations import Conversations
+from rollback_bot.slack.directory import GroupDirectory
+from rollback_bot.slack.notifier import SlackNotifier
+from rollback_bot.slack.outbox import Outbox
+from rollback_bot.slack.presenter import Presenter
+from rollback_bot.storage.uow import UnitOfWorkFactory
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    clock: Clock
+    engine: Engine
+    uow: UnitOfWorkFactory
+    slack: WebClient
+    outbox: Outbox
+    directory: GroupDirectory
+    kube: KubeApis
+    presenter: Presenter
+    notifier: SlackNotifier
+    rollbacks: RollbackService
+    runner: Runner
+    relay: AlertRelay
+    automation: Automation
+    metrics: Metrics
+    gate: HealthGate
+    queries: Queries
+    conversations: Conversations
+    flags: FlagService
+    poller: QueryPoller | None = None
+    watcher: DeploymentWatcher | None = None
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def start(self) -> None:
+        self.runner.start()
+        if self.poller is not None:
+            self.poller.start()
+        if self.watcher is not None:
+            self.watcher.start()
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.poller is not None:
+            self.poller.stop()
+        self.runner.stop()
+        self.outbox.flush(timeout=5)
+        self.outbox.close()
+        self.engine.dispose()
