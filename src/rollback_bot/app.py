@@ -149,6 +149,16 @@ def build(
         number = resolve_revision(kube, service, spec.to_revision)
         return executor(spec.strategy or service.strategy).plan(service, to_revision=number)
 
+    def rollback_service(effects: EffectSink) -> RollbackService:
+        return RollbackService(
+            catalog=catalog,
+            uow=uow,
+            clock=clock,
+            directory=directory,
+            planner=planner,
+            effects=_CountedEffects(effects, metrics),
+        )
+
     runner = Runner(
         catalog=catalog,
         uow=uow,
@@ -157,17 +167,10 @@ def build(
         gate=gate,
         notifier=notifier,
         engine=engine,
+        rollbacks=rollback_service,
         snapshots=snapshots,
     )
-    rollbacks = RollbackService(
-        catalog=catalog,
-        uow=uow,
-        clock=clock,
-        directory=directory,
-        planner=planner,
-        effects=_CountedEffects(runner, metrics),
-    )
-    runner.rollbacks = rollbacks
+    rollbacks = runner.rollbacks
     automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
     queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube)
     relay = AlertRelay(

@@ -49,7 +49,7 @@ class Services:
     presenter: Presenter
     notifier: SlackNotifier
     rollbacks: RollbackService
-    runner: Runner
+    runner: Runner[RollbackService]
     relay: AlertRelay
     automation: Automation
     metrics: Metrics

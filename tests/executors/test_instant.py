@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from rollback_bot.executors.instant import InstantExecutor, rollback_annotations
+from rollback_bot.executors.instant import InstantExecutor
+from rollback_bot.executors.undo import rollback_annotations
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.kube.rollout import rollout_status

@@ -65,6 +65,11 @@ def test_denial_and_abort_end_a_request_and_announce_it() -> None:
         assert Effect.ANNOUNCE in decision.effects
 
 
+def test_exactly_the_moves_that_end_a_rollback_announce_it() -> None:
+    for (state, move), (after, effects) in TRANSITIONS.items():
+        assert (Effect.ANNOUNCE in effects) == after.is_terminal, (state, move)
+
+
 def test_only_verification_marks_the_incident_mitigated() -> None:
     marking = [key for key, (_, effects) in TRANSITIONS.items() if Effect.MARK_MITIGATED in effects]
     assert marking == [(State.VERIFYING, Move.VERIFIED)]

@@ -19,7 +19,8 @@ from rollback_bot.executors.health import GateResult
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.rollbacks.lifecycle import Move
-from rollback_bot.rollbacks.runner import Runner
+from rollback_bot.rollbacks.runner import JobKind, Runner
+from rollback_bot.rollbacks.runner.reactor import RETRY_LIMIT
 from rollback_bot.rollbacks.service import RequestSpec, RollbackService
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
@@ -113,16 +114,16 @@ class Harness:
             gate=self.gate,  # type: ignore[arg-type]
             notifier=self.notes,
             engine=engine,
+            rollbacks=lambda effects: RollbackService(
+                catalog=CATALOG,
+                uow=self.uow,
+                clock=SystemClock(),
+                directory=Nobody(),  # type: ignore[arg-type]
+                planner=lambda service, spec: self.executor.plan(service),
+                effects=effects,
+            ),
         )
-        self.rollbacks = RollbackService(
-            catalog=CATALOG,
-            uow=self.uow,
-            clock=SystemClock(),
-            directory=Nobody(),  # type: ignore[arg-type]
-            planner=lambda service, spec: self.executor.plan(service),
-            effects=self.runner,
-        )
-        self.runner.rollbacks = self.rollbacks
+        self.rollbacks = self.runner.rollbacks
 
     def request(self) -> int:
         reply = self.rollbacks.request(RequestSpec(service="shopfront", user=ALICE))
@@ -140,7 +141,7 @@ class Harness:
             return [e.kind for e in uow.timeline.list_for_rollback(rollback_id=rollback_id)]
 
     def jobs(self) -> set[str]:
-        return {job.id for job in self.runner.scheduler.get_jobs()}
+        return {job.id for job in self.runner.jobs.scheduler.get_jobs()}
 
 
 @pytest.fixture
@@ -152,13 +153,13 @@ def h(engine: Engine) -> Iterator[Harness]:
 
 def test_steps_wait_for_the_gate_and_the_last_one_verifies(h: Harness) -> None:
     rid = h.request()
-    h.runner.run(rid, "execute")  # snapshot, begin, step 1
+    h.runner.run(rid, JobKind.EXECUTE)  # snapshot, begin, step 1
     assert h.row(rid).step == 1 and f"rb{rid}-gate" in h.jobs()
     for _ in range(3):
-        h.runner.run(rid, "gate")
+        h.runner.run(rid, JobKind.GATE)
     assert h.executor.applied == [0, 1, 2, 3]
     assert h.row(rid).state == "verifying"
-    h.runner.run(rid, "verify")
+    h.runner.run(rid, JobKind.VERIFY)
     assert h.row(rid).state == "done"
     kinds = h.kinds(rid)
     assert kinds.count("kube.changed") == 4 and kinds.count("health.passed") == 3
@@ -168,9 +169,9 @@ def test_steps_wait_for_the_gate_and_the_last_one_verifies(h: Harness) -> None:
 
 def test_a_failed_gate_pauses_and_says_why_in_the_thread(h: Harness) -> None:
     rid = h.request()
-    h.runner.run(rid, "execute")
+    h.runner.run(rid, JobKind.EXECUTE)
     h.gate.ok = False
-    h.runner.run(rid, "gate")
+    h.runner.run(rid, JobKind.GATE)
     assert h.row(rid).state == "paused"
     assert h.executor.applied == [0]
     assert any("HighErrorRate" in line and "go to 0% now" in line for line in h.notes.lines)
@@ -178,10 +179,10 @@ def test_a_failed_gate_pauses_and_says_why_in_the_thread(h: Harness) -> None:
 
 def test_a_step_failing_past_the_retries_pauses_a_half_done_rollback(h: Harness) -> None:
     rid = h.request()
-    h.runner.run(rid, "execute")
+    h.runner.run(rid, JobKind.EXECUTE)
     h.executor.fail_at[1] = ExecutionError("API server failed (HTTP 503)", retryable=True)
     for _ in range(3):
-        h.runner.run(rid, "step")
+        h.runner.run(rid, JobKind.STEP)
     row = h.row(rid)
     assert row.state == "paused", h.kinds(rid)
     assert h.kinds(rid).count("error") == 3
@@ -191,7 +192,7 @@ def test_a_step_failing_past_the_retries_pauses_a_half_done_rollback(h: Harness)
 def test_a_first_step_that_cannot_be_applied_fails_with_the_reason(h: Harness) -> None:
     h.executor.fail_at[0] = ExecutionError("deployment shop/canary not found")
     rid = h.request()
-    h.runner.run(rid, "execute")
+    h.runner.run(rid, JobKind.EXECUTE)
     row = h.row(rid)
     assert row.state == "failed"
     assert row.error == "deployment shop/canary not found"
@@ -200,13 +201,13 @@ def test_a_first_step_that_cannot_be_applied_fails_with_the_reason(h: Harness) -
 
 def test_go_to_zero_now_jumps_to_the_last_step(h: Harness) -> None:
     rid = h.request()
-    h.runner.run(rid, "execute")
+    h.runner.run(rid, JobKind.EXECUTE)
     h.gate.ok = False
-    h.runner.run(rid, "gate")
+    h.runner.run(rid, JobKind.GATE)
     reply = h.rollbacks.operate(rid, ALICE, Move.SKIP_TO_END)
     assert reply.ok, reply.text
     assert f"rb{rid}-last" in h.jobs()
-    h.runner.run(rid, "last")
+    h.runner.run(rid, JobKind.LAST)
     assert h.executor.applied == [0, 3]
     assert h.row(rid).state == "verifying"
     assert "rollback.skipped" in h.kinds(rid)
@@ -214,15 +215,15 @@ def test_go_to_zero_now_jumps_to_the_last_step(h: Harness) -> None:
 
 def test_recovery_continues_between_steps_but_pauses_mid_step(h: Harness) -> None:
     rid = h.request()
-    h.runner.run(rid, "execute")
-    h.runner.scheduler.remove_all_jobs()  # as if the bot died before storing the gate job
+    h.runner.run(rid, JobKind.EXECUTE)
+    h.runner.jobs.scheduler.remove_all_jobs()  # as if the bot died before storing the gate job
     h.runner.recover()
     assert h.jobs() == {f"rb{rid}-gate"}  # the step was recorded: safe to go on
 
-    h.runner.scheduler.remove_all_jobs()
+    h.runner.jobs.scheduler.remove_all_jobs()
     h.executor.during = lambda step: (_ for _ in ()).throw(SystemExit)  # dies mid-step
     with pytest.raises(SystemExit):
-        h.runner.run(rid, "gate")
+        h.runner.run(rid, JobKind.GATE)
     assert h.kinds(rid)[-1] == "rollback.applying"
     h.runner.recover()
     assert h.row(rid).state == "paused"
@@ -231,14 +232,14 @@ def test_recovery_continues_between_steps_but_pauses_mid_step(h: Harness) -> Non
 
 def test_writes_made_while_someone_aborted_are_still_recorded(h: Harness) -> None:
     rid = h.request()
-    h.runner.run(rid, "execute")
+    h.runner.run(rid, JobKind.EXECUTE)
 
     def abort_during_step_2(step: int) -> None:
         if step == 1:
             h.rollbacks.operate(rid, ALICE, Move.ABORT)
 
     h.executor.during = abort_during_step_2
-    h.runner.run(rid, "gate")
+    h.runner.run(rid, JobKind.GATE)
     assert h.row(rid).state == "aborted"
     assert h.kinds(rid).count("kube.changed") == 2  # step 1's write is on the timeline too
 
@@ -255,3 +256,49 @@ def test_checkpoints_saved_during_a_step_are_filed_under_its_rollback(h: Harness
     found = store.configmaps_for_revision(namespace="shop", deployment="shopfront", revision=2)
     assert found == {"shopfront-config": {"data": {"MODE": "a"}}}
     assert store.configmaps_for_revision(namespace="shop", deployment="shopfront", revision=1) == {}
+
+
+def test_a_retry_count_survives_a_runner_restart(h: Harness, engine: Engine) -> None:
+    h.runner.jobs.start_paused()  # jobs go to the database and stay there, unrun
+    rid = h.request()
+    h.runner.run(rid, JobKind.EXECUTE)
+    h.runner.jobs.scheduler.remove_all_jobs()  # as if they had run
+    h.executor.fail_at[1] = ExecutionError("API server failed (HTTP 503)", retryable=True)
+    h.runner.run(rid, JobKind.STEP)
+    assert h.row(rid).attempts == 1
+    h.runner.stop()
+
+    restarted = Harness(engine)  # a new runner: nothing carried over in memory
+    restarted.executor.fail_at = h.executor.fail_at
+    restarted.runner.jobs.start_paused()
+    try:
+        restarted.runner.recover()
+        assert restarted.jobs() == {f"rb{rid}-step"}  # the stored retry is left to run
+        restarted.runner.run(rid, JobKind.STEP)
+        assert restarted.row(rid).state == "executing"
+        restarted.runner.run(rid, JobKind.STEP)
+        row = restarted.row(rid)
+        assert row.state == "paused", restarted.kinds(rid)
+        assert restarted.kinds(rid).count("error") == RETRY_LIMIT
+        assert row.attempts == 0  # given up: a resume starts a fresh count
+    finally:
+        restarted.runner.stop()
+
+
+def test_a_step_records_that_it_is_in_flight_until_its_writes_are_recorded(h: Harness) -> None:
+    rid = h.request()
+    seen: list[int | None] = []
+    h.executor.during = lambda step: seen.append(h.row(rid).applying_step)
+    h.runner.run(rid, JobKind.EXECUTE)
+    h.runner.run(rid, JobKind.GATE)
+    assert seen == [0, 1]
+    assert h.row(rid).applying_step is None and h.row(rid).step == 2
+
+
+def test_recovery_reads_the_row_not_the_timeline(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, JobKind.EXECUTE)
+    h.runner.jobs.scheduler.remove_all_jobs()
+    h.rollbacks.record(rid, kind="note", summary="a person wrote in the thread")
+    h.runner.recover()
+    assert h.jobs() == {f"rb{rid}-gate"}  # between steps, whatever came last on the timeline

@@ -9,96 +9,52 @@ re-decides instead of overwriting it (last writer wins is wrong mid-incident);
 and the ConfigMaps the target revision ran with are restored from checkpoints.
 
 One step, three round trips in the common case: GET the Deployment, LIST its
-ReplicaSets by selector, PATCH. ConfigMaps add one GET each.
+ReplicaSets by selector, PATCH. ConfigMaps add one GET each. What the undo
+means is decided in ``executors.undo``; this module writes it, retries
+conflicts and server errors, and confirms writes whose answer was lost.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from rollback_bot.catalog import Service
 from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
+from rollback_bot.executors.undo import (
+    Situation,
+    checkpoint_for,
+    configmap_lines,
+    situation,
+    undo_patch,
+)
 from rollback_bot.kube.client import JSON_PATCH, KubeApis, explain, is_retryable_status
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.kube.preview import build_preview
 from rollback_bot.kube.revisions import (
-    REVISION,
-    REVISION_HISTORY,
     Revision,
-    TargetError,
-    choose_target,
     configmaps_referenced,
     images_of,
     owned_replicasets,
     read_deployment,
     revision_number,
     revisions_from,
-    same_template,
-    strip_hash,
 )
 from rollback_bot.kube.rollout import rollout_status
 from rollback_bot.kube.snapshots import (
     configmap_changes,
-    differs,
     read_configmap,
     restore_configmap,
     snapshot_records,
-)
-
-# kubectl's annotationsToSkip: bookkeeping of the Deployment itself, never
-# carried over from the ReplicaSet (k8s.io/kubectl/pkg/polymorphichelpers/rollback.go).
-ANNOTATIONS_TO_SKIP = frozenset(
-    {
-        "kubectl.kubernetes.io/last-applied-configuration",
-        REVISION,
-        REVISION_HISTORY,
-        "deployment.kubernetes.io/desired-replicas",
-        "deployment.kubernetes.io/max-replicas",
-        "deprecated.deployment.rollback.to",
-    }
 )
 
 PAUSED_MESSAGE = (
     "you cannot rollback a paused deployment; resume it first with "
     "'kubectl rollout resume' and try again"
 )
-
-
-@dataclass
-class _Situation:
-    """One consistent read of the cluster and what it means for the rollback."""
-
-    deployment: dict[str, Any]
-    revisions: list[Revision]
-    target: Revision
-    current: Revision | None
-    at_target: bool
-    configmaps: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    restores: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> checkpoint body
-
-    @property
-    def namespace(self) -> str:
-        return str(self.deployment["metadata"]["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.deployment["metadata"]["name"])
-
-
-def rollback_annotations(
-    deployment: Mapping[str, Any], target: Mapping[str, Any]
-) -> dict[str, str]:
-    """The Deployment's annotations after the rollback, computed as kubectl does."""
-    live = deployment.get("metadata", {}).get("annotations") or {}
-    carried = target.get("metadata", {}).get("annotations") or {}
-    out = {k: v for k, v in live.items() if k in ANNOTATIONS_TO_SKIP}
-    out.update({k: v for k, v in carried.items() if k not in ANNOTATIONS_TO_SKIP})
-    return out
 
 
 def _api_cause(err: BaseException) -> ApiException | None:
@@ -134,59 +90,26 @@ class InstantExecutor:
         deployment = read_deployment(self.apis, service.namespace, service.deployment)
         return deployment, revisions_from(owned_replicasets(self.apis, deployment))
 
-    def _checkpoint_for(self, service: Service, target: Revision) -> dict[str, dict[str, Any]]:
-        """ConfigMaps recorded while the target ran, under its number now or any earlier one."""
-        history = target.annotations.get(REVISION_HISTORY, "")
-        numbers = [target.number, *(int(n) for n in history.split(",") if n.strip().isdigit())]
-        for number in numbers:
-            found = self.store.configmaps_for_revision(
-                namespace=service.namespace, deployment=service.deployment, revision=number
-            )
-            wanted = {k: v for k, v in found.items() if k in target.configmaps}
-            if wanted:
-                return wanted
-        return {}
-
     def _situation(
         self, service: Service, *, to_revision: int | None, target_rs: str | None
-    ) -> _Situation:
+    ) -> Situation:
         deployment, revisions = self._read(service)
-        target = (
-            next((r for r in revisions if r.replicaset == target_rs), None) if target_rs else None
+        return situation(
+            self.apis,
+            self.store,
+            service,
+            deployment,
+            revisions,
+            to_revision=to_revision,
+            target_rs=target_rs,
         )
-        if target is None:
-            try:
-                target = choose_target(revisions, service.deployment, to_revision)
-            except TargetError as exc:
-                raise ExecutionError(str(exc)) from None
-        live = deployment["spec"]["template"]
-        current = next((r for r in reversed(revisions) if same_template(r.template, live)), None)
-        situation = _Situation(
-            deployment, revisions, target, current, same_template(target.template, live)
-        )
-        checkpoints = self._checkpoint_for(service, target)
-        names = dict.fromkeys([*configmaps_referenced(live), *checkpoints])
-        for name in names:
-            situation.configmaps[name] = read_configmap(self.apis, situation.namespace, name)
-        situation.restores = {
-            name: body
-            for name, body in checkpoints.items()
-            if differs(situation.configmaps.get(name), body)
-        }
-        return situation
-
-    def _configmap_lines(self, situation: _Situation) -> list[str]:
-        lines: list[str] = []
-        for name, body in situation.restores.items():
-            lines += configmap_changes(name, situation.configmaps.get(name), body)
-        return lines
 
     # -- Executor -------------------------------------------------------------
 
     def plan(self, service: Service, *, to_revision: int | None = None) -> Plan:
         s = self._situation(service, to_revision=to_revision, target_rs=None)
         extra = []
-        missing = set(s.target.configmaps) - set(self._checkpoint_for(service, s.target))
+        missing = set(s.target.configmaps) - set(checkpoint_for(self.store, service, s.target))
         if missing:
             extra.append(
                 f"no checkpoint of configmap {', '.join(sorted(missing))} for revision "
@@ -196,13 +119,13 @@ class InstantExecutor:
             s.deployment,
             s.current,
             s.target,
-            configmap_lines=self._configmap_lines(s),
+            configmap_lines=configmap_lines(s),
             extra_warnings=extra,
         )
         changes = preview.changes
         if s.at_target:
             changes = (f"already at revision {s.target.number}: the template is unchanged",)
-            changes += tuple(self._configmap_lines(s))
+            changes += tuple(configmap_lines(s))
         from_number = revision_number(s.deployment) or (s.current.number if s.current else None)
         return Plan(
             strategy=self.strategy,
@@ -291,7 +214,7 @@ class InstantExecutor:
         return self._finished(s, step, done, drill)
 
     @staticmethod
-    def _confirm_lost_answers(s: _Situation, done: list[Change], unsure: list[Change]) -> None:
+    def _confirm_lost_answers(s: Situation, done: list[Change], unsure: list[Change]) -> None:
         """A write that failed with a server error may still have landed; the re-read tells."""
         for change in unsure:
             landed = s.at_target if change.kind == "Deployment" else change.name not in s.restores
@@ -302,7 +225,7 @@ class InstantExecutor:
                 )
         unsure.clear()
 
-    def _refuse_drift(self, s: _Situation, plan: Plan) -> None:
+    def _refuse_drift(self, s: Situation, plan: Plan) -> None:
         """Stop when the Deployment moved to a third version after the plan was approved."""
         planned = plan.detail.get("from_replicaset")
         if planned is None or (s.current is not None and s.current.replicaset == planned):
@@ -316,7 +239,7 @@ class InstantExecutor:
         )
 
     def _restore(
-        self, writer: KubeApis, s: _Situation, name: str, body: dict[str, Any], drill: bool
+        self, writer: KubeApis, s: Situation, name: str, body: dict[str, Any], drill: bool
     ) -> Change:
         try:
             return restore_configmap(
@@ -332,20 +255,9 @@ class InstantExecutor:
             exc.pending_change = Change("restored", "ConfigMap", s.namespace, name, summary)  # type: ignore[attr-defined]
             raise
 
-    def _patch(self, writer: KubeApis, s: _Situation, drill: bool) -> Change:
+    def _patch(self, writer: KubeApis, s: Situation, drill: bool) -> Change:
         target = s.target
-        annotations = rollback_annotations(
-            s.deployment, {"metadata": {"annotations": target.annotations}}
-        )
-        ops = [
-            {
-                "op": "replace",
-                "path": "/metadata/resourceVersion",
-                "value": s.deployment["metadata"]["resourceVersion"],
-            },
-            {"op": "replace", "path": "/spec/template", "value": strip_hash(target.template)},
-            {"op": "add", "path": "/metadata/annotations", "value": annotations},
-        ]
+        ops = undo_patch(s)
         summary = f"template of revision {target.number} ({target.image})"
         change = Change("patched", "Deployment", s.namespace, s.name, summary, dry_run=drill)
         try:
@@ -362,7 +274,7 @@ class InstantExecutor:
             raise
         return change
 
-    def _finished(self, s: _Situation, step: int, done: list[Change], drill: bool) -> StepResult:
+    def _finished(self, s: Situation, step: int, done: list[Change], drill: bool) -> StepResult:
         where = f"deployment {s.namespace}/{s.name}"
         if not done:
             message = f"{where} is already at revision {s.target.number}; nothing to do"

@@ -72,7 +72,7 @@ class Effect(StrEnum):
     NEXT_STEP = "next_step"
     HALT = "halt"  # stop scheduled steps, ask the channel
     VERIFY = "verify"
-    ANNOUNCE = "announce"  # summary to the channel, message updated
+    ANNOUNCE = "announce"  # the outcome is broadcast in the thread (the rollback ended)
     MARK_MITIGATED = "mark_mitigated"
 
 

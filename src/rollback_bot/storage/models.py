@@ -148,6 +148,10 @@ class Rollback(Base):
     from_image: Mapped[str | None] = mapped_column(String(500))
     to_image: Mapped[str | None] = mapped_column(String(500))
     step: Mapped[int] = mapped_column(default=0)
+    # What the runner resumes from after a restart: the step whose writes were started and
+    # not yet recorded (None: none in flight), and the failed attempts of the current job.
+    applying_step: Mapped[int | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     approvals_required: Mapped[int] = mapped_column(default=0)
     channel: Mapped[str | None] = mapped_column(String(100))
     message_ts: Mapped[str | None] = mapped_column(String(50))

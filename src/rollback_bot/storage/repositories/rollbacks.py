@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from rollback_bot.storage.errors import ActiveRollbackExists, DuplicateApproval
 from rollback_bot.storage.models import ACTIVE_ROLLBACK_STATES, Approval, Rollback
@@ -59,6 +59,34 @@ class RollbackRepository(Repository):
         """
         with concurrent_update_errors():
             self._session.flush([rollback])
+
+    # The runner's progress columns are written only by the runner, one job per rollback at
+    # a time, so these two are plain UPDATEs that leave ``version`` alone: a person's click
+    # racing the start of a step must not be refused as a concurrent change.
+    def mark_applying(self, *, id: int, step: int) -> None:
+        """Note that ``step``'s writes are about to start, before the first of them.
+
+        Until the step's outcome is recorded (``record_step``), a restarted runner reads
+        this as "its writes may or may not have landed" and asks instead of repeating it.
+        """
+        self._session.execute(
+            update(Rollback).where(Rollback.id == id).values(applying_step=step),
+            execution_options={"synchronize_session": False},
+        )
+
+    def count_failed_attempt(self, *, id: int) -> int:
+        """One more failed try of the rollback's current job; the count including it."""
+        self._session.execute(
+            update(Rollback).where(Rollback.id == id).values(attempts=Rollback.attempts + 1),
+            execution_options={"synchronize_session": False},
+        )
+        return int(self._session.scalars(select(Rollback.attempts).where(Rollback.id == id)).one())
+
+    def record_step(self, *, rollback: Rollback, next_step: int) -> None:
+        """A step's writes are recorded: ``next_step`` is due, nothing is in flight, no failures."""
+        rollback.step = next_step
+        rollback.applying_step = None
+        rollback.attempts = 0
 
     def _active_id(self, service: str) -> int | None:
         found = self.active_for_service(service=service)

@@ -1,0 +1,126 @@
+"""Jobs in the database: APScheduler 3 with its SQLAlchemy job store, owned by one runner.
+
+A restart finds pending steps, gates and countdowns where they were, because
+they are rows of ``apscheduler_jobs``. How a stored job finds its runner again:
+APScheduler pickles a job's callable by name, so every job is stored under the
+name ``jobs.stored_job``; the job store below is created by the runner and, each
+time it loads a job, points the job at that runner's dispatch. No process-wide
+registry is needed, and two runners in one process (tests do that) never run
+each other's jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+
+from rollback_bot.clock import Clock
+from rollback_bot.rollbacks.runner.jobs import (
+    CANCELLED_BY_HALT,
+    JobKind,
+    job_id,
+    parse_job_id,
+    stored_job,
+)
+
+Dispatch = Callable[[int, JobKind], None]
+
+
+class RunnerJobStore(SQLAlchemyJobStore):
+    """The SQLAlchemy job store, whose loaded jobs run in the runner that owns it.
+
+    Only the three public lookups are overridden; the pickled form is untouched
+    (``func_ref`` stays the stable name), so the table is exactly APScheduler's.
+    """
+
+    def __init__(self, *, engine: Engine, dispatch: Callable[[int, str], None]) -> None:
+        super().__init__(engine=engine)
+        self._dispatch = dispatch
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        job = super().lookup_job(job_id)
+        return None if job is None else self._bind(job)
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        return [self._bind(job) for job in super().get_due_jobs(now)]
+
+    def get_all_jobs(self) -> list[Job]:
+        return [self._bind(job) for job in super().get_all_jobs()]
+
+    def _bind(self, job: Job) -> Job:
+        job.func = self._dispatch
+        return job
+
+
+class JobScheduler:
+    """Stores and cancels a runner's jobs; at most one of each kind per rollback."""
+
+    def __init__(self, *, engine: Engine, clock: Clock, dispatch: Dispatch) -> None:
+        self._clock = clock
+        self._dispatch = dispatch
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": RunnerJobStore(engine=engine, dispatch=self._run)},
+            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone="UTC",
+        )
+
+    def _run(self, rollback_id: int, kind: str) -> None:
+        # Stored as the plain value: a pickled enum would tie stored jobs to a module path.
+        self._dispatch(rollback_id, JobKind(kind))
+
+    # -- the scheduler itself ------------------------------------------------------
+    def start_paused(self) -> None:
+        self.scheduler.start(paused=True)
+
+    def resume(self) -> None:
+        self.scheduler.resume()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    # -- jobs ------------------------------------------------------------------------
+    def after(self, rollback_id: int, kind: JobKind, *, delay: float = 0.0) -> None:
+        """Run ``kind`` for the rollback ``delay`` seconds from now, replacing any pending one."""
+        self.at(rollback_id, kind, self._clock.now() + timedelta(seconds=delay))
+
+    def at(self, rollback_id: int, kind: JobKind, when: datetime) -> None:
+        self._add(rollback_id, kind, trigger="date", run_date=when)
+
+    def every(self, rollback_id: int, kind: JobKind, *, seconds: float, until: datetime) -> None:
+        self._add(rollback_id, kind, trigger="interval", seconds=seconds, end_date=until)
+
+    def cancel(self, rollback_id: int) -> None:
+        """Drop every pending job of the rollback except its approval deadline."""
+        for kind in CANCELLED_BY_HALT:
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(job_id(rollback_id, kind))
+
+    def pending(self, rollback_id: int) -> frozenset[JobKind]:
+        """The kinds of job stored for the rollback: what a restarted runner will find."""
+        kinds: set[JobKind] = set()
+        for job in self.scheduler.get_jobs():
+            parsed = parse_job_id(job.id)
+            if parsed is not None and parsed[0] == rollback_id:
+                kinds.add(parsed[1])
+        return frozenset(kinds)
+
+    def _add(self, rollback_id: int, kind: JobKind, **trigger: Any) -> None:
+        self.scheduler.add_job(
+            stored_job,
+            args=[rollback_id, kind.value],
+            id=job_id(rollback_id, kind),
+            replace_existing=True,
+            misfire_grace_time=kind.misfire_grace_seconds,
+            **trigger,
+        )

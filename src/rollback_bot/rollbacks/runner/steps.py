@@ -1,0 +1,379 @@
+"""The execution jobs: snapshot and begin, apply a step, gate it, verify, and retry.
+
+Every job re-reads the rollback and does nothing unless its state still calls
+for it, so a late or duplicated job is harmless. Executors apply one step at a
+time and re-decide from the cluster's current state, so no step is replayed
+blindly. Before a step's first write the row notes the step as in flight, and
+the same transaction that records the step's writes clears it: that is what a
+restarted runner reads (``reactor.after_restart``). Failed attempts are counted
+on the row too, with their timeline entry, so a restart does not reset them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from rollback_bot.catalog import Catalog, Service
+from rollback_bot.clock import Clock
+from rollback_bot.executors.base import Executor, Plan, StepResult
+from rollback_bot.executors.health import HealthGate
+from rollback_bot.executors.snapshot_store import DbSnapshotStore, file_snapshots
+from rollback_bot.ids import format_rollback_id as rid
+from rollback_bot.kube.model import ExecutionError
+from rollback_bot.rollbacks.lifecycle import Move, State
+from rollback_bot.rollbacks.runner import reactor
+from rollback_bot.rollbacks.runner.jobs import JobKind
+from rollback_bot.rollbacks.runner.ports import Notifier, RollbackWriter
+from rollback_bot.rollbacks.runner.scheduling import JobScheduler
+from rollback_bot.rollbacks.service import BOT
+from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+
+VERIFY_POLL_SECONDS = 0.5
+
+
+class Steps:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        executors: Callable[[str], Executor],
+        gate: HealthGate,
+        notifier: Notifier,
+        rollbacks: RollbackWriter,
+        jobs: JobScheduler,
+        snapshots: DbSnapshotStore | None,
+    ) -> None:
+        self._catalog = catalog
+        self._uow = uow
+        self._clock = clock
+        self._executors = executors
+        self._gate = gate
+        self._notifier = notifier
+        self._rollbacks = rollbacks
+        self._jobs = jobs
+        self._snapshots = snapshots
+
+    # -- jobs ------------------------------------------------------------------------
+    def execute(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.APPROVED)
+        if loaded is None:
+            return
+        row, service, executor = loaded
+        try:
+            records = executor.snapshot(service)
+        except ExecutionError as exc:
+            self._retry_or_give_up(row, JobKind.EXECUTE, exc)
+            return
+
+        def save(uow: UnitOfWork, r: Rollback) -> None:
+            file_snapshots(uow, r.id, records, self._clock.now())
+
+        drill = "DRILL: " if row.drill else ""
+        self._rollbacks.system_move(
+            rollback_id,
+            Move.BEGIN,
+            summary=f"{drill}executing {rid(rollback_id)}: snapshot of "
+            + ", ".join(f"{r.kind}/{r.name}" for r in records),
+            kind="rollback.executing",
+            update=_reset_attempts,
+            extra=save,
+        )
+        self.step(rollback_id)
+
+    def step(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.EXECUTING)
+        if loaded is None:
+            return
+        row, service, executor = loaded
+        plan = Plan.from_dict(row.plan)
+        self._mark_applying(row, plan)
+        try:
+            with self._bound(rollback_id):
+                result = executor.apply_step(
+                    service, plan, step=row.step, actor=self._actor(row, service), drill=row.drill
+                )
+        except ExecutionError as exc:
+            self._retry_or_give_up(row, JobKind.STEP, exc)
+            return
+        self._tell_changes(row, result)
+        self._record_step(row, service, plan, result)
+
+    def last(self, rollback_id: int) -> None:
+        """ "Go to 0 now": the final step, straight away, with no gate in between."""
+        loaded = self._load(rollback_id, State.EXECUTING)
+        if loaded is None:
+            return
+        row, _, _ = loaded
+        last = max(len(Plan.from_dict(row.plan).steps) - 1, 0)
+        if row.step != last:
+            self._rollbacks.record(
+                rollback_id,
+                kind="rollback.skipped",
+                summary=f"skipping to the last step ({last + 1}) of {rid(rollback_id)}",
+                data={"from_step": row.step, "to_step": last},
+                update=lambda r: setattr(r, "step", last),
+            )
+        self.step(rollback_id)
+
+    def gate(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.EXECUTING)
+        if loaded is None:
+            return
+        row, service, _ = loaded
+        result = self._gate.check(service)
+        if result.ok:
+            self._rollbacks.record(
+                rollback_id,
+                kind="health.passed",
+                summary=f"health gate green before step {row.step + 1}",
+                data={"checks": result.checks},
+            )
+            self.step(rollback_id)
+            return
+        self.pause(
+            rollback_id,
+            Move.GATE_FAILED,
+            summary=f"health gate failed before step {row.step + 1}, {rid(rollback_id)} paused: "
+            + "; ".join(result.reasons)
+            + ". Resume to continue, go to 0% now, or abort.",
+            kind="health.failed",
+            data={"checks": result.checks, "reasons": list(result.reasons)},
+        )
+
+    def verify(self, rollback_id: int) -> None:
+        loaded = self._load(rollback_id, State.VERIFYING)
+        if loaded is None:
+            return
+        row, service, executor = loaded
+        plan = Plan.from_dict(row.plan)
+        try:
+            seen = executor.verify(service, plan, drill=row.drill)
+        except ExecutionError as exc:
+            self._retry_or_give_up(row, JobKind.VERIFY, exc)
+            return
+        deadline = row.deadline_at or self._clock.now()
+        if seen.done and seen.ok and not row.drill:
+            gate = self._gate.check(service)
+            if not gate.ok:
+                seen = type(seen)(ok=False, done=False, detail="; ".join(gate.reasons))
+        if seen.done and seen.ok:
+            self._rollbacks.system_move(
+                rollback_id,
+                Move.VERIFIED,
+                summary=f"{rid(rollback_id)} verified: {seen.detail}"
+                + (" (drill: nothing was changed)" if row.drill else ""),
+                kind="rollback.done",
+            )
+        elif (seen.done and not seen.ok) or self._clock.now() >= deadline:
+            self.fail(
+                rollback_id,
+                f"not healthy within {service.health.timeout_seconds:.0f} s: {seen.detail}",
+            )
+        else:
+            self._jobs.after(rollback_id, JobKind.VERIFY, delay=VERIFY_POLL_SECONDS)
+
+    # -- endings that ask people ------------------------------------------------------
+    def pause(
+        self,
+        rollback_id: int,
+        move: Move,
+        *,
+        summary: str,
+        kind: str,
+        data: dict[str, Any] | None = None,
+        update: Callable[[Rollback], None] | None = None,
+    ) -> None:
+        """Pause and ask the thread: the reason goes there word for word, not only the state."""
+        decision = self._rollbacks.system_move(
+            rollback_id, move, summary=summary, kind=kind, data=data, update=update
+        )
+        if decision is None:
+            return
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        if row is not None:
+            self._notifier.progress(row, f":warning: {summary}")
+
+    def fail(self, rollback_id: int, why: str) -> None:
+        self._rollbacks.system_move(
+            rollback_id,
+            Move.FAIL,
+            summary=f"{rid(rollback_id)} FAILED: {why}",
+            kind="rollback.failed",
+            update=lambda r: setattr(r, "error", why),
+        )
+
+    # -- helpers -----------------------------------------------------------------------
+    def _load(self, rollback_id: int, state: State) -> tuple[Rollback, Service, Executor] | None:
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        if row is None or row.state != state:
+            return None  # a late or duplicate job: the state moved on
+        service = self._catalog.service(row.service)
+        if service is None:
+            self.fail(rollback_id, f"service {row.service} is no longer in the catalog")
+            return None
+        return row, service, self._executors(row.strategy)
+
+    def _mark_applying(self, row: Rollback, plan: Plan) -> None:
+        """Written before the first write, so a crash in between still leaves a trace."""
+        with self._uow() as uow:
+            uow.rollbacks.mark_applying(id=row.id, step=row.step)
+            if len(plan.steps) > 1:  # single-step strategies: "executing" already says it
+                line = plan.changes[row.step] if row.step < len(plan.changes) else ""
+                self._note(
+                    uow,
+                    row,
+                    kind="rollback.applying",
+                    summary=f"{'DRILL: ' if row.drill else ''}applying step {row.step + 1}/"
+                    f"{len(plan.steps)}" + (f": {line}" if line else ""),
+                    data={"step": row.step},
+                )
+            uow.commit()
+
+    def _record_step(self, row: Rollback, service: Service, plan: Plan, result: StepResult) -> None:
+        """The step's writes and the move they make, in one transaction."""
+        next_step = result.step + 1
+        save_changes = _change_recorder(result, self._clock.now())
+
+        def recorded(uow: UnitOfWork, r: Rollback) -> None:
+            uow.rollbacks.record_step(rollback=r, next_step=next_step)
+            save_changes(uow, r)
+
+        if result.finished:
+            moved = self._rollbacks.system_move(
+                row.id,
+                Move.APPLIED,
+                summary=f"{rid(row.id)} applied ({result.message}); verifying",
+                kind="rollback.verifying",
+                update=lambda r: _set_verify_deadline(r, service, self._clock.now()),
+                extra=recorded,
+            )
+        else:
+            moved = self._rollbacks.system_move(
+                row.id,
+                Move.STEP_DONE,
+                summary=f"{rid(row.id)} step {next_step}/{len(plan.steps)}: {result.message}",
+                kind="rollback.step",
+                extra=recorded,
+            )
+        if moved is None:
+            # Someone aborted or paused while the step ran: its writes still happened, and
+            # the step stays where it was (resume re-reads the cluster and re-decides it).
+            with self._uow() as uow:
+                fresh = uow.rollbacks.get(id=row.id)
+                if fresh is not None:
+                    uow.rollbacks.record_step(rollback=fresh, next_step=fresh.step)
+                    save_changes(uow, fresh)
+                uow.commit()
+
+    def _retry_or_give_up(self, row: Rollback, kind: JobKind, exc: ExecutionError) -> None:
+        with self._uow() as uow:
+            attempts = uow.rollbacks.count_failed_attempt(id=row.id)
+            self._note(
+                uow,
+                row,
+                kind="error",
+                summary=f"{kind.value} attempt {attempts} failed: {exc}",
+                data={"retryable": exc.retryable, "attempt": attempts},
+            )
+            uow.commit()
+        with self._uow(read_only=True) as uow:
+            fresh = uow.rollbacks.get(id=row.id)
+        if fresh is None:
+            return
+        recourse = reactor.after_failure(reactor.Progress.of(fresh), kind, retryable=exc.retryable)
+        if isinstance(recourse, reactor.Schedule):
+            self._jobs.after(row.id, recourse.kind, delay=recourse.delay)
+        elif isinstance(recourse, reactor.PauseHalfWay):
+            self.pause(
+                row.id,
+                Move.PAUSE,
+                summary=f"{rid(row.id)} paused half-way: {exc}. Earlier steps are in "
+                "place; resume to try this step again, go to 0% now, or abort.",
+                kind="rollback.paused",
+                data={"error": str(exc), "attempts": attempts},
+                update=_reset_attempts,
+            )
+        else:
+            self.fail(row.id, str(exc))
+
+    def _note(
+        self, uow: UnitOfWork, row: Rollback, *, kind: str, summary: str, data: dict[str, Any]
+    ) -> None:
+        """A timeline entry in the same transaction as the progress it reports."""
+        uow.timeline.append(
+            at=self._clock.now(),
+            actor=BOT,
+            kind=kind,
+            summary=summary,
+            incident_id=row.incident_id,
+            rollback_id=row.id,
+            service=row.service,
+            data=data,
+        )
+
+    def _bound(self, rollback_id: int) -> contextlib.AbstractContextManager[None]:
+        """Checkpoints an executor saves during the step are filed under this rollback."""
+        if self._snapshots is None:
+            return contextlib.nullcontext()
+        return self._snapshots.bound(rollback_id)
+
+    def _actor(self, row: Rollback, service: Service) -> Any:
+        with self._uow(read_only=True) as uow:
+            approvals = [
+                a for a in uow.approvals.list_for(rollback_id=row.id) if a.decision == "approve"
+            ]
+        who = approvals[-1].actor if approvals else row.requested_by
+        return self._rollbacks.actor(service, who)
+
+    def _tell_changes(self, row: Rollback, result: StepResult) -> None:
+        """One thread reply per step, however many objects it wrote: the thread stays readable."""
+        lines = [
+            f"{'dry run: ' if c.dry_run else ''}{c.verb} `{c.kind}/{c.name}`: {c.summary}"
+            for c in result.changes
+        ]
+        if result.noop or not lines:
+            lines.append(result.message)
+        self._notifier.progress(row, "\n".join(lines))
+
+
+def _reset_attempts(row: Rollback) -> None:
+    row.attempts = 0
+
+
+def _set_verify_deadline(row: Rollback, service: Service, now: datetime) -> None:
+    row.deadline_at = now + timedelta(seconds=service.health.timeout_seconds)
+
+
+def _change_recorder(result: StepResult, now: datetime) -> Callable[[UnitOfWork, Rollback], None]:
+    """Kubernetes writes of a step, stored in the same transaction as the step's move."""
+
+    def save(uow: UnitOfWork, row: Rollback) -> None:
+        for change in result.changes:
+            prefix = "dry run: " if change.dry_run else ""
+            uow.timeline.append(
+                at=now,
+                actor=BOT,
+                kind="kube.changed",
+                summary=f"{prefix}{change.verb} {change.kind}/{change.name}: {change.summary}",
+                incident_id=row.incident_id,
+                rollback_id=row.id,
+                service=row.service,
+                data={
+                    "verb": change.verb,
+                    "kind": change.kind,
+                    "namespace": change.namespace,
+                    "name": change.name,
+                    "dry_run": change.dry_run,
+                    "step": result.step,
+                },
+            )
+
+    return save
