@@ -16,7 +16,7 @@ from rollback_bot.catalog import Service
 from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.service import RequestSpec, RollbackService, rid
 from rollback_bot.slack.notifier import SlackNotifier
-from rollback_bot.slack.ui.blocks import suggestion_message
+from rollback_bot.slack.ui.alert_card import suggestion_message
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
