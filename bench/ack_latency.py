@@ -44,7 +44,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rollback_bot.slack.ui import action_ids, blocks
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.slack.ui.values import button_value
 from sandbox.slack import SlackDriver, sign_request
 from sandbox.stack import (
     APP_TOKEN,
@@ -98,7 +99,7 @@ def _click(driver: SlackDriver) -> bytes:
     # Approve of a rollback that does not exist: acknowledged, then answered ephemerally.
     payload = driver.click_payload(
         action_id=action_ids.APPROVE,
-        value=blocks.button_value(rollback_id=999_999),
+        value=button_value(rollback_id=999_999),
         user_id="U0BOB",
         channel_id=CHANNEL,
         message_ts="1700000000.000100",

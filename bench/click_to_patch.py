@@ -59,7 +59,8 @@ def _roll_forward(stack: LoopbackStack, name: str, version: int) -> tuple[str, s
 
 
 def _approval_button(stack: LoopbackStack, rollback_id: int) -> tuple[str, str]:
-    from rollback_bot.slack.ui import action_ids, blocks
+    from rollback_bot.slack.ui import action_ids
+    from rollback_bot.slack.ui.values import read_button_value
 
     def find() -> tuple[str, str] | None:
         for message in reversed(stack.slack.messages(CHANNEL)):
@@ -67,7 +68,7 @@ def _approval_button(stack: LoopbackStack, rollback_id: int) -> tuple[str, str]:
                 for element in block.get("elements", []) if block.get("type") == "actions" else []:
                     if element.get("action_id") != action_ids.APPROVE:
                         continue
-                    ids = blocks.read_button_value(element["value"])
+                    ids = read_button_value(element["value"])
                     if int(ids.get("rollback_id", 0)) == rollback_id:
                         return message["ts"], element["value"]
         return None

@@ -10,29 +10,30 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from slack_sdk.models.blocks import HeaderBlock
 
 from rollback_bot.incidents.queries import RevisionRow, StatusRow
 from rollback_bot.rollbacks.lifecycle import Move, State, allowed_moves
 from rollback_bot.slack.commands import VERBS, CommandError, parse
 from rollback_bot.slack.ui import action_ids
-from rollback_bot.slack.ui.blocks import (
+from rollback_bot.slack.ui.alert_card import alert_message, suggestion_message
+from rollback_bot.slack.ui.command_help import error_text, help_blocks
+from rollback_bot.slack.ui.deny_modal import deny_modal
+from rollback_bot.slack.ui.history import history_blocks
+from rollback_bot.slack.ui.kit import InvalidPayload, actions, button, message, section
+from rollback_bot.slack.ui.limits import (
     MAX_MESSAGE_BLOCKS,
+    MAX_MESSAGE_TEXT,
     MAX_MODAL_BLOCKS,
-    alert_message,
-    button_value,
-    deny_modal,
-    error_text,
-    format_duration,
-    help_blocks,
-    history_blocks,
-    progress_line,
-    read_button_value,
-    request_modal,
-    rollback_message,
-    status_blocks,
-    submitted_reason,
-    summary_line,
+    clip,
 )
+from rollback_bot.slack.ui.mrkdwn import format_duration
+from rollback_bot.slack.ui.notices import loading_modal, message_modal
+from rollback_bot.slack.ui.request_modal import request_modal
+from rollback_bot.slack.ui.rollback_message import rollback_message
+from rollback_bot.slack.ui.status import status_blocks
+from rollback_bot.slack.ui.thread import progress_line, summary_line
+from rollback_bot.slack.ui.values import button_value, read_button_value, submitted_reason
 from rollback_bot.slack.ui.views import (
     AlertGroupView,
     Change,
@@ -519,3 +520,38 @@ def test_alert_message_respects_slack_limits(
     )
     _, blocks = alert_message(view)
     assert_within_limits(blocks)
+
+
+# --- the edge: slack_sdk models to dicts ------------------------------------------------
+
+
+def test_clip_ends_in_a_visible_ellipsis() -> None:
+    assert clip("abc", 3) == "abc"
+    assert clip("abcd", 3) == "ab…"
+
+
+def test_fallback_text_is_clipped_to_slacks_message_limit() -> None:
+    text, _ = suggestion_message(service="checkout", group_id=3, text="x" * 50_000)
+    assert len(text) == MAX_MESSAGE_TEXT and text.endswith("…")
+
+
+def test_a_model_slack_sdk_refuses_is_a_builder_error() -> None:
+    with pytest.raises(InvalidPayload, match="HeaderBlock"):
+        message("fallback", [HeaderBlock(text="x" * 151)])
+
+
+def test_fit_keeps_the_buttons_and_counts_what_it_dropped() -> None:
+    many = [section(f"line {i}") for i in range(60)]
+    buttons_block = actions("rollback.1", [button("Abort", action_ids.ABORT, "{}")])
+    _, blocks = message("fallback", [*many, *buttons_block])
+    assert len(blocks) == MAX_MESSAGE_BLOCKS
+    assert blocks[-1]["type"] == "actions" and blocks[-1]["block_id"] == "rollback.1.0"
+    assert blocks[-2]["elements"][0]["text"] == "…and 12 more"
+
+
+def test_notice_modals_cut_the_title_to_fit() -> None:
+    view = loading_modal("Postmortem INC-123456789012345")
+    assert view["type"] == "modal"
+    assert len(view["title"]["text"]) == 24 and view["title"]["text"].endswith("…")
+    assert view["close"]["text"] == "Close"
+    assert message_modal("Error", ":x: no")["blocks"][0]["text"]["text"] == ":x: no"

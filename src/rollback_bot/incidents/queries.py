@@ -1,7 +1,7 @@
 """Read-only questions people ask during and after an incident: status, history, the postmortem.
 
 Nothing here writes; the CLI and the Slack listeners share these answers. The rows are
-plain frozen data, so Slack's builders (``rollback_bot.slack.ui.blocks``) and the CLI lay
+plain frozen data, so Slack's builders (``rollback_bot.slack.ui``) and the CLI lay
 them out without asking anything again.
 """
 

@@ -24,8 +24,8 @@ from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.policies import approvals_required
 from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
 from rollback_bot.slack.presenter import Presenter
-from rollback_bot.slack.ui import blocks
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
+from rollback_bot.slack.ui.request_modal import request_modal
 from rollback_bot.storage.uow import UnitOfWorkFactory
 from rollback_bot.timeline import TimelineKind
 
@@ -107,7 +107,7 @@ class Conversations:
             reason=spec.reason,
             metadata=spec_to_metadata(spec, channel),
         )
-        self._slack.views_update(view_id=view_id, view=blocks.request_modal(preview))
+        self._slack.views_update(view_id=view_id, view=request_modal(preview))
         return Reply(True, "")
 
     def export(

@@ -17,7 +17,9 @@ from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Decision
 from rollback_bot.slack.outbox import Outbox, Rendered
 from rollback_bot.slack.presenter import Presenter
-from rollback_bot.slack.ui import blocks
+from rollback_bot.slack.ui.alert_card import alert_message, suggestion_message
+from rollback_bot.slack.ui.rollback_message import rollback_message
+from rollback_bot.slack.ui.thread import progress_line, summary_line
 from rollback_bot.storage.models import AlertGroup, Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
@@ -61,9 +63,7 @@ class SlackNotifier:
         if decision is not None and decision.before is not decision.after:
             view = self._presenter.rollback(row.id)
             if view is not None:
-                line = blocks.progress_line(
-                    view, f"{decision.before.value} → {decision.after.value}"
-                )
+                line = progress_line(view, f"{decision.before.value} → {decision.after.value}")
                 self.progress(row, line)
 
     def progress(self, row: Rollback, line: str) -> None:
@@ -75,7 +75,7 @@ class SlackNotifier:
     def finished(self, row: Rollback) -> None:
         view = self._presenter.rollback(row.id)
         if view is not None and row.channel:
-            line = blocks.summary_line(view)
+            line = summary_line(view)
             self._outbox.reply(
                 parent_key=rollback_key(row.id),
                 channel=row.channel,
@@ -104,7 +104,7 @@ class SlackNotifier:
         """A rollback suggestion with its Roll back button, in the group's thread."""
         self.group_reply(
             group,
-            lambda: blocks.suggestion_message(
+            lambda: suggestion_message(
                 service=service, group_id=group.id, text=text, incident_id=group.incident_id
             ),
         )
@@ -116,7 +116,7 @@ class SlackNotifier:
             if view is None:
                 return f"Rollback {format_rollback_id(rollback_id)} no longer exists", []
             # Rendered when sent, so a countdown says how long is really left.
-            return blocks.rollback_message(view, now=self._clock.now())
+            return rollback_message(view, now=self._clock.now())
 
         return render
 
@@ -125,7 +125,7 @@ class SlackNotifier:
             view = self._presenter.alert_group(group_id)
             if view is None:
                 return f"Alert group {group_id} no longer exists", []
-            return blocks.alert_message(view)
+            return alert_message(view)
 
         return render
 

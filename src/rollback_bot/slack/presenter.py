@@ -2,7 +2,7 @@
 
 The only place that decides what a person sees: which buttons a rollback
 message carries, which revision is "last stable", how a plan's change lines
-read. The Block Kit builders in ``rollback_bot.slack.ui.blocks`` then lay the views out.
+read. The Block Kit builders in ``rollback_bot.slack.ui`` then lay the views out.
 """
 
 from __future__ import annotations

@@ -29,6 +29,12 @@ DENY_MODAL = "rollback.deny_modal"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
 
+# Prefixes of the action blocks' ids; the builders add the group or rollback id and the
+# block's index (a message holds its buttons in blocks of at most 25).
+ALERT_BLOCK = "alert"
+ROLLBACK_BLOCK = "rollback"
+SUGGESTION_BLOCK = "suggestion"
+
 ALL_ACTIONS: frozenset[str] = frozenset(
     {
         ROLL_BACK,

@@ -8,25 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rollback_bot.slack.ui.kit import modal_payload, section
+
 
 def loading_modal(title: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": title[:24]},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": ":hourglass: Reading the cluster…"},
-            }
-        ],
-    }
+    return modal_payload(
+        title=title, close="Close", blocks=[section(":hourglass: Reading the cluster…")]
+    )
 
 
 def message_modal(title: str, text: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": title[:24]},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
-    }
+    return modal_payload(title=title, close="Close", blocks=[section(text)])

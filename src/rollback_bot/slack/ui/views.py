@@ -1,9 +1,10 @@
 """View models: exactly what a Slack message or modal shows, as plain frozen data.
 
 The service layer decides (from the database, the lifecycle and the policy)
-and fills these; the builders in ``rollback_bot.slack.ui.blocks`` only lay them out. Keeping
-decisions out of the builders is what lets the blocks be tested as data and
-lets the same view be rendered again when a message is updated.
+and fills these; the builders (one module per surface in ``rollback_bot.slack.ui``)
+only lay them out. Keeping decisions out of the builders is what lets the
+blocks be tested as data and lets the same view be rendered again when a
+message is updated.
 """
 
 from __future__ import annotations

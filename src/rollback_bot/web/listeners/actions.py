@@ -1,6 +1,6 @@
 """Buttons on the bot's messages. Each listener: acknowledge, call one service, answer.
 
-Button values carry ids (``rollback_bot.slack.ui.blocks.button_value``); the person is told
+Button values carry ids (``rollback_bot.slack.ui.values.button_value``); the person is told
 the outcome ephemerally, and the message itself is updated by the notifier
 as the state moves.
 """
@@ -17,13 +17,15 @@ from slack_sdk.errors import SlackApiError
 from rollback_bot.rollbacks.lifecycle import Move
 from rollback_bot.rollbacks.service import Reply, RequestSpec
 from rollback_bot.services import Services
-from rollback_bot.slack.ui import action_ids, blocks
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.slack.ui.deny_modal import deny_modal
+from rollback_bot.slack.ui.values import read_button_value
 
 log = logging.getLogger(__name__)
 
 
 def _ids(body: dict[str, Any]) -> dict[str, Any]:
-    return blocks.read_button_value(body["actions"][0].get("value", ""))
+    return read_button_value(body["actions"][0].get("value", ""))
 
 
 def _tell(services: Services, body: dict[str, Any], reply: Reply) -> None:
@@ -52,7 +54,7 @@ def _on_approve(s: Services, body: dict[str, Any]) -> Reply:
 
 def _on_deny(s: Services, body: dict[str, Any]) -> Reply:
     rollback_id = int(_ids(body)["rollback_id"])
-    s.slack.views_open(trigger_id=body["trigger_id"], view=blocks.deny_modal(rollback_id))
+    s.slack.views_open(trigger_id=body["trigger_id"], view=deny_modal(rollback_id))
     return Reply(True, "")
 
 

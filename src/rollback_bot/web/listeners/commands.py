@@ -17,7 +17,9 @@ from rollback_bot.rollbacks.lifecycle import Move
 from rollback_bot.rollbacks.service import RequestSpec
 from rollback_bot.services import Services
 from rollback_bot.slack import commands as c
-from rollback_bot.slack.ui import blocks
+from rollback_bot.slack.ui.command_help import help_blocks
+from rollback_bot.slack.ui.history import history_blocks
+from rollback_bot.slack.ui.status import status_blocks
 
 Handler = Callable[[Services, Any, dict[str, Any], Respond], None]
 
@@ -65,7 +67,7 @@ def _status(s: Services, cmd: c.Status, body: dict[str, Any], respond: Respond) 
     except NotFound as exc:
         respond(response_type="ephemeral", text=str(exc))
         return
-    respond(response_type="ephemeral", text="Rollback status", blocks=blocks.status_blocks(rows))
+    respond(response_type="ephemeral", text="Rollback status", blocks=status_blocks(rows))
 
 
 def _history(s: Services, cmd: c.History, body: dict[str, Any], respond: Respond) -> None:
@@ -81,7 +83,7 @@ def _history(s: Services, cmd: c.History, body: dict[str, Any], respond: Respond
     respond(
         response_type="ephemeral",
         text=f"Revisions of {service.name}",
-        blocks=blocks.history_blocks(service.name, rows, warnings),
+        blocks=history_blocks(service.name, rows, warnings),
     )
 
 
@@ -125,7 +127,7 @@ def register(app: App, services: Services) -> None:
             ack(response_type="ephemeral", text=str(exc))
             return
         if isinstance(cmd, c.Help):
-            ack(response_type="ephemeral", text=c.HELP_TEXT, blocks=blocks.help_blocks())
+            ack(response_type="ephemeral", text=c.HELP_TEXT, blocks=help_blocks())
             return
         ack()
 

@@ -1,0 +1,163 @@
+"""The alert group's message, and the suggestion a warning rule posts in its thread.
+
+The card says what fires, where, what runs and what was last stable, and
+offers the way out (Roll back, Silence 1h, or the postmortem once resolved).
+"""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block, ButtonElement
+
+from rollback_bot.slack.commands import format_incident_id
+from rollback_bot.slack.ui import action_ids
+from rollback_bot.slack.ui.kit import (
+    Message,
+    actions,
+    button,
+    context,
+    fields,
+    header,
+    message,
+    section,
+)
+from rollback_bot.slack.ui.limits import MAX_TEXT, clip
+from rollback_bot.slack.ui.mrkdwn import escape, format_duration, link, revision, when
+from rollback_bot.slack.ui.values import button_value
+from rollback_bot.slack.ui.views import AlertGroupView
+
+_SEVERITY_ICON = {"critical": "🔴", "error": "🔴", "warning": "🟠", "info": "🔵"}
+
+
+def _where(service: str | None, environment: str | None) -> str:
+    if service is None:
+        return "no catalog service"
+    return f"{service} ({environment})" if environment else service
+
+
+def _title_and_text(view: AlertGroupView) -> tuple[str, str]:
+    where = _where(view.service, view.environment)
+    incident = f" {format_incident_id(view.incident_id)}." if view.incident_id else ""
+    if view.status == "resolved":
+        lasted = f" after {format_duration(view.resolved_after)}" if view.resolved_after else ""
+        return (
+            f"✅ RESOLVED · {view.alertname} · {where}",
+            f"✅ RESOLVED: {view.alertname} on {where}{lasted}.{incident}",
+        )
+    icon = _SEVERITY_ICON.get(view.severity.lower(), "⚪")
+    return (
+        f"{icon} FIRING · {view.alertname} · {where}",
+        f"{icon} FIRING: {view.alertname} on {where}, {view.severity}, "
+        f"{view.firing_count} of {view.total_count} firing.{incident}",
+    )
+
+
+def _facts(view: AlertGroupView) -> Block:
+    pairs = [
+        ("Service", escape(_where(view.service, view.environment))),
+        ("Severity", escape(view.severity)),
+        ("Alerts", f"{view.firing_count} of {view.total_count} firing"),
+        ("First seen", when(view.first_seen)),
+    ]
+    if view.cluster:
+        pairs.insert(1, ("Cluster", escape(view.cluster)))
+    if view.status == "resolved":
+        lasted = format_duration(view.resolved_after) if view.resolved_after else "unknown"
+        pairs.append(("Lasted", lasted))
+    else:
+        pairs.append(("Last seen", when(view.last_seen)))
+    return fields(pairs)
+
+
+def _revisions(view: AlertGroupView) -> Block:
+    stable = (
+        f"Last stable: {revision(view.stable_revision, view.stable_image)}"
+        if view.stable_revision is not None or view.stable_image
+        else "No stable revision known"
+    )
+    running = f"Running: {revision(view.current_revision, view.current_image)}"
+    return context(running, stable)
+
+
+def _notes(view: AlertGroupView) -> list[str]:
+    links = [
+        link(url, label)
+        for label, url in (
+            ("Runbook", view.runbook_url),
+            ("Dashboard", view.dashboard_url),
+            ("Panel", view.panel_url),
+            ("Silence", view.silence_url),
+            ("Source", view.generator_url),
+        )
+        if url
+    ]
+    notes = [" · ".join(links)] if links else []
+    if view.silenced_until:
+        notes.append(f"🔕 Silenced until {when(view.silenced_until)}")
+    if view.incident_id:
+        notes.append(f"Incident {format_incident_id(view.incident_id)}")
+    return notes
+
+
+def _buttons(view: AlertGroupView) -> list[ButtonElement]:
+    out = []
+    if view.can_roll_back and view.service is not None:
+        out.append(
+            button(
+                f"⏪ Roll back {view.service}",
+                action_ids.ROLL_BACK,
+                button_value(
+                    group_id=view.group_id, incident_id=view.incident_id, service=view.service
+                ),
+                style="danger",
+            )
+        )
+    if view.can_silence and view.status == "firing":
+        out.append(
+            button("🔕 Silence 1h", action_ids.SILENCE_1H, button_value(group_id=view.group_id))
+        )
+    if view.status == "resolved" and view.incident_id:
+        out.append(
+            button(
+                "Export postmortem", action_ids.EXPORT, button_value(incident_id=view.incident_id)
+            )
+        )
+    return out
+
+
+def alert_message(view: AlertGroupView) -> Message:
+    """The alert group's message: what fires, where, what runs, and the way out."""
+    title, text = _title_and_text(view)
+    blocks: list[Block] = [header(title)]
+    about = []
+    if view.summary:
+        about.append(f"*{escape(clip(view.summary, 500))}*")
+    if view.description:
+        about.append(escape(clip(view.description, 2000)))
+    if about:
+        blocks.append(section("\n".join(about)))
+    blocks.append(_facts(view))
+    if view.service is not None:
+        blocks.append(_revisions(view))
+    notes = _notes(view)
+    if notes:
+        blocks.append(context(*notes))
+    blocks.extend(actions(f"{action_ids.ALERT_BLOCK}.{view.group_id}", _buttons(view)))
+    return message(text, blocks)
+
+
+def suggestion_message(
+    *, service: str, group_id: int, text: str, incident_id: int | None = None
+) -> Message:
+    """A warning rule's suggestion (or a refused automatic rollback): a Roll back button only.
+
+    Posted in the alert group's thread; nothing happens unless a person clicks.
+    """
+    roll_back = button(
+        f"⏪ Roll back {service}",
+        action_ids.ROLL_BACK,
+        button_value(group_id=group_id, incident_id=incident_id, service=service),
+    )
+    return message(
+        text,
+        [section(escape(clip(text, MAX_TEXT))), *actions(action_ids.SUGGESTION_BLOCK, [roll_back])],
+    )

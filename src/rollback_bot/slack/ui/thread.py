@@ -1,0 +1,68 @@
+"""The one-line replies in a rollback's thread: each step, and the summary when it ends.
+
+The summary is also broadcast to the channel, so it must read on its own:
+who asked, who approved, where it went and how long it took.
+"""
+
+from __future__ import annotations
+
+from rollback_bot.rollbacks.lifecycle import State
+from rollback_bot.slack.commands import format_incident_id, format_rollback_id
+from rollback_bot.slack.ui.limits import MAX_TEXT, clip
+from rollback_bot.slack.ui.mrkdwn import escape, format_duration, revision, who
+from rollback_bot.slack.ui.rollback_wording import state_icon, state_words, target
+from rollback_bot.slack.ui.views import RollbackView
+
+
+def progress_line(view: RollbackView, event: str) -> str:
+    """One thread reply per step: ``🔄 R-12 checkout: step 2 of 4, canary at 20%. <event>``."""
+    drill = "🧪 DRILL " if view.drill else ""
+    where = ""
+    if view.step is not None and view.steps:
+        where = f": step {view.step} of {view.steps}"
+        if view.canary_percent is not None:
+            where += f", canary at {view.canary_percent}%"
+    rid = format_rollback_id(view.rollback_id)
+    line = f"{drill}{state_icon(view.state)} {rid} {view.service}{where}. "
+    return clip(line + escape(event), MAX_TEXT)
+
+
+def _ended(view: RollbackView, head: str, where: str, took: str) -> str:
+    """The summary's first clause, by how the rollback ended."""
+    if view.state is State.DONE:
+        to = escape(target(view)) if view.flag else revision(view.to_revision, view.to_image)
+        done = "kill switch applied" if view.flag else "rolled back"
+        line = f"{head}{escape(where)} {done} to {to}{took}"
+        by = "automation" if view.automatic else who(view.requested_by)
+        line += f". Requested by {by}"
+        if view.approvers:
+            line += f", approved by {', '.join(who(a) for a in view.approvers)}"
+        return line
+    if view.state is State.DENIED:
+        line = f"{head}rollback of {escape(where)} denied"
+        if view.denied_by:
+            line += f" by {who(view.denied_by)}"
+        if view.deny_reason:
+            line += f": {escape(clip(view.deny_reason, 500))}"
+        return line
+    if view.state is State.FAILED:
+        line = f"{head}rollback of {escape(where)} to {target(view)} failed{took}"
+        if view.error:
+            line += f": {escape(clip(view.error, 500))}"
+        return line
+    return f"{head}rollback of {escape(where)} to {target(view)} {state_words(view.state)}"
+
+
+def summary_line(view: RollbackView) -> str:
+    """The one line posted to the channel when a rollback ends."""
+    drill = "🧪 DRILL (dry run, nothing changed): " if view.drill else ""
+    head = f"{state_icon(view.state)} {drill}{format_rollback_id(view.rollback_id)}: "
+    took = (
+        f" in {format_duration(view.finished_at - view.started_at)}"
+        if view.finished_at and view.started_at
+        else ""
+    )
+    line = _ended(view, head, f"{view.service} ({view.environment})", took)
+    if view.incident_id:
+        line += f". {format_incident_id(view.incident_id)}"
+    return clip(line + ".", MAX_TEXT)
