@@ -32,9 +32,11 @@ from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
+from rollback_bot.incidents import lifecycle as incident_lifecycle
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.kube.client import KubeApis, api_client_from_env
+from rollback_bot.kube.events import EventRecorder
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.metrics import Metrics
@@ -42,6 +44,12 @@ from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.lifecycle import Decision, Move
 from rollback_bot.rollbacks.runner import Runner
 from rollback_bot.rollbacks.service import EffectSink, RequestSpec, RollbackService
+from rollback_bot.rollbacks.targets import (
+    REVISION_STRATEGIES,
+    ReleaseMarks,
+    Targets,
+    check_target,
+)
 from rollback_bot.services import Services
 from rollback_bot.slack.commands import ambiguous_revision, unknown_revision
 from rollback_bot.slack.conversations import Conversations
@@ -129,9 +137,16 @@ def build(
         on_error=lambda ch, key, exc: metrics.slack_errors.inc(),
     )
     directory = GroupDirectory(slack, clock)
-    presenter = Presenter(catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube))
+    targets = Targets(
+        uow=uow,
+        clock=clock,
+        read_revisions=lambda svc: list_revisions(kube, svc.namespace, svc.deployment),
+    )
+    presenter = Presenter(
+        catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube), targets=targets
+    )
     notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
-    gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url)
+    gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url, now=clock.now)
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
@@ -146,8 +161,18 @@ def build(
         if spec.flag is not None:
             restore = OFF if spec.flag_restore is None else spec.flag_restore
             return flag_executor.plan_flag(service, spec.flag, restore=restore)
+        strategy = spec.strategy or service.strategy
+        if strategy not in REVISION_STRATEGIES:
+            return executor(strategy).plan(service, to_revision=None)
+        # One answer for every surface: the target comes from evidence, never a fallback.
+        choice = targets.choice(service)
         number = resolve_revision(kube, service, spec.to_revision)
-        return executor(spec.strategy or service.strategy).plan(service, to_revision=number)
+        if number is None:
+            if choice.target is None:
+                raise ExecutionError(choice.no_target_text())
+            number = choice.target.number
+        plan = executor(strategy).plan(service, to_revision=number)
+        return check_target(plan, choice, force_bad=spec.force_bad)
 
     def rollback_service(effects: EffectSink) -> RollbackService:
         return RollbackService(
@@ -169,10 +194,12 @@ def build(
         engine=engine,
         rollbacks=rollback_service,
         snapshots=snapshots,
+        mitigate=incident_lifecycle.mitigate,
+        events=EventRecorder(kube),
     )
     rollbacks = runner.rollbacks
     automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
-    queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube)
+    queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube, targets=targets)
     relay = AlertRelay(
         catalog=catalog, uow=uow, clock=clock, listener=_Fanout(notifier, automation)
     )
@@ -205,6 +232,10 @@ def build(
             clock=clock,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
+        marks=ReleaseMarks(uow=uow, clock=clock, targets=targets, principal=rollbacks.principal),
+        incidents=incident_lifecycle.Incidents(
+            catalog=catalog, uow=uow, clock=clock, principal=rollbacks.principal
+        ),
         poller=QueryPoller(
             catalog=catalog,
             relay=relay,

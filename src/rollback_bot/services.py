@@ -20,6 +20,7 @@ from rollback_bot.catalog import Catalog
 from rollback_bot.clock import Clock
 from rollback_bot.config import Settings
 from rollback_bot.executors.health import HealthGate
+from rollback_bot.incidents.lifecycle import Incidents
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher
 from rollback_bot.kube.client import KubeApis
@@ -27,6 +28,7 @@ from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.runner import Runner
 from rollback_bot.rollbacks.service import RollbackService
+from rollback_bot.rollbacks.targets import ReleaseMarks
 from rollback_bot.slack.conversations import Conversations
 from rollback_bot.slack.directory import GroupDirectory
 from rollback_bot.slack.notifier import SlackNotifier
@@ -57,6 +59,8 @@ class Services:
     queries: Queries
     conversations: Conversations
     flags: FlagService
+    marks: ReleaseMarks
+    incidents: Incidents
     poller: QueryPoller | None = None
     watcher: DeploymentWatcher | None = None
 

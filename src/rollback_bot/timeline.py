@@ -18,6 +18,7 @@ from enum import StrEnum
 class TimelineKind(StrEnum):
     # incidents
     INCIDENT_OPENED = "incident.opened"
+    INCIDENT_MITIGATED = "incident.mitigated"
     INCIDENT_RESOLVED = "incident.resolved"
     POSTMORTEM_EXPORTED = "postmortem.exported"
     # alerts
@@ -50,9 +51,12 @@ class TimelineKind(StrEnum):
     # the health gate
     HEALTH_PASSED = "health.passed"
     HEALTH_FAILED = "health.failed"
+    HEALTH_CHECK = "health.check"  # one check of the gate: source, query, value, result
     # the cluster
     KUBE_CHANGED = "kube.changed"  # written by a rollback
     KUBE_MANUAL_CHANGE = "kube.manual_change"  # by someone else, while an incident is open
+    # what is known about a release (rolled back from, verified, marked by a person)
+    RELEASE_VERDICT = "release.verdict"
 
     @classmethod
     def rollback_entered(cls, state: str) -> TimelineKind:

@@ -34,6 +34,9 @@ CATALOG: dict[str, Any] = {
                 "approvers": {"users": [BOB], "usergroups": ["S0SRE"]},
             },
             "health": {"timeout_seconds": 20, "wait_seconds": 0},
+            # v1 ran alert-free until v2 replaced it: evidence enough for these flows
+            # (tests/e2e/test_truth.py holds the bot to a real window).
+            "stable_window_seconds": 0,
         },
         {
             "name": "search",
@@ -44,6 +47,9 @@ CATALOG: dict[str, Any] = {
             "match": {"service": "search"},
             "policy": {"requesters": {"users": [ALICE]}, "approvers": {"users": [BOB]}},
             "health": {"timeout_seconds": 20, "wait_seconds": 0},
+            # v1 ran alert-free until v2 replaced it: evidence enough for these flows
+            # (tests/e2e/test_truth.py holds the bot to a real window).
+            "stable_window_seconds": 0,
         },
     ]
 }

@@ -96,6 +96,7 @@ def catalog(
         "channel": CHANNEL,
         "policy": _policy(),
         "health": health,
+        "stable_window_seconds": 0,  # an earlier revision that ran alert-free is a target
     }
     return {
         "services": [
@@ -355,16 +356,27 @@ def writes(stack: LoopbackStack, name: str, *, dry_run: bool | None = None) -> l
 # -- acting through Slack -------------------------------------------------------------------
 
 
-def request(stack: LoopbackStack, text: str, *, user: str = ALICE) -> int:
-    """``/rollback <text>``, then submit the confirmation modal; the new rollback's id."""
+def request(stack: LoopbackStack, text: str, *, user: str = ALICE, force_bad: bool = False) -> int:
+    """``/rollback <text>``, then submit the confirmation modal; the new rollback's id.
+
+    ``force_bad`` ticks the modal's "known bad: roll back anyway" override.
+    """
     before = latest_rollback_id(stack)
     modal = open_modal(stack, text, user=user)
     assert modal["callback_id"] == action_ids.REQUEST_MODAL, json.dumps(modal)[:500]
+    values: dict[str, Any] = {action_ids.REASON_BLOCK: {action_ids.REASON_INPUT: "tests"}}
+    if force_bad:
+        values[action_ids.FORCE_BAD_BLOCK] = {
+            action_ids.FORCE_BAD_INPUT: {
+                "type": "checkboxes",
+                "selected_options": [{"value": "force_bad"}],
+            }
+        }
     resp = stack.driver.submit_view(
         callback_id=action_ids.REQUEST_MODAL,
         user_id=user,
         private_metadata=modal["private_metadata"],
-        values={action_ids.REASON_BLOCK: {action_ids.REASON_INPUT: "tests"}},
+        values=values,
     )
     assert resp.status_code == 200
     return int(
@@ -385,6 +397,19 @@ def open_modal(stack: LoopbackStack, text: str, *, user: str = ALICE) -> dict[st
         timeout=WAIT,
     )
     return dict(update["view"])
+
+
+def command_reply(stack: LoopbackStack, text: str, *, user: str = ALICE) -> str:
+    """``/rollback <text>``: the ephemeral reply it got (acknowledgement or response)."""
+    seen = len(stack.slack.responses)
+    resp = stack.driver.command(text, user_id=user, channel_id=CHANNEL)
+    assert resp.status_code == 200
+    if resp.text.strip():
+        body = resp.json()
+        if body.get("text"):
+            return str(body["text"])
+    found = wait_until(lambda: stack.slack.responses[seen:], timeout=WAIT)
+    return "\n".join(str(r.get("text", "")) + json.dumps(r.get("blocks") or []) for r in found)
 
 
 def latest_rollback_id(stack: LoopbackStack) -> int | None:

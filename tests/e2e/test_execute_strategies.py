@@ -18,6 +18,7 @@ from tests.e2e.execute_support import (
     WAIT,
     FakeAlertmanager,
     click,
+    command_reply,
     create,
     events,
     image,
@@ -100,6 +101,8 @@ def test_instant_restores_the_configmaps_the_target_revision_ran_with(
     wait_state(stack, first, "done")
     stack.apis().core.patch_namespaced_config_map("api-config", NS, {"data": {"MODE": "broken"}})
     stack.kube.heal_image("registry.local/api:v2")
+    # The bot rolled back from revision 2, so it is known bad until someone says otherwise.
+    assert "marked good" in command_reply(stack, "mark api 2 good the crash is fixed")
 
     second = request(stack, "api --to 2")
     wait_state(stack, second, "done")

@@ -125,10 +125,23 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     assert ("rollback.done", "rollback-bot") in kinds
     assert any(k == "kube.changed" for k, _ in kinds)
 
+    # A healthy rollout is not a mitigation: no alert source was asked, so the incident
+    # stays open (and says so) until its alert resolves.
+    assert ("incident.mitigated", "rollback-bot") not in kinds
+    done = next(e for e in events if e.kind == "rollback.done")
+    assert "NOT marked mitigated" in done.summary and "Not checked: alertmanager" in done.summary
+    with stack.services.uow(read_only=True) as uow:
+        assert uow.incidents.get(id=1).mitigated_at is None  # type: ignore[union-attr]
+    resolved = alertmanager_payload(status="resolved")
+    assert stack.post_alert("alertmanager", resolved).status_code == 200
+    with stack.services.uow(read_only=True) as uow:
+        events = uow.timeline.list_for_incident(incident_id=1)
+
     exported = stack.services.queries.postmortem(1, "json")[1]
     doc = json.loads(exported)
     assert doc["metrics"]["time_to_acknowledge_seconds"] >= 0
     assert (
         doc["metrics"]["time_to_mitigate_seconds"] >= doc["metrics"]["time_to_acknowledge_seconds"]
     )
+    assert doc["incident"]["state"] == "resolved"
     assert [e["kind"] for e in doc["timeline"]] == [e.kind for e in events]

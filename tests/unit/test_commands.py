@@ -18,11 +18,13 @@ from rollback_bot.slack.commands import (
     Abort,
     Approve,
     CommandError,
+    DeclareMitigated,
     Deny,
     Export,
     Help,
     History,
     KillFlag,
+    MarkRelease,
     Pause,
     RequestRollback,
     Resume,
@@ -45,6 +47,8 @@ COMMAND_TYPES = (
     History,
     Export,
     KillFlag,
+    MarkRelease,
+    DeclareMitigated,
 )
 
 
@@ -293,3 +297,20 @@ def test_parse_never_crashes_on_near_commands(words: list[str]) -> None:
         assert err.usage.startswith("/rollback")
     else:
         assert isinstance(command, COMMAND_TYPES)
+
+
+def test_mark_and_mitigated_and_the_known_bad_override_parse() -> None:
+    assert p("mark checkout 2 bad crashes on start") == MarkRelease(
+        "checkout", 2, "bad", "crashes on start"
+    )
+    assert p("mark Checkout #3 GOOD") == MarkRelease("checkout", 3, "good", None)
+    assert p("mitigated INC-4 error rate normal") == DeclareMitigated(4, "error rate normal")
+    assert p("checkout --to 2 --force-bad --reason x") == RequestRollback(
+        "checkout", to_revision=2, reason="x", force_bad=True
+    )
+    with pytest.raises(CommandError, match="say `good` or `bad`"):
+        p("mark checkout 2 maybe")
+    with pytest.raises(CommandError, match="not a revision number"):
+        p("mark checkout v2 bad")
+    with pytest.raises(CommandError, match="needs an incident id"):
+        p("mitigated")

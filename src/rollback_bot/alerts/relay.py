@@ -23,6 +23,7 @@ from rollback_bot.catalog import Catalog, Service
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, first_match
 from rollback_bot.clock import Clock
 from rollback_bot.ids import format_incident_id
+from rollback_bot.incidents.lifecycle import IncidentMove, transition
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.repositories.alerts import AlertRecord
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -225,15 +226,14 @@ class AlertRelay:
         groups = uow.alert_groups.list_for_incident(incident_id=incident_id)
         if groups and all(g.status == "resolved" for g in groups):
             incident = uow.incidents.get(id=incident_id)
-            if incident is not None and incident.state != "resolved":
-                incident.state, incident.resolved_at = "resolved", now
-                uow.timeline.append(
+            if incident is not None:
+                transition(
+                    uow,
+                    incident,
+                    IncidentMove.RESOLVE,
                     at=now,
                     actor="rollback-bot",
-                    kind=TimelineKind.INCIDENT_RESOLVED,
-                    summary=f"every alert of {format_incident_id(incident_id)} resolved",
-                    incident_id=incident_id,
-                    service=incident.service,
+                    why=f"every alert of {format_incident_id(incident_id)} resolved",
                 )
 
     def _evaluate(

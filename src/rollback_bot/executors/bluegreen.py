@@ -28,6 +28,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from rollback_bot.catalog import BlueGreen, Service
 from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
 from rollback_bot.kube.client import MERGE_PATCH, KubeApis, explain
+from rollback_bot.kube.events import CHANGE_CAUSE
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 
 T = TypeVar("T")
@@ -224,10 +225,10 @@ class BlueGreenExecutor:
             refusal = self._slot(service, bg, target).refusal()
             if refusal:
                 raise ExecutionError(refusal)
-            patch = {
-                "metadata": {"resourceVersion": _resource_version(svc)},
-                "spec": {"selector": {bg.selector_key: target}},
-            }
+            meta: dict[str, Any] = {"resourceVersion": _resource_version(svc)}
+            if cause := plan.detail.get("change_cause"):
+                meta["annotations"] = {CHANGE_CAUSE: cause}
+            patch = {"metadata": meta, "spec": {"selector": {bg.selector_key: target}}}
             writer.core.patch_namespaced_service(
                 bg.service, ns, patch, dry_run=dry_run(drill), _content_type=MERGE_PATCH
             )

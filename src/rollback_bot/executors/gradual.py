@@ -37,6 +37,7 @@ from rollback_bot.executors.bluegreen import (
     slot_state,
 )
 from rollback_bot.kube.client import MERGE_PATCH, KubeApis
+from rollback_bot.kube.events import CHANGE_CAUSE
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
@@ -139,10 +140,13 @@ class GradualExecutor:
         pct = plan.steps[step]
         finished = step == len(plan.steps) - 1
         writer = self._apis.for_actor(actor)
+        cause = plan.detail.get("change_cause")
         if plan.detail.get("driver", g.driver) == "ingress":
-            changes = self._set_weight(service, g, pct, writer=writer, drill=drill)
+            changes = self._set_weight(service, g, pct, writer=writer, drill=drill, cause=cause)
         else:
-            changes = self._set_replicas(service, plan, pct, writer=writer, drill=drill)
+            changes = self._set_replicas(
+                service, plan, pct, writer=writer, drill=drill, cause=cause
+            )
         where = "would be" if drill else "is"
         return StepResult(
             step=step,
@@ -153,19 +157,33 @@ class GradualExecutor:
         )
 
     def _set_replicas(
-        self, service: Service, plan: Plan, pct: int, *, writer: KubeApis, drill: bool
+        self,
+        service: Service,
+        plan: Plan,
+        pct: int,
+        *,
+        writer: KubeApis,
+        drill: bool,
+        cause: str | None = None,
     ) -> list[Change]:
         g = _config(service)
         stable_target, canary_target = _replica_targets(plan.detail, pct)
         # Stable first: capacity must arrive before the canary's goes away.
-        up = self._scale(service.namespace, g.stable, stable_target, grow=True, w=writer, d=drill)
-        down = self._scale(
-            service.namespace, g.canary, canary_target, grow=False, w=writer, d=drill
-        )
+        ns = service.namespace
+        up = self._scale(ns, g.stable, stable_target, grow=True, w=writer, d=drill, cause=cause)
+        down = self._scale(ns, g.canary, canary_target, grow=False, w=writer, d=drill, cause=cause)
         return [c for c in (up, down) if c is not None]
 
     def _scale(
-        self, ns: str, name: str, target: int, *, grow: bool, w: KubeApis, d: bool
+        self,
+        ns: str,
+        name: str,
+        target: int,
+        *,
+        grow: bool,
+        w: KubeApis,
+        d: bool,
+        cause: str | None = None,
     ) -> Change | None:
         """Scale ``name`` to ``target`` only if that moves it in the allowed direction."""
 
@@ -175,7 +193,10 @@ class GradualExecutor:
             if (grow and current >= target) or (not grow and current <= target):
                 return None
             rv = dep.metadata.resource_version if dep.metadata else None
-            patch = {"metadata": {"resourceVersion": rv}, "spec": {"replicas": target}}
+            meta: dict[str, Any] = {"resourceVersion": rv}
+            if cause:
+                meta["annotations"] = {CHANGE_CAUSE: cause}
+            patch = {"metadata": meta, "spec": {"replicas": target}}
             w.apps.patch_namespaced_deployment(
                 name, ns, patch, dry_run=dry_run(d), _content_type=MERGE_PATCH
             )
@@ -184,7 +205,14 @@ class GradualExecutor:
         return guarded_write(attempt, what=f"scaling deployment {ns}/{name}")
 
     def _set_weight(
-        self, service: Service, g: Gradual, pct: int, *, writer: KubeApis, drill: bool
+        self,
+        service: Service,
+        g: Gradual,
+        pct: int,
+        *,
+        writer: KubeApis,
+        drill: bool,
+        cause: str | None = None,
     ) -> list[Change]:
         ns, name = service.namespace, _ingress_name(g)
 
@@ -194,7 +222,8 @@ class GradualExecutor:
             if current is not None and current.strip().isdigit() and int(current) <= pct:
                 return []  # already there, or further towards stable
             rv = ing.metadata.resource_version if ing.metadata else None
-            patch = {"metadata": {"resourceVersion": rv, "annotations": {CANARY_WEIGHT: str(pct)}}}
+            notes = {CANARY_WEIGHT: str(pct), **({CHANGE_CAUSE: cause} if cause else {})}
+            patch = {"metadata": {"resourceVersion": rv, "annotations": notes}}
             writer.networking.patch_namespaced_ingress(
                 name, ns, patch, dry_run=dry_run(drill), _content_type=MERGE_PATCH
             )

@@ -25,8 +25,9 @@ broken".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -38,11 +39,42 @@ from rollback_bot.catalog.operators import compare, symbol
 
 @dataclass(frozen=True)
 class GateResult:
-    """``ok`` only when every check passed; ``reasons`` says why not, one line each."""
+    """``ok`` only when every check passed; ``reasons`` says why not, one line each.
+
+    ``checks`` maps each check's name to what was asked and seen: ``source``, ``query``,
+    ``value``, ``threshold``, ``result`` (passed, failed or skipped) and ``at``.
+    """
 
     ok: bool
     reasons: tuple[str, ...] = ()
     checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def alerts_cleared(self) -> bool:
+        """The service's alert evidence was asked and is clear (Alertmanager or Prometheus)."""
+        asked = [
+            c for n, c in self.checks.items() if n != "readiness" and c.get("result") != "skipped"
+        ]
+        return bool(asked) and all(c.get("ok") for c in asked)
+
+    def checked_text(self) -> str:
+        """What was and was not checked, in plain words."""
+        done = [
+            f"{n} {'passed' if c.get('ok') else 'FAILED'}"
+            for n, c in self.checks.items()
+            if c.get("result") != "skipped"
+        ]
+        skipped = [
+            f"{n} ({c.get('skipped')})"
+            for n, c in self.checks.items()
+            if c.get("result") == "skipped"
+        ]
+        text = "Checked: " + (", ".join(done) or "nothing")
+        if "prometheus" not in self.checks:
+            skipped.append("prometheus (no health.prometheus query configured)")
+        if skipped:
+            text += ". Not checked: " + ", ".join(skipped)
+        return text
 
 
 @dataclass(frozen=True)
@@ -68,7 +100,9 @@ class HealthGate:
         http: requests.Session | None = None,
         timeout: float = 3.0,
         alertmanager_url: str | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        self._now = now or (lambda: datetime.now(UTC))
         self._apis = apis
         self._http = http or requests.Session()
         self._timeout = timeout
@@ -79,7 +113,8 @@ class HealthGate:
         if service.health.prometheus is not None:
             results.append(self._prometheus(service.health.prometheus))
         reasons = tuple(r.reason for r in results if not r.ok)
-        checks = {r.name: {"ok": r.ok, **r.detail} for r in results}
+        at = self._now().isoformat()
+        checks = {r.name: _described(r, service, at) for r in results}
         return GateResult(ok=not reasons, reasons=reasons, checks=checks)
 
     # -- Kubernetes --------------------------------------------------------
@@ -138,7 +173,7 @@ class HealthGate:
         )
         if firing:
             reason = f"{len(firing)} alert(s) firing for {service.name}: {', '.join(firing)}"
-            return _Check("alertmanager", False, reason, {"firing": firing})
+            return _Check("alertmanager", False, reason, {"firing": firing, "url": base})
         return _Check("alertmanager", True, "", {"firing": []})
 
     # -- Prometheus --------------------------------------------------------
@@ -154,7 +189,12 @@ class HealthGate:
             return _Check("prometheus", False, f"Prometheus query failed: {exc}", {})
         op = symbol(check.op)
         bad = [v for v in values if compare(check.op, v, check.threshold)]
-        detail = {"query": check.query, "values": values, "bad_when": f"{op} {check.threshold}"}
+        detail = {
+            "query": check.query,
+            "values": values,
+            "bad_when": f"{op} {check.threshold}",
+            "url": check.url,
+        }
         if bad:
             reason = (
                 f"Prometheus: {check.query} = {_fmt(bad[0])}, which is {op} {_fmt(check.threshold)}"
@@ -176,6 +216,41 @@ class HealthGate:
             return response.json()
         except ValueError:
             return f"{who} answered something that is not JSON at {url}"
+
+
+def _described(check: _Check, service: Service, at: str) -> dict[str, Any]:
+    """One check as the timeline keeps it: what was asked of whom, what came back."""
+    d = check.detail
+    result = "skipped" if "skipped" in d else ("passed" if check.ok else "failed")
+    if check.name == "readiness":
+        source = "kubernetes"
+        query = f"deployment {service.namespace}/{d.get('deployment', service.deployment)}"
+        value: Any = f"{d.get('available', '?')}/{d.get('replicas', '?')} available"
+        threshold: Any = "all replicas available and updated"
+    elif check.name == "alertmanager":
+        source = d.get("url") or "alertmanager"
+        query = "active alerts matching " + ", ".join(
+            f"{k}={v}" for k, v in sorted(service.match.items())
+        )
+        value = d.get("firing")
+        threshold = "no alert firing"
+    else:
+        source = d.get("url") or "prometheus"
+        query = str(d.get("query") or "")
+        value = d.get("values")
+        threshold = f"fails when {d.get('bad_when', '?')}"
+    return {
+        "ok": check.ok,
+        **d,
+        "name": check.name,
+        "source": source,
+        "query": query,
+        "value": value,
+        "threshold": threshold,
+        "result": result,
+        "reason": check.reason,
+        "at": at,
+    }
 
 
 class _NotReadable(Exception):

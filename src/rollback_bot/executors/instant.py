@@ -35,6 +35,7 @@ from rollback_bot.kube.client import JSON_PATCH, KubeApis, explain, is_retryable
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.kube.preview import build_preview
 from rollback_bot.kube.revisions import (
+    HASH_LABEL,
     Revision,
     configmaps_referenced,
     images_of,
@@ -55,6 +56,11 @@ PAUSED_MESSAGE = (
     "you cannot rollback a paused deployment; resume it first with "
     "'kubectl rollout resume' and try again"
 )
+
+
+def _hash_of(template: dict[str, Any]) -> str | None:
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    return labels.get(HASH_LABEL)
 
 
 def _api_cause(err: BaseException) -> ApiException | None:
@@ -141,6 +147,8 @@ class InstantExecutor:
                 "target_replicaset": s.target.replicaset,
                 "target_images": list(s.target.images),
                 "from_replicaset": s.current.replicaset if s.current else None,
+                "from_template_hash": _hash_of(s.current.template) if s.current else None,
+                "target_template_hash": _hash_of(s.target.template),
                 "resource_version": s.deployment["metadata"].get("resourceVersion"),
                 "restore_configmaps": sorted(s.restores),
                 "noop": s.at_target and not s.restores,
@@ -210,7 +218,7 @@ class InstantExecutor:
         for name, body in s.restores.items():
             done.append(self._restore(writer, s, name, body, drill))
         if not s.at_target:
-            done.append(self._patch(writer, s, drill))
+            done.append(self._patch(writer, s, drill, plan.detail.get("change_cause")))
         return self._finished(s, step, done, drill)
 
     @staticmethod
@@ -255,9 +263,9 @@ class InstantExecutor:
             exc.pending_change = Change("restored", "ConfigMap", s.namespace, name, summary)  # type: ignore[attr-defined]
             raise
 
-    def _patch(self, writer: KubeApis, s: Situation, drill: bool) -> Change:
+    def _patch(self, writer: KubeApis, s: Situation, drill: bool, cause: str | None) -> Change:
         target = s.target
-        ops = undo_patch(s)
+        ops = undo_patch(s, cause)
         summary = f"template of revision {target.number} ({target.image})"
         change = Change("patched", "Deployment", s.namespace, s.name, summary, dry_run=drill)
         try:

@@ -18,6 +18,7 @@ from typing import Any
 from rollback_bot.catalog import Service
 from rollback_bot.executors.base import SnapshotStore
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.events import CHANGE_CAUSE
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import (
     REVISION,
@@ -137,11 +138,17 @@ def rollback_annotations(
     return out
 
 
-def undo_patch(found: Situation) -> list[dict[str, Any]]:
-    """The JSON patch to the target's template, refused (409) if the Deployment moved since."""
+def undo_patch(found: Situation, cause: str | None = None) -> list[dict[str, Any]]:
+    """The JSON patch to the target's template, refused (409) if the Deployment moved since.
+
+    ``cause`` becomes ``kubernetes.io/change-cause`` (instead of the one the target
+    revision carried), so ``kubectl rollout history`` says this rollback made the revision.
+    """
     annotations = rollback_annotations(
         found.deployment, {"metadata": {"annotations": found.target.annotations}}
     )
+    if cause:
+        annotations[CHANGE_CAUSE] = cause
     return [
         {
             "op": "replace",

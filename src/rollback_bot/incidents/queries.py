@@ -18,14 +18,13 @@ from rollback_bot.incidents import postmortem
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.revisions import (
     history_limit_warning,
-    known_stable,
     list_revisions,
     read_deployment,
 )
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
+from rollback_bot.rollbacks.targets import Targets
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
-from rollback_bot.timeline import TimelineKind
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,9 @@ class RevisionRow:
     age: timedelta | None
     stable: bool = False
     current: bool = False
+    bad: bool = False  # rolled back from, or marked bad
+    target: bool = False  # what a rollback without --to would choose
+    known: str = ""  # what is known about it, in words
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ class Queries:
         clock: Clock,
         catalog: Catalog | None = None,
         kube: KubeApis | None = None,  # only history reads the cluster
+        targets: Targets | None = None,
     ) -> None:
+        self._targets = targets
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
@@ -122,37 +126,33 @@ class Queries:
             raise NotFound("no Kubernetes API configured")
         revisions = list_revisions(self._kube, service.namespace, service.deployment)
         deployment = read_deployment(self._kube, service.namespace, service.deployment)
-        with self._uow(read_only=True) as uow:
-            alert_times = [
-                e.at
-                for e in uow.timeline.list_for_service(service=service.name)
-                if e.kind == TimelineKind.ALERT_FIRING
-            ]
         now = self._clock.now()
-        stable = set(
-            known_stable(
-                revisions,
-                alert_times=alert_times,
-                window=timedelta(seconds=service.stable_window_seconds),
-                now=now,
-            )
-        )
+        if self._targets is None:
+            raise NotFound("no evidence store configured")
+        choice = self._targets.choice(service, revisions)
         warnings = []
         if (limit := history_limit_warning(deployment)) is not None:
             warnings.append(limit)
-        if not stable:
-            warnings.append("no revision is known stable yet")
+        if choice.target is None:
+            warnings.append(
+                "no revision is known stable yet (none verified healthy, marked good, or "
+                f"alert-free for {service.stable_window_seconds} s): choose one with `--to`"
+            )
+        ages = {r.number: (now - r.created_at) if r.created_at else None for r in revisions}
         rows = [
             RevisionRow(
-                number=r.number,
-                image=r.image,
-                age=(now - r.created_at) if r.created_at else None,
-                stable=r.number in stable,
-                current=i == len(revisions) - 1,
+                number=k.number,
+                image=k.image,
+                age=ages.get(k.number),
+                stable=k.stable,
+                current=k.current,
+                bad=k.bad,
+                target=choice.target is not None and k.number == choice.target.number,
+                known=k.what_is_known(choice.window_seconds),
             )
-            for i, r in enumerate(revisions)
+            for k in choice.revisions
         ]
-        return list(reversed(rows)), warnings
+        return rows, warnings
 
     def postmortem(self, incident_id: int, fmt: str) -> tuple[str, str]:
         """(file name, content) of one incident's postmortem."""

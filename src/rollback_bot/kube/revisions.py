@@ -245,7 +245,6 @@ def known_stable(
     """
     alerts = sorted(alert_times)
     starts = {r.number: (live_since or {}).get(r.number, r.created_at) for r in revisions}
-    known = sorted(t for t in starts.values() if t is not None)
     current = max((r.number for r in revisions), default=None)
     stable: list[int] = []
     for rev in sorted(revisions, key=lambda r: r.number):
@@ -256,8 +255,9 @@ def known_stable(
             end = now
             if rev.replicas == 0 or rev.ready < rev.replicas:
                 continue
-        else:  # live until the next revision went live
-            end = next((t for t in known if t > start), now)
+        else:  # live until the next revision (by number) went live
+            later = [t for n, t in starts.items() if n > rev.number and t is not None]
+            end = min(later, default=now)
         if end - start < window:
             continue
         if any(start <= t <= start + window for t in alerts):

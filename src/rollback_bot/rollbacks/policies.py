@@ -106,3 +106,25 @@ def automation_allowed(service: Service) -> Verdict:
     if service.policy.automation:
         return ALLOW
     return Verdict(False, f"automation is off for {service.label} (policy.automation: false)")
+
+
+def may_mark(service: Service, who: Principal) -> Verdict:
+    """Mark a release good or bad: the requesters and approvers of the service."""
+    if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
+        return ALLOW
+    return Verdict(
+        False,
+        f"you may not mark releases of {service.label}: "
+        f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
+    )
+
+
+def may_declare_mitigated(service: Service, who: Principal) -> Verdict:
+    """Declare an incident mitigated: the requesters and approvers of its service."""
+    if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
+        return ALLOW
+    return Verdict(
+        False,
+        f"you may not declare incidents of {service.label} mitigated: "
+        f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
+    )

@@ -22,7 +22,7 @@ from rollback_bot.ids import format_incident_id
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.rollbacks import lifecycle
-from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
+from rollback_bot.rollbacks.lifecycle import Decision, IllegalMove, Move, State
 from rollback_bot.rollbacks.policies import (
     Membership,
     Principal,
@@ -34,6 +34,7 @@ from rollback_bot.rollbacks.policies import (
     may_operate,
     may_request,
 )
+from rollback_bot.rollbacks.targets import BAD, record_verdict
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -66,6 +67,7 @@ class RequestSpec:
     countdown_seconds: float = 60
     flag: str | None = None  # strategy "flag": which flag
     flag_restore: str | None = None  # undo: the value to put back (None: turn it off)
+    force_bad: bool = False  # the person overrides "this revision is known bad"
 
 
 class EffectSink(Protocol):
@@ -492,11 +494,29 @@ class RollbackService:
         row.updated_at = now
         if decision.after.is_terminal:
             row.finished_at = now
-        if Effect.MARK_MITIGATED in decision.effects and row.incident_id and not row.drill:
-            incident = uow.incidents.get(id=row.incident_id)
-            if incident and incident.mitigated_at is None:
-                incident.mitigated_at = now
-                incident.state = "mitigated"
+        if decision.after in (State.DONE, State.FAILED):
+            self._remember_rolled_back_from(uow, row, now)
+
+    def _remember_rolled_back_from(self, uow: UnitOfWork, row: Rollback, now: Any) -> None:
+        """The release a rollback left is known bad: it is never proposed again."""
+        if row.drill or row.strategy == "flag" or not (row.from_image or row.plan):
+            return
+        detail = (row.plan or {}).get("detail") or {}
+        outcome = "done" if row.state == State.DONE else "failed"
+        record_verdict(
+            uow,
+            service=row.service,
+            template_hash=detail.get("from_template_hash"),
+            images=row.from_image,
+            verdict=BAD,
+            source="rollback",
+            actor=row.requested_by,
+            at=now,
+            reason=f"{rid(row.id)} rolled back from it ({outcome})"
+            + (f": {row.reason}" if row.reason else ""),
+            incident_id=row.incident_id,
+            rollback_id=row.id,
+        )
 
     def _expired(self, service: Service, row: Rollback) -> bool:
         ttl = timedelta(seconds=service.policy.approval_ttl_seconds)

@@ -49,6 +49,23 @@ class RequestRollback:
     strategy: Strategy | None = None  # None: the catalog's strategy
     reason: str | None = None
     drill: bool = False
+    force_bad: bool = False  # `--force-bad`: the target is known bad, roll back anyway
+
+
+@dataclass(frozen=True)
+class MarkRelease:
+    """A person's verdict on a revision: good (may be proposed) or bad (never proposed)."""
+
+    service: str
+    revision: int
+    verdict: Literal["good", "bad"]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DeclareMitigated:
+    incident_id: int
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,8 @@ Command = (
     | History
     | Export
     | KillFlag
+    | MarkRelease
+    | DeclareMitigated
 )
 
 
@@ -133,7 +152,8 @@ class Verb:
 
 
 _REQUEST_USAGE = (
-    '/rollback <service> [--to <revision>] [--strategy instant|blue-green|gradual] [--reason "..."]'
+    "/rollback <service> [--to <revision>] [--strategy instant|blue-green|gradual] "
+    '[--reason "..."] [--force-bad]'
 )
 
 VERBS: tuple[Verb, ...] = (
@@ -142,7 +162,8 @@ VERBS: tuple[Verb, ...] = (
         _REQUEST_USAGE,
         '/rollback checkout --to 41 --reason "5xx after deploy"',
         "Request a rollback; a confirmation shows what will change and who must approve. "
-        "Without --to, the last known stable revision.",
+        "Without --to, the last known stable revision (verified healthy, marked good, or "
+        "alert-free for the stable window); a revision known bad needs --force-bad.",
     ),
     Verb("approve", "/rollback approve <id>", "/rollback approve R-12", "Approve a rollback."),
     Verb(
@@ -183,6 +204,18 @@ VERBS: tuple[Verb, ...] = (
         "/rollback flag <service> <flag>",
         "/rollback flag checkout new-pricing",
         "Kill switch: turn a feature flag off (undoable).",
+    ),
+    Verb(
+        "mark",
+        "/rollback mark <service> <revision> good|bad [reason]",
+        "/rollback mark checkout 41 bad leaks memory",
+        "Say what is known about a revision: bad ones are never proposed, good ones may be.",
+    ),
+    Verb(
+        "mitigated",
+        "/rollback mitigated <incident> [reason]",
+        "/rollback mitigated INC-7 error rate back to normal",
+        "Declare an incident mitigated (the harm stopped) when no alert says so.",
     ),
     Verb("help", "/rollback help", "/rollback help", "This list."),
 )
@@ -438,6 +471,8 @@ def _request(
 ) -> RequestRollback:
     usage = usage_of(verb)
     allowed = ("--to", "--strategy") if drill else ("--to", "--strategy", "--reason")
+    force_bad = any(a.lower() == "--force-bad" for a in args)
+    args = [a for a in args if a.lower() != "--force-bad"]
     positional, options = _split_options(args, allowed, usage)
     if not positional:
         raise CommandError(f"Which service?{_known(services)}", usage)
@@ -454,7 +489,35 @@ def _request(
         strategy=_parse_strategy(strategy, usage) if strategy is not None else None,
         reason=options.get("--reason"),
         drill=drill,
+        force_bad=force_bad,
     )
+
+
+def _mark(args: Sequence[str], services: Collection[str]) -> MarkRelease:
+    usage = usage_of("mark")
+    if len(args) < 3:
+        raise CommandError("`mark` needs a service, a revision and good or bad.", usage)
+    service = _service(args[0], services, usage)
+    number = _REVISION_NUMBER.fullmatch(args[1])
+    if number is None or int(number.group(1)) == 0:
+        raise CommandError(f"`{args[1]}` is not a revision number, like `41`.", usage)
+    verdict = args[2].lower()
+    if verdict not in ("good", "bad"):
+        raise CommandError(f"`{args[2]}`: say `good` or `bad`.", usage)
+    reason = " ".join(args[3:]).strip() or None
+    return MarkRelease(
+        service, int(number.group(1)), "good" if verdict == "good" else "bad", reason
+    )
+
+
+def _mitigated(args: Sequence[str]) -> DeclareMitigated:
+    usage = usage_of("mitigated")
+    if not args:
+        raise CommandError("`mitigated` needs an incident id, like `INC-7`.", usage)
+    incident_id = parse_incident_id(args[0])
+    if incident_id is None:
+        raise CommandError(f"`{args[0]}` is not an incident id, like `INC-7`.", usage)
+    return DeclareMitigated(incident_id, " ".join(args[1:]).strip() or None)
 
 
 def _deny(args: Sequence[str]) -> Deny:
@@ -603,6 +666,10 @@ def parse(
         return _export(args)
     if verb == "flag":
         return _flag(args, services, flags)
+    if verb == "mark":
+        return _mark(args, services)
+    if verb == "mitigated":
+        return _mitigated(args)
     if head.startswith("-"):
         raise CommandError(f"Which service?{_known(services)}", _REQUEST_USAGE)
     if head.lower() in {s.lower() for s in services}:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,20 +33,30 @@ from rollback_bot.timeline import TimelineKind
 log = logging.getLogger(__name__)
 
 
-def spec_to_metadata(spec: RequestSpec, channel: str | None) -> str:
-    return json.dumps(
-        {
-            "service": spec.service,
-            "to": spec.to_revision,
-            "strategy": spec.strategy,
-            "drill": spec.drill,
-            "channel": channel,
-        },
-        separators=(",", ":"),
-    )
+def spec_to_metadata(spec: RequestSpec, channel: str | None, *, known_bad: bool = False) -> str:
+    data: dict[str, Any] = {
+        "service": spec.service,
+        "to": spec.to_revision,
+        "strategy": spec.strategy,
+        "drill": spec.drill,
+        "channel": channel,
+    }
+    if known_bad:
+        data["known_bad"] = True
+    return json.dumps(data, separators=(",", ":"))
 
 
-def spec_from_metadata(metadata: str, user: str, reason: str) -> tuple[RequestSpec, str | None]:
+def metadata_needs_override(metadata: str) -> bool:
+    """The modal showed a known-bad target: submitting needs the override ticked."""
+    try:
+        return bool(json.loads(metadata).get("known_bad"))
+    except (ValueError, AttributeError):
+        return False
+
+
+def spec_from_metadata(
+    metadata: str, user: str, reason: str, *, force_bad: bool = False
+) -> tuple[RequestSpec, str | None]:
     data = json.loads(metadata)
     spec = RequestSpec(
         service=data["service"],
@@ -54,6 +65,7 @@ def spec_from_metadata(metadata: str, user: str, reason: str) -> tuple[RequestSp
         strategy=data.get("strategy"),
         drill=bool(data.get("drill")),
         reason=reason,
+        force_bad=force_bad,
     )
     return spec, data.get("channel")
 
@@ -95,17 +107,23 @@ class Conversations:
         opened = self._slack.views_open(trigger_id=trigger_id, view=loading_modal(title))
         view_id = opened["view"]["id"]
         try:
-            plan = self._rollbacks.plan(spec)
+            # Previewed with the override so the modal can show the warning and ask for it;
+            # the submission carries the person's choice.
+            plan = self._rollbacks.plan(replace(spec, force_bad=True))
         except (ExecutionError, LookupError) as exc:
             self._slack.views_update(view_id=view_id, view=message_modal(title, f":x: {exc}"))
             return Reply(False, f"Cannot roll back {service.label}: {exc}")
+        # The submission asks for exactly the revision shown, not a fresh choice.
+        chosen = replace(spec, to_revision=plan.to_revision) if plan.strategy == "instant" else spec
         preview = self._presenter.preview(
             service,
             plan,
             approvals=approvals_required(service),
             drill=spec.drill,
             reason=spec.reason,
-            metadata=spec_to_metadata(spec, channel),
+            metadata=spec_to_metadata(
+                chosen, channel, known_bad=bool(plan.detail.get("known_bad"))
+            ),
         )
         self._slack.views_update(view_id=view_id, view=request_modal(preview))
         return Reply(True, "")

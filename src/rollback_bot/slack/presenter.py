@@ -10,19 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.kube.revisions import Revision, known_stable, list_revisions
+from rollback_bot.kube.revisions import Revision, list_revisions
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import State
+from rollback_bot.rollbacks.targets import REVISION_STRATEGIES, Known, Targets
 from rollback_bot.slack.ui import views
 from rollback_bot.storage.models import AlertGroup, Approval, Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
-from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,9 @@ class Presenter:
         uow: UnitOfWorkFactory,
         clock: Clock,
         revisions: RevisionCache,
+        targets: Targets,
     ) -> None:
+        self._targets = targets
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
@@ -197,33 +199,25 @@ class Presenter:
             must_approve=who_may_approve(service) if approvals else None,
             drill=drill,
             reason=reason or None,
+            target_stable=bool(plan.detail.get("target_stable")),
+            target_known=plan.detail.get("target_known"),
+            known_bad=plan.detail.get("known_bad"),
         )
 
     def alert_group(self, group_id: int) -> views.AlertGroupView | None:
         with self._uow(read_only=True) as uow:
             group = uow.alert_groups.get(id=group_id)
-            if group is None:
-                return None
-            alert_times = (
-                [
-                    e.at
-                    for e in uow.timeline.list_for_service(service=group.service or "")
-                    if e.kind == TimelineKind.ALERT_FIRING
-                ]
-                if group.service
-                else []
-            )
-        return self.alert_group_view(group, alert_times)
+        if group is None:
+            return None
+        return self.alert_group_view(group)
 
-    def alert_group_view(
-        self, group: AlertGroup, alert_times: list[datetime]
-    ) -> views.AlertGroupView:
+    def alert_group_view(self, group: AlertGroup) -> views.AlertGroupView:
         service = self._catalog.service(group.service) if group.service else None
         current = stable = None
         if service is not None:
             revisions = self.revisions.get(service)
             current = revisions[-1] if revisions else None
-            stable = self.last_stable(service, revisions, alert_times)
+            stable = self.last_stable(service, revisions)
         annotations = group.annotations or {}
         links = group.links or {}
         resolved = group.status == "resolved"
@@ -256,25 +250,11 @@ class Presenter:
             can_silence=group.source == "alertmanager" and not resolved,
         )
 
-    def last_stable(
-        self,
-        service: Service,
-        revisions: list[Revision],
-        alert_times: list[datetime],
-    ) -> Revision | None:
-        """The newest known-stable revision older than the live one, else the previous one."""
-        if len(revisions) < 2:
+    def last_stable(self, service: Service, revisions: list[Revision]) -> Known | None:
+        """The rollback target on evidence (``rollbacks.targets.choose``); None without any."""
+        if not revisions or service.strategy not in REVISION_STRATEGIES:
             return None
-        stable = set(
-            known_stable(
-                revisions,
-                alert_times=alert_times,
-                window=timedelta(seconds=service.stable_window_seconds),
-                now=self._clock.now(),
-            )
-        )
-        older = revisions[:-1]
-        return next((r for r in reversed(older) if r.number in stable), older[-1])
+        return self._targets.choice(service, revisions).target
 
 
 def _moves_for(state: State, strategy: str) -> frozenset[lifecycle.Move]:

@@ -226,6 +226,30 @@ class TriggerFiring(Base):
     rollback_id: Mapped[int | None] = mapped_column(ForeignKey("rollbacks.id"))
 
 
+class ReleaseVerdict(Base):
+    """What is known about one release of a service: bad (rolled back from) or good.
+
+    A release is a pod template: its ``pod-template-hash`` (the ReplicaSet's identity,
+    which survives being re-numbered by a rollback) and its images. The newest verdict on a
+    release is what counts; older ones stay as the record of who said what and when.
+    """
+
+    __tablename__ = "release_verdicts"
+    __table_args__ = (Index("ix_release_verdicts_service", "service", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service: Mapped[str] = mapped_column(String(200))
+    template_hash: Mapped[str | None] = mapped_column(String(100))
+    images: Mapped[str] = mapped_column(Text, default="")  # comma-separated, as shown
+    verdict: Mapped[str] = mapped_column(String(10))  # "bad" | "good"
+    source: Mapped[str] = mapped_column(String(20))  # "rollback" | "verified" | "person"
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    rollback_id: Mapped[int | None] = mapped_column(ForeignKey("rollbacks.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 

@@ -29,6 +29,7 @@ from rollback_bot.storage.repositories import (
     ApprovalRepository,
     IdempotencyRepository,
     IncidentRepository,
+    ReleaseVerdictRepository,
     RollbackRepository,
     SnapshotRepository,
     TimelineRepository,
@@ -57,6 +58,7 @@ class UnitOfWork:
         self.snapshots = SnapshotRepository(session)
         self.trigger_firings = TriggerFiringRepository(session)
         self.idempotency = IdempotencyRepository(session)
+        self.verdicts = ReleaseVerdictRepository(session)
         return self
 
     def __exit__(

@@ -8,6 +8,7 @@ classes behind them (``rollbacks.service.RollbackService``,
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from rollback_bot.catalog import Service
@@ -25,6 +26,21 @@ class Notifier(Protocol):
     def progress(self, row: Rollback, line: str) -> None: ...
 
     def finished(self, row: Rollback) -> None: ...
+
+
+class Mitigate(Protocol):
+    """Marks an incident mitigated in the caller's transaction (``incidents.lifecycle``)."""
+
+    def __call__(
+        self,
+        uow: UnitOfWork,
+        incident_id: int,
+        *,
+        at: datetime,
+        actor: str,
+        why: str,
+        data: dict[str, Any] | None = None,
+    ) -> bool: ...
 
 
 class RollbackWriter(Protocol):

@@ -26,10 +26,11 @@ from rollback_bot.executors.base import Executor
 from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.ids import format_rollback_id as rid
+from rollback_bot.kube.events import EventRecorder
 from rollback_bot.rollbacks.lifecycle import Decision, Move, State
 from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
-from rollback_bot.rollbacks.runner.ports import Notifier, RollbackWriter
+from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.recovery import recover
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
 from rollback_bot.rollbacks.runner.steps import Steps
@@ -59,6 +60,8 @@ class Runner(EffectSink, Generic[W]):
         engine: Engine,
         rollbacks: Callable[[EffectSink], W],
         snapshots: DbSnapshotStore | None = None,
+        mitigate: Mitigate | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
         self._catalog = catalog
         self._uow = uow
@@ -77,6 +80,8 @@ class Runner(EffectSink, Generic[W]):
             rollbacks=self.rollbacks,
             jobs=self.jobs,
             snapshots=snapshots,
+            mitigate=mitigate,
+            events=events,
         )
         self._handlers: dict[JobKind, Callable[[int], object]] = {
             JobKind.EXECUTE: self._steps.execute,

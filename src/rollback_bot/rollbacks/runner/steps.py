@@ -13,24 +13,36 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Executor, Plan, StepResult
-from rollback_bot.executors.health import HealthGate
+from rollback_bot.executors.health import GateResult, HealthGate
 from rollback_bot.executors.snapshot_store import DbSnapshotStore, file_snapshots
+from rollback_bot.ids import format_incident_id
 from rollback_bot.ids import format_rollback_id as rid
+from rollback_bot.kube.events import (
+    FAILED,
+    PAUSED,
+    ROLLED_BACK,
+    STARTED,
+    EventRecorder,
+    change_cause,
+)
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
-from rollback_bot.rollbacks.runner.ports import Notifier, RollbackWriter
+from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
 from rollback_bot.rollbacks.service import BOT
+from rollback_bot.rollbacks.targets import GOOD, record_verdict
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 VERIFY_POLL_SECONDS = 0.5
 
@@ -48,7 +60,11 @@ class Steps:
         rollbacks: RollbackWriter,
         jobs: JobScheduler,
         snapshots: DbSnapshotStore | None,
+        mitigate: Mitigate | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
+        self._mitigate = mitigate
+        self._events = events
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
@@ -84,6 +100,7 @@ class Steps:
             update=_reset_attempts,
             extra=save,
         )
+        self._event(row, service, STARTED, f"{rid(row.id)} started: {self._cause(row)}")
         self.step(rollback_id)
 
     def step(self, rollback_id: int) -> None:
@@ -93,6 +110,7 @@ class Steps:
         row, service, executor = loaded
         plan = Plan.from_dict(row.plan)
         self._mark_applying(row, plan)
+        plan = replace(plan, detail={**plan.detail, "change_cause": self._cause(row)})
         try:
             with self._bound(rollback_id):
                 result = executor.apply_step(
@@ -158,25 +176,77 @@ class Steps:
             self._retry_or_give_up(row, JobKind.VERIFY, exc)
             return
         deadline = row.deadline_at or self._clock.now()
+        gate: GateResult | None = None
         if seen.done and seen.ok and not row.drill:
             gate = self._gate.check(service)
             if not gate.ok:
                 seen = type(seen)(ok=False, done=False, detail="; ".join(gate.reasons))
         if seen.done and seen.ok:
-            self._rollbacks.system_move(
+            moved = self._rollbacks.system_move(
                 rollback_id,
                 Move.VERIFIED,
-                summary=f"{rid(rollback_id)} verified: {seen.detail}"
-                + (" (drill: nothing was changed)" if row.drill else ""),
+                summary=self._verified_text(row, seen.detail, gate),
                 kind="rollback.done",
+                data={"checks": gate.checks if gate else {}, "rollout_healthy": True},
+                extra=(lambda uow, r: self._after_verified(uow, r, plan, gate)) if gate else None,
             )
+            if moved is not None:
+                self._event(row, service, ROLLED_BACK, f"{rid(row.id)} done: {seen.detail}")
         elif (seen.done and not seen.ok) or self._clock.now() >= deadline:
             self.fail(
                 rollback_id,
                 f"not healthy within {service.health.timeout_seconds:.0f} s: {seen.detail}",
+                gate=gate,
             )
         else:
             self._jobs.after(rollback_id, JobKind.VERIFY, delay=VERIFY_POLL_SECONDS)
+
+    @staticmethod
+    def _verified_text(row: Rollback, detail: str, gate: GateResult | None) -> str:
+        if gate is None:
+            return f"{rid(row.id)} verified: {detail}" + (
+                " (drill: nothing was changed)" if row.drill else ""
+            )
+        head = f"{rid(row.id)} rollout healthy: {detail}. {gate.checked_text()}."
+        if gate.alerts_cleared:
+            return head + " The service's alert checks are clear: incident mitigated."
+        return head + (
+            " The alerts were not checked, so the incident is NOT marked mitigated: it is "
+            "when its alerts resolve, or someone declares it with `/rollback mitigated "
+            + (format_incident_id(row.incident_id) if row.incident_id else "<incident>")
+            + "`."
+        )
+
+    def _after_verified(self, uow: UnitOfWork, row: Rollback, plan: Plan, gate: GateResult) -> None:
+        """In the "done" transaction: every check on the timeline; what the evidence proves."""
+        now = self._clock.now()
+        for check in gate.checks.values():
+            self._note(
+                uow, row, kind=TimelineKind.HEALTH_CHECK, summary=_check_line(check), data=check
+            )
+        if not gate.alerts_cleared:
+            return
+        record_verdict(
+            uow,
+            service=row.service,
+            template_hash=plan.detail.get("target_template_hash"),
+            images=row.to_image,
+            verdict=GOOD,
+            source="verified",
+            actor=BOT,
+            at=now,
+            incident_id=row.incident_id,
+            rollback_id=row.id,
+        )
+        if row.incident_id and self._mitigate is not None:
+            self._mitigate(
+                uow,
+                row.incident_id,
+                at=now,
+                actor=BOT,
+                why=f"after {rid(row.id)} the health gate's alert checks are clear",
+                data={"rollback": row.id, "checks": sorted(gate.checks)},
+            )
 
     # -- endings that ask people ------------------------------------------------------
     def pause(
@@ -199,14 +269,77 @@ class Steps:
             row = uow.rollbacks.get(id=rollback_id)
         if row is not None:
             self._notifier.progress(row, f":warning: {summary}")
+            service = self._catalog.service(row.service)
+            if service is not None:
+                self._event(row, service, PAUSED, summary, warning=True)
 
-    def fail(self, rollback_id: int, why: str) -> None:
-        self._rollbacks.system_move(
+    def fail(self, rollback_id: int, why: str, *, gate: GateResult | None = None) -> None:
+        def checks(uow: UnitOfWork, row: Rollback) -> None:
+            for check in (gate.checks if gate else {}).values():
+                self._note(
+                    uow, row, kind=TimelineKind.HEALTH_CHECK, summary=_check_line(check), data=check
+                )
+
+        moved = self._rollbacks.system_move(
             rollback_id,
             Move.FAIL,
             summary=f"{rid(rollback_id)} FAILED: {why}",
             kind="rollback.failed",
+            data={"checks": gate.checks} if gate else None,
             update=lambda r: setattr(r, "error", why),
+            extra=checks if gate else None,
+        )
+        if moved is None:
+            return
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        service = self._catalog.service(row.service) if row else None
+        if row is not None and service is not None:
+            self._event(row, service, FAILED, f"{rid(rollback_id)} failed: {why}", warning=True)
+
+    # -- the trace on the cluster -------------------------------------------------------
+    def _cause(self, row: Rollback) -> str:
+        """``kubernetes.io/change-cause`` of this rollback's writes: ids, people, why."""
+        with self._uow(read_only=True) as uow:
+            approvers = tuple(
+                a.actor
+                for a in uow.approvals.list_for(rollback_id=row.id)
+                if a.decision == "approve"
+            )
+        return change_cause(
+            rollback=rid(row.id),
+            incident=format_incident_id(row.incident_id) if row.incident_id else None,
+            requested_by=row.requested_by,
+            approved_by=approvers,
+            reason=row.reason or "",
+            target=f"revision {row.to_revision} ({row.to_image})"
+            if row.to_revision
+            else (row.to_image or "the previous state"),
+        )
+
+    def _event(
+        self, row: Rollback, service: Service, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        """A core/v1 Event on the object the rollback changes; drills change nothing."""
+        if self._events is None or row.drill:
+            return
+        if service.blue_green is not None and row.strategy == "blue-green":
+            kind, name = "Service", service.blue_green.service
+        elif row.strategy == "flag":
+            flag = service.flag(str((row.plan.get("detail") or {}).get("flag", "")))
+            if flag is None:
+                return
+            kind, name = "ConfigMap", flag.configmap
+        else:
+            kind, name = "Deployment", service.deployment
+        self._events.record(
+            namespace=service.namespace,
+            kind=kind,
+            name=name,
+            reason=reason,
+            message=message,
+            at=self._clock.now(),
+            warning=warning,
         )
 
     # -- helpers -----------------------------------------------------------------------
@@ -342,6 +475,17 @@ class Steps:
         if result.noop or not lines:
             lines.append(result.message)
         self._notifier.progress(row, "\n".join(lines))
+
+
+def _check_line(check: dict[str, Any]) -> str:
+    """One health check as a person reads it on the timeline."""
+    if check.get("result") == "skipped":
+        return f"health check {check['name']}: not checked ({check.get('skipped')})"
+    line = (
+        f"health check {check['name']} ({check.get('source')}): {check.get('query')} = "
+        f"{check.get('value')}; wanted {check.get('threshold')}: {check.get('result')}"
+    )
+    return line + (f" ({check['reason']})" if check.get("reason") else "")
 
 
 def _reset_attempts(row: Rollback) -> None:

@@ -28,6 +28,9 @@ REQUEST_MODAL = "rollback.request_modal"
 DENY_MODAL = "rollback.deny_modal"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
+# The override a rollback to a known-bad revision needs (a checkbox in the request modal)
+FORCE_BAD_BLOCK = "force_bad"
+FORCE_BAD_INPUT = "force_bad_input"
 
 # Prefixes of the action blocks' ids; the builders add the group or rollback id and the
 # block's index (a message holds its buttons in blocks of at most 25).

@@ -19,13 +19,19 @@ def _row(service: str, row: RevisionRow) -> Block:
     parts = [f"*{row.number}*", code(row.image) if row.image else "image unknown"]
     if row.age is not None:
         parts.append(f"{format_duration(row.age)} ago")
-    if row.stable:
+    if row.bad:
+        parts.append("⛔ known bad")
+    elif row.stable:
         parts.append("✅ stable")
     if row.current:
         parts.append("▶️ running")
+    if row.target:
+        parts.append("⏪ rollback target")
+    if row.known:
+        parts.append(escape(clip(row.known, 300)))
     roll_back = (
         None
-        if row.current
+        if row.current or row.bad
         else button(
             f"Roll back to {row.number}",
             action_ids.ROLL_BACK,

@@ -18,11 +18,13 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ConfirmObject,
     ContextBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
+    Option,
     PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
@@ -133,6 +135,26 @@ def reason_input(*, optional: bool, initial: str | None, hint: str) -> InputBloc
             max_length=MAX_REASON,
             placeholder=plain(hint, PlainTextInputElement.placeholder_max_length),
             initial_value=clip(initial, MAX_REASON) if initial else None,
+        ),
+    )
+
+
+def force_bad_input(revision: int | None) -> InputBlock:
+    """The explicit override a rollback to a known-bad revision needs."""
+    return InputBlock(
+        block_id=action_ids.FORCE_BAD_BLOCK,
+        optional=True,
+        label=plain("Override", InputBlock.label_max_length),
+        element=CheckboxesElement(
+            action_id=action_ids.FORCE_BAD_INPUT,
+            options=[
+                Option(
+                    value="force_bad",
+                    text=MarkdownTextObject(
+                        text=f"Revision {revision} is known bad: roll back to it anyway"
+                    ),
+                )
+            ],
         ),
     )
 

@@ -11,7 +11,14 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 from rollback_bot.slack.ui import action_ids
-from rollback_bot.slack.ui.kit import context, fields, modal_payload, reason_input, section
+from rollback_bot.slack.ui.kit import (
+    context,
+    fields,
+    force_bad_input,
+    modal_payload,
+    reason_input,
+    section,
+)
 from rollback_bot.slack.ui.mrkdwn import changes_section_text, escape, revision, warnings_text
 from rollback_bot.slack.ui.views import RequestPreview
 
@@ -56,8 +63,14 @@ def request_modal(preview: RequestPreview) -> dict[str, Any]:
             else "*What changes*\nNo image or configuration differences found."
         ),
     ]
+    if preview.target_known:
+        blocks.append(
+            context(f"About revision {preview.target_revision}: " + escape(preview.target_known))
+        )
     if preview.warnings:
         blocks.append(section(warnings_text(preview.warnings)))
+    if preview.known_bad:
+        blocks.append(force_bad_input(preview.target_revision))
     blocks.append(context(_approval(preview)))
     blocks.append(
         reason_input(

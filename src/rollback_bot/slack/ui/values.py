@@ -46,3 +46,10 @@ def submitted_reason(state_values: Mapping[str, Any]) -> str | None:
     block = state_values.get(action_ids.REASON_BLOCK) or {}
     value = (block.get(action_ids.REASON_INPUT) or {}).get("value")
     return (value.strip() or None) if isinstance(value, str) else None
+
+
+def submitted_force_bad(state_values: Mapping[str, Any]) -> bool:
+    """Whether the known-bad override was ticked in the request modal."""
+    block = state_values.get(action_ids.FORCE_BAD_BLOCK) or {}
+    chosen = (block.get(action_ids.FORCE_BAD_INPUT) or {}).get("selected_options") or []
+    return any(isinstance(o, dict) and o.get("value") == "force_bad" for o in chosen)

@@ -116,6 +116,8 @@ class RequestPreview:
     drill: bool = False
     reason: str | None = None  # prefilled from `--reason`
     target_stable: bool = False
+    target_known: str | None = None  # what is known about the target, in words
+    known_bad: str | None = None  # set: the target is known bad; the override is required
 
 
 _MOVE_ACTIONS: tuple[tuple[Move, str], ...] = (

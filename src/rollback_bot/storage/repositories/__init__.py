@@ -15,6 +15,7 @@ from rollback_bot.storage.repositories.rollbacks import ApprovalRepository, Roll
 from rollback_bot.storage.repositories.snapshots import SnapshotRepository
 from rollback_bot.storage.repositories.timeline import TimelineRepository
 from rollback_bot.storage.repositories.triggers import TriggerFiringRepository
+from rollback_bot.storage.repositories.verdicts import ReleaseVerdictRepository
 
 __all__ = [
     "AlertGroupRepository",
@@ -23,6 +24,7 @@ __all__ = [
     "ApprovalRepository",
     "IdempotencyRepository",
     "IncidentRepository",
+    "ReleaseVerdictRepository",
     "RollbackRepository",
     "SnapshotRepository",
     "TimelineRepository",

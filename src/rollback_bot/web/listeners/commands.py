@@ -32,6 +32,7 @@ def _request(s: Services, cmd: c.RequestRollback, body: dict[str, Any], respond:
         strategy=cmd.strategy,
         reason=cmd.reason or "",
         drill=cmd.drill,
+        force_bad=cmd.force_bad,
     )
     reply = s.conversations.open_request(
         spec, trigger_id=body["trigger_id"], channel=body["channel_id"]
@@ -99,6 +100,24 @@ def _kill_flag(s: Services, cmd: c.KillFlag, body: dict[str, Any], respond: Resp
     respond(response_type="ephemeral", text=reply.text)
 
 
+def _mark(s: Services, cmd: c.MarkRelease, body: dict[str, Any], respond: Respond) -> None:
+    service = s.catalog.service(cmd.service)
+    assert service is not None  # the parser only accepts catalog services
+    reply = s.marks.mark(
+        service, cmd.revision, cmd.verdict, user=body["user_id"], reason=cmd.reason or ""
+    )
+    respond(response_type="ephemeral", text=reply.text)
+
+
+def _mitigated(
+    s: Services, cmd: c.DeclareMitigated, body: dict[str, Any], respond: Respond
+) -> None:
+    _, text = s.incidents.declare_mitigated(
+        cmd.incident_id, user=body["user_id"], reason=cmd.reason or ""
+    )
+    respond(response_type="ephemeral", text=text)
+
+
 HANDLERS: dict[type, Handler] = {
     c.RequestRollback: _request,
     c.Approve: _approve,
@@ -110,6 +129,8 @@ HANDLERS: dict[type, Handler] = {
     c.History: _history,
     c.Export: _export,
     c.KillFlag: _kill_flag,
+    c.MarkRelease: _mark,
+    c.DeclareMitigated: _mitigated,
 }
 
 

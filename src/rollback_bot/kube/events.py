@@ -1,0 +1,113 @@
+"""The bot's trace on the cluster: ``kubernetes.io/change-cause`` and core/v1 Events.
+
+Every change the bot makes carries a change-cause (which rollback and incident, who
+requested and approved it, why), so ``kubectl rollout history`` says who did what; and each
+step of a rollback is a Kubernetes Event on the object (reasons ``RollbackStarted``,
+``RolledBack``, ``RollbackPaused``, ``RollbackFailed``), so ``kubectl describe`` shows it.
+Neither carries anything secret: ids, Slack user ids, the reason a person typed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from rollback_bot.kube.client import KubeApis
+
+log = logging.getLogger(__name__)
+
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+COMPONENT = "rollback-bot"
+#: kubectl shows the change-cause in one table cell: keep it to one readable line.
+MAX_CAUSE = 400
+
+STARTED, ROLLED_BACK, PAUSED, FAILED = (
+    "RollbackStarted",
+    "RolledBack",
+    "RollbackPaused",
+    "RollbackFailed",
+)
+
+
+def change_cause(
+    *,
+    rollback: str,
+    incident: str | None,
+    requested_by: str,
+    approved_by: tuple[str, ...],
+    reason: str,
+    target: str,
+) -> str:
+    """One line: ``rollback-bot R-1 (INC-1): to revision 1 (img); requested by U1, ...``."""
+    where = f" ({incident})" if incident else ""
+    approved = f", approved by {', '.join(approved_by)}" if approved_by else ""
+    why = f": {' '.join(reason.split())}" if reason.strip() else ""
+    text = f"{COMPONENT} {rollback}{where}: to {target}; requested by {requested_by}{approved}{why}"
+    return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 1] + "…"
+
+
+@dataclass(frozen=True)
+class EventRecorder:
+    """Writes Events as the bot itself; a failure is logged and never stops a rollback."""
+
+    apis: KubeApis
+
+    def record(
+        self,
+        *,
+        namespace: str,
+        kind: str,
+        name: str,
+        reason: str,
+        message: str,
+        at: datetime,
+        warning: bool = False,
+    ) -> bool:
+        api_version = "apps/v1" if kind in ("Deployment", "ReplicaSet") else "v1"
+        uid = self._uid(namespace, kind, name)
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body: Any = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": api_version,
+                "kind": kind,
+                "name": name,
+                "namespace": namespace,
+                **({"uid": uid} if uid else {}),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            self.apis.core.create_namespaced_event(namespace, body, _preload_content=False)
+        except (ApiException, OSError) as exc:
+            log.warning(
+                "could not write event %s on %s %s/%s: %s", reason, kind, namespace, name, exc
+            )
+            return False
+        return True
+
+    def _uid(self, namespace: str, kind: str, name: str) -> str | None:
+        try:
+            obj: Any = None
+            if kind == "Deployment":
+                obj = self.apis.apps.read_namespaced_deployment(name, namespace)
+            elif kind == "Service":
+                obj = self.apis.core.read_namespaced_service(name, namespace)
+            uid = obj.metadata.uid if obj is not None and obj.metadata is not None else None
+            return str(uid) if uid else None
+        except (ApiException, OSError):
+            return None
