@@ -52,6 +52,10 @@ REASON = "5xx above 5% since v2 went out"
 # Generous: a loaded laptop or CI runner must not turn a slow step into a failed demo.
 STEP_TIMEOUT = 30.0
 READY_DELAY = 0.3
+# How long v1 must run alert-free before it counts as stable: 15 min in a real catalog,
+# two seconds here so the demo shows the rule without the wait.
+DEMO_STABLE_WINDOW = 2
+CHANGE_CAUSE = "kubernetes.io/change-cause"
 
 T = TypeVar("T")
 
@@ -60,10 +64,17 @@ class DemoFailed(Exception):
     """A step did not turn out as the product promises; the message says which."""
 
 
-def sample_catalog() -> Catalog:
-    """The catalog shipped in the package, validated like any other."""
+def sample_catalog(*, stable_window: int | None = None) -> Catalog:
+    """The catalog shipped in the package, validated like any other.
+
+    ``stable_window`` overrides every service's ``stable_window_seconds`` (the demo's).
+    """
     text = resources.files("rollback_bot").joinpath(SAMPLE_CATALOG).read_text(encoding="utf-8")
-    return parse_catalog(yaml.safe_load(text))
+    data = yaml.safe_load(text)
+    if stable_window is not None:
+        for service in data["services"]:
+            service["stable_window_seconds"] = stable_window
+    return parse_catalog(data)
 
 
 def run_demo(
@@ -107,7 +118,7 @@ def _play(narrator: Narrator, workdir: Path, *, keep: bool, stop: threading.Even
     stack: LoopbackStack | None = None
     try:
         stack = LoopbackStack(
-            catalog=sample_catalog(),
+            catalog=sample_catalog(stable_window=DEMO_STABLE_WINDOW),
             database_url=f"sqlite:///{workdir / 'demo.db'}",
             ready_delay=READY_DELAY,
         )
@@ -148,7 +159,10 @@ class Demo:
         request, rollback_id = self.request_rollback(alert)
         self.self_approval_refused(request)
         self.approve(request, rollback_id)
-        self.after_rollback(request)
+        self.after_rollback(request, alert)
+        self.trace_on_the_cluster()
+        self.second_roll_back(alert)
+        self.alert_resolves(alert)
         self.postmortem(incident_id)
 
     # -- the steps -------------------------------------------------------------------
@@ -169,6 +183,11 @@ class Demo:
         self.stack.deploy(NAMESPACE, deployment_manifest(SERVICE, GOOD_IMAGE))
         self.stack.wait_available(NAMESPACE, SERVICE, timeout=STEP_TIMEOUT)
         self.say.kubernetes(kube_lines(self.stack, self.apis))
+        self.say.line(
+            f"v1 runs alert-free for {DEMO_STABLE_WINDOW} s (the demo's stable_window_seconds; "
+            "15 min by default): that is the evidence that makes it a rollback target."
+        )
+        time.sleep(DEMO_STABLE_WINDOW + 0.5)
 
     def release_bad(self) -> None:
         self.say.step(f"Deploying {SERVICE} v2 ({BAD_IMAGE}), whose pods crash")
@@ -239,7 +258,7 @@ class Demo:
         self.say.line("Kubernetes API writes made by the bot: " + ("; ".join(writes) or "none"))
         self.say.kubernetes(kube_lines(self.stack, self.apis))
 
-    def after_rollback(self, request: dict[str, Any]) -> None:
+    def after_rollback(self, request: dict[str, Any], alert: dict[str, Any]) -> None:
         self.say.step("What Slack shows afterwards")
         assert self.stack.services is not None
         # The bot paces its messages per channel, as Slack's rate limits ask; wait for them.
@@ -248,6 +267,70 @@ class Demo:
         self.say.slack("the thread under the request:", [plain(m["text"]) for m in thread])
         updated = self.stack.slack.message(CHANNEL, request["ts"]) or request
         self.say.slack("the request message now reads:", message_lines(updated)[:1])
+        card = _wait(
+            lambda: (
+                m
+                if (m := self.stack.slack.message(CHANNEL, alert["ts"]))
+                and "rolled back to revision" in json.dumps(m.get("blocks") or [])
+                else None
+            ),
+            "the alert card to show the rollback",
+        )
+        self.say.slack("the alert card, edited in place, now reads:", message_lines(card))
+
+    def trace_on_the_cluster(self) -> None:
+        self.say.step("The trace on the cluster: change-cause and Events")
+        self.say.line(f"kubectl -n {NAMESPACE} rollout history deploy/{SERVICE} shows:")
+        rows = [f"{'REVISION':<9} CHANGE-CAUSE"] + [
+            f"{rev.number:<9} {rev.annotations.get(CHANGE_CAUSE, '<none>')}"
+            for rev in list_revisions(self.apis, NAMESPACE, SERVICE)
+        ]
+        self.say.block(rows)
+        events = self.apis.core.list_namespaced_event(NAMESPACE).items
+        self.say.line(f"kubectl -n {NAMESPACE} describe deploy/{SERVICE} lists the Events:")
+        self.say.block(
+            f"{e.type:<8} {e.reason:<16} {e.message}"
+            for e in events
+            if e.involved_object and e.involved_object.name == SERVICE
+        )
+
+    def second_roll_back(self, alert: dict[str, Any]) -> None:
+        card = self.stack.slack.message(CHANNEL, alert["ts"]) or alert
+        button = self._button(card, action_ids.ROLL_BACK)
+        self.say.step(f'Alice clicks "{button["text"]["text"]}" on the card again')
+        views_before = len(self.stack.slack.views)
+        self._click(action_ids.ROLL_BACK, button, ALICE, card)
+        view = _wait(
+            lambda: next(
+                (v["view"] for v in self.stack.slack.views[views_before:] if v["op"] == "update"),
+                None,
+            ),
+            "the modal after the second Roll back",
+        )
+        self.say.slack("a modal opened for Alice:", view_lines(view))
+        if BAD_IMAGE in json.dumps(view) and "known bad" not in json.dumps(view):
+            raise DemoFailed("the second Roll back proposed the release it rolled back from")
+        self.say.line("It proposes no bad release: v2 is remembered as rolled back from.")
+
+    def alert_resolves(self, alert: dict[str, Any]) -> None:
+        self.say.step("Alertmanager sends HighErrorRate resolved")
+        response = self.stack.post_alert("alertmanager", alertmanager_payload(status="resolved"))
+        self.say.line(f"POST {self.stack.url}/alerts/alertmanager -> HTTP {response.status_code}")
+        self.say.line(
+            "Mitigated means the harm stopped on evidence (the alerts resolved, the gate's "
+            "alert checks clear) or by a person (/rollback mitigated INC-1); a healthy "
+            "rollout alone is not."
+        )
+        card = _wait(
+            lambda: (
+                m
+                if (m := self.stack.slack.message(CHANNEL, alert["ts"]))
+                and "RESOLVED" in json.dumps(m.get("blocks") or [])
+                else None
+            ),
+            "the alert card to show the alert resolved",
+        )
+        self.say.slack("the alert card now reads:", message_lines(card))
 
     def postmortem(self, incident_id: int) -> None:
         self.say.step(f"The postmortem of INC-{incident_id}, from the timeline")
@@ -516,7 +599,7 @@ def _buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def alertmanager_payload() -> dict[str, Any]:
+def alertmanager_payload(status: str = "firing") -> dict[str, Any]:
     """What Alertmanager's webhook (payload version 4) sends for the demo's alert."""
     labels = {"alertname": "HighErrorRate", "service": SERVICE, "severity": "critical"}
     annotations = {"summary": "5xx above 5%", "runbook_url": "https://runbooks.example/checkout"}
@@ -524,7 +607,7 @@ def alertmanager_payload() -> dict[str, Any]:
         "version": "4",
         "groupKey": '{}:{alertname="HighErrorRate"}',
         "truncatedAlerts": 0,
-        "status": "firing",
+        "status": status,
         "receiver": "rollback-bot",
         "groupLabels": {"alertname": "HighErrorRate"},
         "commonLabels": labels,
@@ -532,11 +615,13 @@ def alertmanager_payload() -> dict[str, Any]:
         "externalURL": "http://alertmanager.example",
         "alerts": [
             {
-                "status": "firing",
+                "status": status,
                 "labels": labels,
                 "annotations": annotations,
                 "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "endsAt": "0001-01-01T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z"
+                if status == "firing"
+                else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "generatorURL": "http://prometheus.example/graph",
                 "fingerprint": "demo-checkout-5xx",
             }

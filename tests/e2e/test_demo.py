@@ -55,6 +55,26 @@ def test_demo_tells_the_whole_incident_and_ends_by_itself(tmp_path: Path) -> Non
     assert "patch deployments shop/checkout" in out
     assert "revision 3, image registry.local/checkout:v1, 2/2 available" in out
     assert "rolled back to revision 1" in out
+    # The alert card is edited in place and tells the result and what runs now.
+    card = out[out.index("the alert card, edited in place, now reads:") :]
+    assert "R-1 rolled back to revision 1 `registry.local/checkout:v1`" in card
+    assert "Running now: revision 3 `registry.local/checkout:v1`" in card
+    # The trace on the cluster: who did it and why, as kubectl rollout history shows it.
+    assert re.search(
+        r"3\s+rollback-bot R-1 \(INC-1\): .*requested by U0ALICE, approved by U0BOB", out
+    )
+    assert "RollbackStarted" in out and "RolledBack" in out
+    # A second Roll back proposes no bad release: v2 is known bad, nothing is proposed.
+    second = out[
+        out.index("on the card again") : out.index("Alertmanager sends HighErrorRate resolved")
+    ]
+    assert "Rolls back to" not in second
+    assert (
+        "revision 2 `registry.local/checkout:v2`: known bad: rolled back from (R-1, INC-1)"
+        in second
+    )
+    # Mitigated on evidence: the rollout alone did not mitigate it; the alert resolving did.
+    assert "NOT marked mitigated" in out
     # The postmortem, printed and written.
     assert "# Postmortem INC-1: HighErrorRate on checkout" in out
     assert re.search(r"time to acknowledge \d+\.\d s, time to mitigate \d+\.\d s", out)

@@ -174,7 +174,7 @@ class HealthGate:
         if firing:
             reason = f"{len(firing)} alert(s) firing for {service.name}: {', '.join(firing)}"
             return _Check("alertmanager", False, reason, {"firing": firing, "url": base})
-        return _Check("alertmanager", True, "", {"firing": []})
+        return _Check("alertmanager", True, "", {"firing": [], "url": base})
 
     # -- Prometheus --------------------------------------------------------
 

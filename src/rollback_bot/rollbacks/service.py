@@ -512,8 +512,7 @@ class RollbackService:
             source="rollback",
             actor=row.requested_by,
             at=now,
-            reason=f"{rid(row.id)} rolled back from it ({outcome})"
-            + (f": {row.reason}" if row.reason else ""),
+            reason=(row.reason or "") + (" (the rollback failed)" if outcome == "failed" else ""),
             incident_id=row.incident_id,
             rollback_id=row.id,
         )

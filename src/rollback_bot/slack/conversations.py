@@ -41,8 +41,10 @@ def spec_to_metadata(spec: RequestSpec, channel: str | None, *, known_bad: bool 
         "drill": spec.drill,
         "channel": channel,
     }
-    if known_bad:
-        data["known_bad"] = True
+    if spec.force_bad:
+        data["force_bad"] = True  # `--force-bad` on the command: the override is given
+    elif known_bad:
+        data["known_bad"] = True  # the override must be ticked in the modal
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -65,7 +67,7 @@ def spec_from_metadata(
         strategy=data.get("strategy"),
         drill=bool(data.get("drill")),
         reason=reason,
-        force_bad=force_bad,
+        force_bad=force_bad or bool(data.get("force_bad")),
     )
     return spec, data.get("channel")
 
@@ -115,6 +117,8 @@ class Conversations:
             return Reply(False, f"Cannot roll back {service.label}: {exc}")
         # The submission asks for exactly the revision shown, not a fresh choice.
         chosen = replace(spec, to_revision=plan.to_revision) if plan.strategy == "instant" else spec
+        if spec.force_bad:  # the warning stays in the plan; no checkbox is asked for
+            plan = replace(plan, detail={**plan.detail, "known_bad": None})
         preview = self._presenter.preview(
             service,
             plan,

@@ -60,11 +60,31 @@ class SlackNotifier:
             render=self._render_rollback(row.id),
             on_posted=self._saver(row.id, "rollback"),
         )
+        self._refresh_cards(row)
         if decision is not None and decision.before is not decision.after:
             view = self._presenter.rollback(row.id)
             if view is not None:
                 line = progress_line(view, f"{decision.before.value} → {decision.after.value}")
                 self.progress(row, line)
+
+    def _refresh_cards(self, row: Rollback) -> None:
+        """The incident's alert cards are its live view: edit them too (coalesced by key)."""
+        if row.incident_id is None:
+            return
+        self._presenter.revisions.forget(row.service)  # "running now" must be read again
+        with self._uow(read_only=True) as uow:
+            groups = uow.alert_groups.list_for_incident(incident_id=row.incident_id)
+        for group in groups:
+            if group.message_ts:  # only cards already posted; a new one renders fresh
+                self.group_changed(group)
+
+    def incident_changed(self, incident_id: int) -> None:
+        """Mitigated or resolved: the incident's cards change their buttons."""
+        with self._uow(read_only=True) as uow:
+            groups = uow.alert_groups.list_for_incident(incident_id=incident_id)
+        for group in groups:
+            if group.message_ts:
+                self.group_changed(group)
 
     def progress(self, row: Rollback, line: str) -> None:
         if row.channel:

@@ -15,13 +15,14 @@ from datetime import timedelta
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
+from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.revisions import Revision, list_revisions
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import State
 from rollback_bot.rollbacks.targets import REVISION_STRATEGIES, Known, Targets
 from rollback_bot.slack.ui import views
-from rollback_bot.storage.models import AlertGroup, Approval, Rollback
+from rollback_bot.storage.models import AlertGroup, Approval, Incident, Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -207,11 +208,26 @@ class Presenter:
     def alert_group(self, group_id: int) -> views.AlertGroupView | None:
         with self._uow(read_only=True) as uow:
             group = uow.alert_groups.get(id=group_id)
-        if group is None:
-            return None
-        return self.alert_group_view(group)
+            if group is None:
+                return None
+            incident = uow.incidents.get(id=group.incident_id) if group.incident_id else None
+            rollbacks = (
+                uow.rollbacks.list_for_incident(incident_id=group.incident_id)
+                if group.incident_id
+                else []
+            )
+            latest = max(rollbacks, key=lambda r: r.id) if rollbacks else None
+            approvals = uow.approvals.list_for(rollback_id=latest.id) if latest else []
+        return self.alert_group_view(group, incident=incident, latest=latest, approvals=approvals)
 
-    def alert_group_view(self, group: AlertGroup) -> views.AlertGroupView:
+    def alert_group_view(
+        self,
+        group: AlertGroup,
+        *,
+        incident: Incident | None = None,
+        latest: Rollback | None = None,
+        approvals: list[Approval] | None = None,
+    ) -> views.AlertGroupView:
         service = self._catalog.service(group.service) if group.service else None
         current = stable = None
         if service is not None:
@@ -221,6 +237,8 @@ class Presenter:
         annotations = group.annotations or {}
         links = group.links or {}
         resolved = group.status == "resolved"
+        active = latest is not None and State(latest.state).is_active
+        mitigated = incident is not None and incident.state in ("mitigated", "resolved")
         return views.AlertGroupView(
             group_id=group.id,
             alertname=group.alertname,
@@ -246,8 +264,12 @@ class Presenter:
             current_image=current.image if current else None,
             stable_revision=stable.number if stable else None,
             stable_image=stable.image if stable else None,
-            can_roll_back=service is not None and not resolved,
+            # No second Roll back while one is active; none once the incident is mitigated.
+            can_roll_back=service is not None and not resolved and not active and not mitigated,
             can_silence=group.source == "alertmanager" and not resolved,
+            rollback_line=_rollback_line(latest, approvals or []) if latest else None,
+            incident_line=_incident_line(incident),
+            can_export=group.incident_id is not None and (resolved or mitigated),
         )
 
     def last_stable(self, service: Service, revisions: list[Revision]) -> Known | None:
@@ -255,6 +277,41 @@ class Presenter:
         if not revisions or service.strategy not in REVISION_STRATEGIES:
             return None
         return self._targets.choice(service, revisions).target
+
+
+def _rollback_line(row: Rollback, approvals: list[Approval]) -> str:
+    """The incident's latest rollback on its alert card: who, what, which step, result."""
+    rid = format_rollback_id(row.id)
+    to = f"revision {row.to_revision}" if row.to_revision else "its previous state"
+    image = f" `{row.to_image}`" if row.to_image else ""
+    who = "automation" if row.automatic else f"<@{row.requested_by}>"
+    approved = [a.actor for a in approvals if a.decision == "approve"]
+    by = f", approved by {', '.join(f'<@{a}>' for a in approved)}" if approved else ""
+    state = State(row.state)
+    drill = "drill " if row.drill else ""
+    if state.is_active:
+        step = {
+            State.REQUESTED: "waiting for approval",
+            State.SCHEDULED: "countdown running",
+            State.APPROVED: "starting",
+            State.EXECUTING: f"applying step {row.step + 1}",
+            State.PAUSED: "PAUSED",
+            State.VERIFYING: "changes applied, verifying",
+        }[state]
+        return f"⏳ {drill}{rid} in progress: {who} rolling back to {to}{image}{by} · {step}"
+    if state is State.DONE:
+        return f"✅ {drill}{rid} rolled back to {to}{image} (requested by {who}{by})"
+    if state is State.FAILED:
+        return f"❌ {drill}{rid} failed: {row.error or 'see its thread'}"
+    return f"⏹ {drill}{rid} {state.value}"
+
+
+def _incident_line(incident: Incident | None) -> str | None:
+    if incident is None or incident.state == "open":
+        return None
+    at = incident.mitigated_at if incident.state == "mitigated" else incident.resolved_at
+    when = f" at {at:%H:%M:%S} UTC" if at else ""
+    return f"{format_incident_id(incident.id)} {incident.state}{when}"
 
 
 def _moves_for(state: State, strategy: str) -> frozenset[lifecycle.Move]:

@@ -37,6 +37,8 @@ def _where(service: str | None, environment: str | None) -> str:
 def _title_and_text(view: AlertGroupView) -> tuple[str, str]:
     where = _where(view.service, view.environment)
     incident = f" {format_incident_id(view.incident_id)}." if view.incident_id else ""
+    if view.rollback_line:
+        incident += f" {view.rollback_line.split(' (')[0]}."
     if view.status == "resolved":
         lasted = f" after {format_duration(view.resolved_after)}" if view.resolved_after else ""
         return (
@@ -74,7 +76,7 @@ def _revisions(view: AlertGroupView) -> Block:
         if view.stable_revision is not None or view.stable_image
         else "No stable revision known"
     )
-    running = f"Running: {revision(view.current_revision, view.current_image)}"
+    running = f"Running now: {revision(view.current_revision, view.current_image)}"
     return context(running, stable)
 
 
@@ -115,7 +117,7 @@ def _buttons(view: AlertGroupView) -> list[ButtonElement]:
         out.append(
             button("🔕 Silence 1h", action_ids.SILENCE_1H, button_value(group_id=view.group_id))
         )
-    if view.status == "resolved" and view.incident_id:
+    if (view.status == "resolved" or view.can_export) and view.incident_id:
         out.append(
             button(
                 "Export postmortem", action_ids.EXPORT, button_value(incident_id=view.incident_id)
@@ -136,6 +138,9 @@ def alert_message(view: AlertGroupView) -> Message:
     if about:
         blocks.append(section("\n".join(about)))
     blocks.append(_facts(view))
+    if view.rollback_line or view.incident_line:
+        lines = [x for x in (view.rollback_line, view.incident_line) if x]
+        blocks.append(section("\n".join(clip(x, 1000) for x in lines)))
     if view.service is not None:
         blocks.append(_revisions(view))
     notes = _notes(view)

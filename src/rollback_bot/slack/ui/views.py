@@ -59,6 +59,10 @@ class AlertGroupView:
     can_roll_back: bool = False
     can_silence: bool = False
     silenced_until: datetime | None = None
+    # The incident's latest rollback, as the card tells it (who, what, which step, result)
+    rollback_line: str | None = None
+    incident_line: str | None = None  # "INC-1 mitigated at ..." once it is
+    can_export: bool = False
 
 
 @dataclass(frozen=True)

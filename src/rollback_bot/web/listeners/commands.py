@@ -112,9 +112,11 @@ def _mark(s: Services, cmd: c.MarkRelease, body: dict[str, Any], respond: Respon
 def _mitigated(
     s: Services, cmd: c.DeclareMitigated, body: dict[str, Any], respond: Respond
 ) -> None:
-    _, text = s.incidents.declare_mitigated(
+    ok, text = s.incidents.declare_mitigated(
         cmd.incident_id, user=body["user_id"], reason=cmd.reason or ""
     )
+    if ok:
+        s.notifier.incident_changed(cmd.incident_id)  # its cards change their buttons
     respond(response_type="ephemeral", text=text)
 
 

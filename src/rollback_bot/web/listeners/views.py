@@ -66,7 +66,3 @@ def register(app: App, services: Services) -> None:
 
     app.view(action_ids.REQUEST_MODAL)(ack=check_override, lazy=[request])
     app.view(action_ids.DENY_MODAL)(ack=check_reason, lazy=[deny])
-
-
-def _acknowledge(ack: Ack) -> None:
-    ack()
