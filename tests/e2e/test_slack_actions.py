@@ -156,6 +156,9 @@ def test_same_submission_delivered_twice_at_once_makes_one_rollback(
     assert state_of(stack, 2) is None
     assert _count(stack, "rollback.requested") == 1
     assert _count(stack, "rollback.refused") == 0
+    # The message is queued after the state is committed: wait for it, then count again.
+    wait_until(lambda: [m for m in stack.slack.messages(CHANNEL) if button(m, action_ids.APPROVE)])
+    stack.services.outbox.flush(timeout=10)
     assert len([m for m in stack.slack.messages(CHANNEL) if button(m, action_ids.APPROVE)]) == 1
 
 

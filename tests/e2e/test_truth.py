@@ -89,6 +89,18 @@ def _modal(stack: LoopbackStack, text: str, *, user: str = ALICE) -> dict[str, A
     return _modal_after(stack, seen)
 
 
+def _refused_modal(stack: LoopbackStack, text: str) -> dict[str, Any]:
+    """A modal that can only say why not; its ephemeral reply is awaited too, so a later
+    command's reply is not confused with it."""
+    seen = len(stack.slack.responses)
+    modal = _modal(stack, text)
+    wait_until(
+        lambda: any("Cannot roll back" in str(r.get("text")) for r in stack.slack.responses[seen:]),
+        timeout=WAIT,
+    )
+    return modal
+
+
 def _target_in(modal: dict[str, Any]) -> str:
     """The modal's "Rolls back to" field, or its error text when there is no target."""
     text = json.dumps(modal["blocks"])
@@ -234,7 +246,7 @@ def test_what_runs_is_refused_before_approval_and_a_bad_release_needs_the_overri
     _roll_back_v3(stack)
     before = _rollbacks(stack)
 
-    same = _modal(stack, "checkout --to 4")
+    same = _refused_modal(stack, "checkout --to 4")
     assert "already runs revision 4" in json.dumps(same), same
     assert _rollbacks(stack) == before  # nobody was asked to approve anything
 
@@ -274,7 +286,7 @@ def test_marks_by_people_change_what_is_proposed(stack: LoopbackStack) -> None:
     _three_releases(stack)
     _roll_back_v3(stack)
     assert "marked bad" in _reply(stack, "mark checkout 1 bad config drift")
-    no_target = _modal(stack, "checkout")
+    no_target = _refused_modal(stack, "checkout")
     text = json.dumps(no_target)
     assert "No revision of" in text and "known stable" in text
     assert "revision 1" in text and "marked bad" in text  # what is known, per revision
