@@ -27,6 +27,7 @@ from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import ExecutionError, Executor, Plan, StepResult
 from rollback_bot.executors.snapshot_store import DbSnapshotStore, file_snapshots
+from rollback_bot.logs import log_context
 from rollback_bot.rollbacks.health import HealthGate
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, Move, State
 from rollback_bot.rollbacks.service import BOT, EffectSink, RollbackService, rid
@@ -49,7 +50,8 @@ def run_job(rollback_id: int, kind: str) -> None:
     if runner is None:
         log.warning("job %s for %s ran with no runner", kind, rid(rollback_id))
         return
-    runner.run(rollback_id, kind)
+    with log_context(rollback=rollback_id):
+        runner.run(rollback_id, kind)
 
 
 class Notifier(Protocol):

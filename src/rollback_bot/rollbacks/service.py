@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Actor, ExecutionError, Plan
+from rollback_bot.logs import log_context
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
 from rollback_bot.rollbacks.policies import (
@@ -404,7 +405,7 @@ class RollbackService:
         # Group membership may ask Slack: do it before the write transaction, which on
         # SQLite holds the database's write lock until it ends.
         who = self._principal_for(rollback_id, user)
-        with self._uow() as uow:
+        with log_context(rollback=rollback_id), self._uow() as uow:
             row = uow.rollbacks.get(id=rollback_id)
             if row is None:
                 return Reply(False, f"There is no rollback {rid(rollback_id)}.")
