@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from rollback_bot.alerts.parsers import Alert
+from rollback_bot.alerts.model import Alert
 from rollback_bot.alerts.triggers import TriggerDecision
 from rollback_bot.catalog import Service
 from rollback_bot.rollbacks.lifecycle import Move, State

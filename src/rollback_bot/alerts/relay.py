@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from rollback_bot.alerts.matching import Matcher, compile_matchers, first_match
-from rollback_bot.alerts.parsers import Alert
+from rollback_bot.alerts.model import Alert
 from rollback_bot.alerts.triggers import TriggerDecision, evaluate
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock

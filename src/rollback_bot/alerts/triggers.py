@@ -26,7 +26,7 @@ from typing import Literal, Protocol, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from rollback_bot.alerts.matching import Matcher, compile_matchers
-from rollback_bot.alerts.parsers import Alert, label_fingerprint
+from rollback_bot.alerts.model import Alert, label_fingerprint
 
 CompareOp = Literal["gt", "gte", "lt", "lte", "eq"]
 RuleSeverity = Literal["critical", "warning"]
