@@ -11,7 +11,7 @@ class FlagService:
         self._rollbacks = rollbacks
         self._uow = uow
 
-    def kill(self, service: str, flag: str, *, user: str, channel: str | None = None) -> Reply:
+    def kill(self, service: str, flag: str, *, user: str) -> Reply:
         spec = RequestSpec(
             service=service,
             user=user,
@@ -19,6 +19,7 @@ class FlagService:
             flag=flag,
             reason=f"kill switch: {flag} off",
         )
+        # Posted where the service's alerts go, like any request without a thread.
         return self._rollbacks.request(spec, channel=None)
 
     def undo(self, rollback_id: int, *, user: str) -> Reply:
