@@ -50,6 +50,7 @@ from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.presenter import Presenter, RevisionCache
 from rollback_bot.storage.engine import make_engine
+from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.migrator import ensure_up_to_date
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
@@ -81,6 +82,7 @@ class Services:
     flags: FlagService
     poller: QueryPoller | None = None
     watcher: DeploymentWatcher | None = None
+    housekeeping: IdempotencyPurge | None = None
 
     def database_ok(self) -> bool:
         try:
@@ -96,8 +98,12 @@ class Services:
             self.poller.start()
         if self.watcher is not None:
             self.watcher.start()
+        if self.housekeeping is not None:
+            self.housekeeping.start()
 
     def stop(self) -> None:
+        if self.housekeeping is not None:
+            self.housekeeping.stop()
         if self.watcher is not None:
             self.watcher.stop()
         if self.poller is not None:
@@ -253,6 +259,7 @@ def build(
             clock=clock,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
+        housekeeping=IdempotencyPurge(uow=uow),
         poller=QueryPoller(
             catalog=catalog,
             relay=relay,
