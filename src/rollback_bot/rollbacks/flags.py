@@ -26,7 +26,7 @@ class FlagService:
         with self._uow(read_only=True) as uow:
             row = uow.rollbacks.get(id=rollback_id)
         if row is None or row.strategy != "flag":
-            return Reply(False, f"R-{rollback_id} is not a flag change.")
+            return Reply.refused(f"R-{rollback_id} is not a flag change.")
         detail = (row.plan or {}).get("detail", {})
         spec = RequestSpec(
             service=row.service,
