@@ -111,7 +111,7 @@ class AlertmanagerProcess:
                     [
                         self._binary,
                         f"--config.file={self._config}",
-                        f"--rollback_bot.storage.path={self._dir / 'data'}",
+                        f"--storage.path={self._dir / 'data'}",
                         f"--web.listen-address=127.0.0.1:{port}",
                         "--cluster.listen-address=",
                         "--log.level=warn",
