@@ -50,6 +50,7 @@ from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.presenter import Presenter, RevisionCache
 from rollback_bot.storage.engine import make_engine
+from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.migrator import ensure_up_to_date
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
@@ -205,6 +206,7 @@ def build(
             clock=clock,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
+        housekeeping=IdempotencyPurge(uow=uow),
         poller=QueryPoller(
             catalog=catalog,
             relay=relay,
@@ -267,13 +269,19 @@ class ServerThread:
         closed pipe there is the ``EBADF`` (or, once the fd number is reused, a write into
         someone else's file) that a naive ``close_all`` risks.
         """
+        from waitress import wasyncore
+
         server: Any = self._server
         trigger = server.trigger
 
         def close_channels() -> None:
             for channel in list(server._map.values()):
-                if channel is not trigger:
-                    with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError):
+                    if channel is server:
+                        # The server's own close() closes the trigger too; close only
+                        # its listening socket here, the trigger goes last.
+                        wasyncore.dispatcher.close(server)
+                    elif channel is not trigger:
                         channel.close()
             trigger.del_channel()  # the loop ends when its map is empty
 

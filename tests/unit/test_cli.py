@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from rollback_bot.cli import main
+from rollback_bot.cli import _redact, main
 from rollback_bot.storage import db
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +39,26 @@ services:
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from the environment; start every test from the documented defaults."""
-    for name in ("DATABASE_URL", "ROLLBACK_BOT_CATALOG", "PORT", "ALERT_WEBHOOK_TOKEN"):
+    for name in (
+        "DATABASE_URL",
+        "ROLLBACK_BOT_CATALOG",
+        "PORT",
+        "ALERT_WEBHOOK_TOKEN",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() configures the process's logging; give the next test the logging it had."""
+    root, alembic = logging.getLogger(), logging.getLogger("alembic")
+    handlers, level, alembic_level = root.handlers[:], root.level, alembic.level
+    yield
+    root.handlers = handlers
+    root.setLevel(level)
+    alembic.setLevel(alembic_level)
 
 
 # -- check-config -----------------------------------------------------------------------------
@@ -144,6 +164,42 @@ def test_migrate_brings_a_new_sqlite_database_to_head(
         engine.dispose()
     # Running it again is safe.
     assert main(["migrate"]) == 0
+
+
+def test_commands_are_quiet_on_stderr_unless_verbose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/quiet.db")
+
+    assert main(["migrate"]) == 0
+    assert main(["incidents"]) == 0
+    assert capsys.readouterr().err == ""
+
+    # -v before or after the command: the migration tooling's own lines come back.
+    assert main(["incidents", "-v"]) == 0
+    assert "INFO alembic.runtime.migration" in capsys.readouterr().err
+    assert main(["-v", "incidents"]) == 0
+    assert "INFO alembic.runtime.migration" in capsys.readouterr().err
+
+
+def test_invalid_log_settings_are_refused_with_the_setting_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    assert main(["check-config", str(SAMPLE_CATALOG)]) == 2
+    assert "log_format" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "printed"),
+    [
+        ("postgresql+psycopg://bot:s3cret@db:5432/rb", "postgresql+psycopg://bot:***@db:5432/rb"),
+        ("postgresql://bot@db/rb", "postgresql://bot@db/rb"),
+        ("sqlite:////var/lib/rb.db", "sqlite:////var/lib/rb.db"),
+    ],
+)
+def test_database_urls_are_printed_without_their_password(url: str, printed: str) -> None:
+    assert _redact(url) == printed
 
 
 def test_serve_refuses_an_unmigrated_database(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rollback_bot.alerts.parsers import Alert
+from rollback_bot.alerts.model import Alert
 from rollback_bot.alerts.relay import AlertRelay
 from rollback_bot.alerts.triggers import TriggerDecision
 from rollback_bot.catalog import Catalog, Service, parse_catalog

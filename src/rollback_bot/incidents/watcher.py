@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -241,15 +240,6 @@ def _writing(row: Rollback, now: datetime) -> bool:
         return True
     finished = row.finished_at or row.updated_at
     return finished is not None and now - finished < OWN_WRITE_GRACE
-
-
-def wait_ready(watcher: DeploymentWatcher, timeout: float = 10.0) -> bool:
-    """For tests and the demo: block until the first listing is done."""
-    deadline = time.monotonic() + timeout
-    while not watcher.ready.wait(0.05):
-        if time.monotonic() > deadline:
-            return False
-    return True
 
 
 def thread_poster(notifier: Any, uow: UnitOfWorkFactory) -> Post:

@@ -63,13 +63,6 @@ def snapshot_records(
     return records
 
 
-def take_snapshot(apis: KubeApis, deployment: Mapping[str, Any]) -> list[SnapshotRecord]:
-    """Read the referenced ConfigMaps and return the records for a checkpoint."""
-    namespace = deployment["metadata"]["namespace"]
-    names = configmaps_referenced(deployment["spec"]["template"])
-    return snapshot_records(deployment, {n: read_configmap(apis, namespace, n) for n in names})
-
-
 def _short(value: str | None, limit: int = 40) -> str:
     if value is None:
         return "(unset)"

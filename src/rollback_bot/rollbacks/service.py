@@ -21,6 +21,7 @@ from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
+from rollback_bot.logs import log_context
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
 from rollback_bot.rollbacks.policies import (
@@ -44,13 +45,25 @@ log = logging.getLogger(__name__)
 BOT = "rollback-bot"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reply:
-    """What the person who acted is told (ephemeral); ``ok`` False means refused."""
+    """What the person who acted is told (ephemeral); ``ok`` False means refused.
+
+    Built through ``Reply.success`` or ``Reply.refused`` so a call site reads what it
+    answers, never a bare ``True``/``False``.
+    """
 
     ok: bool
     text: str
     rollback_id: int | None = None
+
+    @classmethod
+    def success(cls, text: str, *, rollback_id: int | None = None) -> Reply:
+        return cls(ok=True, text=text, rollback_id=rollback_id)
+
+    @classmethod
+    def refused(cls, text: str, *, rollback_id: int | None = None) -> Reply:
+        return cls(ok=False, text=text, rollback_id=rollback_id)
 
 
 @dataclass(frozen=True)
@@ -129,17 +142,17 @@ class RollbackService:
         try:
             service, verdict = self.check_request(spec)
         except LookupError as exc:
-            return Reply(False, f"{exc} Known services: {', '.join(self._catalog.names)}.")
+            return Reply.refused(f"{exc} Known services: {', '.join(self._catalog.names)}.")
         actor = "automation" if spec.automatic else spec.user
         if not verdict:
             self.refuse(service=service.name, actor=actor, what="request", why=verdict.reason)
-            return Reply(False, f"Refused: {verdict.reason}.")
+            return Reply.refused(f"Refused: {verdict.reason}.")
         self._expire_stale_request(service)
         try:
             plan = self.plan(spec)
         except ExecutionError as exc:
             self.refuse(service=service.name, actor=actor, what="request", why=str(exc))
-            return Reply(False, f"Cannot roll back {service.label}: {exc}")
+            return Reply.refused(f"Cannot roll back {service.label}: {exc}")
         required = 0 if spec.drill and service.environment != "production" else None
         required = approvals_required(service) if required is None else required
         decision = lifecycle.start(approvals_required=required, automatic=spec.automatic)
@@ -190,8 +203,7 @@ class RollbackService:
                 uow.rollback()
                 why = f"{service.name} already has an active rollback {rid(exc.existing_id or 0)}"
                 self.refuse(service=service.name, actor=actor, what="request", why=why)
-                return Reply(
-                    False,
+                return Reply.refused(
                     f"Refused: {why}. One rollback per service at a time: "
                     f"see `/rollback status {rid(exc.existing_id or 0)}`.",
                 )
@@ -217,8 +229,9 @@ class RollbackService:
             if decision.after is State.REQUESTED
             else ""
         )
-        return Reply(
-            True, f"{drill}Rollback {rid(row.id)} of {service.label} requested{needs}.", row.id
+        return Reply.success(
+            f"{drill}Rollback {rid(row.id)} of {service.label} requested{needs}.",
+            rollback_id=row.id,
         )
 
     # -- moves by people -----------------------------------------------------
@@ -229,7 +242,9 @@ class RollbackService:
             self.refuse(
                 service=expired.name, actor=user, what="approve", why=why, rollback_id=rollback_id
             )
-            return Reply(False, f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id)
+            return Reply.refused(
+                f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id=rollback_id
+            )
 
         def check(uow: UnitOfWork, service: Service, row: Rollback, who: Principal) -> Verdict:
             if row.state == State.REQUESTED and self._expired(service, row):
@@ -259,7 +274,7 @@ class RollbackService:
 
     def deny(self, rollback_id: int, user: str, reason: str) -> Reply:
         if not reason.strip():
-            return Reply(False, "A denial needs a reason: `/rollback deny R-12 <reason>`.")
+            return Reply.refused("A denial needs a reason: `/rollback deny R-12 <reason>`.")
 
         def record(uow: UnitOfWork, row: Rollback) -> int:
             try:
@@ -405,14 +420,14 @@ class RollbackService:
         # Group membership may ask Slack: do it before the write transaction, which on
         # SQLite holds the database's write lock until it ends.
         who = self._principal_for(rollback_id, user)
-        with self._uow() as uow:
+        with log_context(rollback=rollback_id), self._uow() as uow:
             row = uow.rollbacks.get(id=rollback_id)
             if row is None:
-                return Reply(False, f"There is no rollback {rid(rollback_id)}.")
+                return Reply.refused(f"There is no rollback {rid(rollback_id)}.")
             service = self._catalog.service(row.service)
             if service is None:
-                return Reply(
-                    False, f"{rid(rollback_id)} is for `{row.service}`, no longer in the catalog."
+                return Reply.refused(
+                    f"{rid(rollback_id)} is for `{row.service}`, no longer in the catalog."
                 )
             try:
                 verdict = check(uow, service, row, who)
@@ -428,7 +443,7 @@ class RollbackService:
             except _Repeat as repeat:
                 # A double click or a retried delivery: the first one acted, this one is quiet.
                 uow.rollback()
-                return Reply(True, str(repeat), rollback_id)
+                return Reply.success(str(repeat), rollback_id=rollback_id)
             except (_Refusal, IllegalMove) as exc:
                 # rollback() expires ``row``: reading it afterwards would reload it in a new
                 # transaction of this unit of work, whose SQLite write lock then blocks
@@ -444,7 +459,9 @@ class RollbackService:
                     rollback_id=rollback_id,
                     incident_id=incident_id,
                 )
-                return Reply(False, f"Cannot {verb} {rid(rollback_id)}: {why}.", rollback_id)
+                return Reply.refused(
+                    f"Cannot {verb} {rid(rollback_id)}: {why}.", rollback_id=rollback_id
+                )
             self._apply(uow, row, decision, now)
             incident = uow.incidents.get(id=row.incident_id) if row.incident_id else None
             if incident and incident.acknowledged_at is None:
@@ -475,10 +492,11 @@ class RollbackService:
             try:
                 uow.commit()
             except ConcurrentUpdate:
-                return Reply(False, f"{rid(rollback_id)} changed at the same moment; look again.")
+                return Reply.refused(f"{rid(rollback_id)} changed at the same moment; look again.")
         self.effects.carry_out(row, decision)
-        return Reply(
-            True, f"{rid(rollback_id)}: {_past(move)} by you; now {decision.after.value}.", row.id
+        return Reply.success(
+            f"{rid(rollback_id)}: {_past(move)} by you; now {decision.after.value}.",
+            rollback_id=row.id,
         )
 
     def _principal_for(self, rollback_id: int, user: str) -> Principal:

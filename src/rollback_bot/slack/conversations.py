@@ -85,12 +85,12 @@ class Conversations:
         try:
             service, verdict = self._rollbacks.check_request(spec)
         except LookupError as exc:
-            return Reply(False, str(exc))
+            return Reply.refused(str(exc))
         if not verdict:
             self._rollbacks.refuse(
                 service=service.name, actor=spec.user, what="request", why=verdict.reason
             )
-            return Reply(False, f"Refused: {verdict.reason}.")
+            return Reply.refused(f"Refused: {verdict.reason}.")
         title = "Rollback drill" if spec.drill else "Confirm rollback"
         opened = self._slack.views_open(trigger_id=trigger_id, view=loading_modal(title))
         view_id = opened["view"]["id"]
@@ -98,7 +98,7 @@ class Conversations:
             plan = self._rollbacks.plan(spec)
         except (ExecutionError, LookupError) as exc:
             self._slack.views_update(view_id=view_id, view=message_modal(title, f":x: {exc}"))
-            return Reply(False, f"Cannot roll back {service.label}: {exc}")
+            return Reply.refused(f"Cannot roll back {service.label}: {exc}")
         preview = self._presenter.preview(
             service,
             plan,
@@ -108,7 +108,7 @@ class Conversations:
             metadata=spec_to_metadata(spec, channel),
         )
         self._slack.views_update(view_id=view_id, view=request_modal(preview))
-        return Reply(True, "")
+        return Reply.success("")
 
     def export(
         self, incident_id: int, fmt: str, *, channel: str, thread_ts: str | None, user: str
@@ -116,7 +116,7 @@ class Conversations:
         try:
             filename, content = self._queries.postmortem(incident_id, fmt)
         except NotFound as exc:
-            return Reply(False, str(exc))
+            return Reply.refused(str(exc))
         try:
             self._slack.files_upload_v2(
                 channel=channel,
@@ -128,7 +128,7 @@ class Conversations:
                 f"exported by <@{user}>.",
             )
         except SlackApiError as exc:
-            return Reply(False, f"Slack refused the upload: {exc.response.get('error')}.")
+            return Reply.refused(f"Slack refused the upload: {exc.response.get('error')}.")
         with self._uow() as uow:
             incident = uow.incidents.get(id=incident_id)
             uow.timeline.append(
@@ -141,20 +141,20 @@ class Conversations:
                 service=incident.service if incident else None,
             )
             uow.commit()
-        return Reply(True, f"Postmortem of {format_incident_id(incident_id)} uploaded.")
+        return Reply.success(f"Postmortem of {format_incident_id(incident_id)} uploaded.")
 
     def silence(self, group_id: int, *, user: str, hours: float = 1.0) -> Reply:
         """An Alertmanager silence (API v2) matching the group's common labels."""
         with self._uow(read_only=True) as uow:
             group = uow.alert_groups.get(id=group_id)
         if group is None:
-            return Reply(False, "That alert group no longer exists.")
+            return Reply.refused("That alert group no longer exists.")
         service = self._catalog.service(group.service) if group.service else None
         base = (
             service.health.alertmanager_url if service else None
         ) or self._catalog.alertmanager_url
         if not base:
-            return Reply(False, "No Alertmanager is configured (catalog alertmanager_url).")
+            return Reply.refused("No Alertmanager is configured (catalog alertmanager_url).")
         labels: dict[str, Any] = {"alertname": group.alertname, **(group.labels or {})}
         now = self._clock.now()
         body = {
@@ -172,7 +172,7 @@ class Conversations:
             resp.raise_for_status()
             silence_id = resp.json().get("silenceID", "?")
         except (requests.RequestException, ValueError) as exc:
-            return Reply(False, f"Alertmanager did not accept the silence: {exc}")
+            return Reply.refused(f"Alertmanager did not accept the silence: {exc}")
         with self._uow() as uow:
             uow.timeline.append(
                 at=now,
@@ -184,4 +184,4 @@ class Conversations:
                 data={"silence_id": silence_id, "matchers": body["matchers"]},
             )
             uow.commit()
-        return Reply(True, f"Silenced {group.alertname} for {hours:g}h (silence `{silence_id}`).")
+        return Reply.success(f"Silenced {group.alertname} for {hours:g}h (silence `{silence_id}`).")

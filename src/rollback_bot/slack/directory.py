@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 
+from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -27,17 +27,18 @@ class GroupDirectory:
 
     def __init__(self, client: WebClient, clock: Clock, *, ttl_seconds: float = 60) -> None:
         self._client = client
-        self._clock = clock
-        self._ttl = timedelta(seconds=ttl_seconds)
-        self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
+        # Expiry follows the injected clock, so tests that move time see entries expire.
+        self._cache: TTLCache[str, frozenset[str]] = TTLCache(
+            maxsize=1024, ttl=ttl_seconds, timer=lambda: clock.now().timestamp()
+        )
+        # cachetools caches are not thread-safe; clicks are handled on many threads.
         self._lock = threading.Lock()
 
     def members(self, group: str) -> frozenset[str]:
-        now = self._clock.now()
         with self._lock:
             hit = self._cache.get(group)
-            if hit and now - hit[0] < self._ttl:
-                return hit[1]
+        if hit is not None:
+            return hit
         try:
             resp = self._client.usergroups_users_list(usergroup=group)
             members: list[object] = resp.get("users", [])
@@ -47,7 +48,7 @@ class GroupDirectory:
             log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
             users = frozenset()
         with self._lock:
-            self._cache[group] = (now, users)
+            self._cache[group] = users
         return users
 
     def groups_of(self, user_id: str, candidates: Iterable[str]) -> frozenset[str]:

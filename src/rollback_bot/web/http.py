@@ -16,13 +16,8 @@ from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
-from rollback_bot.alerts.parsers import (
-    Alert,
-    AlertPayloadError,
-    parse_alertmanager,
-    parse_generic,
-    parse_grafana,
-)
+from rollback_bot.alerts.model import Alert, AlertPayloadError
+from rollback_bot.alerts.payloads import parse_alertmanager, parse_generic, parse_grafana
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
 from rollback_bot.services import Services
 

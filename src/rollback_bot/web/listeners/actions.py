@@ -55,7 +55,7 @@ def _on_approve(s: Services, body: dict[str, Any]) -> Reply:
 def _on_deny(s: Services, body: dict[str, Any]) -> Reply:
     rollback_id = int(_ids(body)["rollback_id"])
     s.slack.views_open(trigger_id=body["trigger_id"], view=deny_modal(rollback_id))
-    return Reply(True, "")
+    return Reply.success("")
 
 
 def _on_move(move: Move) -> Callable[[Services, dict[str, Any]], Reply]:
@@ -105,7 +105,7 @@ def _work(services: Services, handle: Callable[[Services, dict[str, Any]], Reply
         try:
             reply = handle(services, body)
         except ValueError as exc:  # a button value that is not ours
-            reply = Reply(False, f"That button could not be read: {exc}")
+            reply = Reply.refused(f"That button could not be read: {exc}")
         _tell(services, body, reply)
 
     return work

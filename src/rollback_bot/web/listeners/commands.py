@@ -95,7 +95,7 @@ def _export(s: Services, cmd: c.Export, body: dict[str, Any], respond: Respond) 
 
 
 def _kill_flag(s: Services, cmd: c.KillFlag, body: dict[str, Any], respond: Respond) -> None:
-    reply = s.flags.kill(cmd.service, cmd.flag, user=body["user_id"], channel=body["channel_id"])
+    reply = s.flags.kill(cmd.service, cmd.flag, user=body["user_id"])
     respond(response_type="ephemeral", text=reply.text)
 
 
