@@ -15,6 +15,7 @@ from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.kube.rollout import rollout_status
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import NAMESPACE, Cluster, MemorySnapshotStore, make_service, poll
+from tests.support import tools
 
 ACTOR = Actor("U0BOB")
 CAUSE = "kubernetes.io/change-cause"
@@ -55,7 +56,7 @@ def three_revisions(cluster: Cluster, namespace: str = NAMESPACE) -> None:
 def kubectl(emu: KubeEmulator, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = emu.write_kubeconfig(tmp_path / "kc")
     return subprocess.run(
-        ["kubectl", "--kubeconfig", config, "--cache-dir", str(tmp_path / "cache"), *args],
+        [tools.kubectl(), "--kubeconfig", config, "--cache-dir", str(tmp_path / "cache"), *args],
         capture_output=True,
         text=True,
         timeout=60,
