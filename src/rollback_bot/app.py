@@ -34,6 +34,8 @@ from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
+from rollback_bot.integrations.alertmanager import AlertmanagerClient
+from rollback_bot.integrations.prometheus import PrometheusClient
 from rollback_bot.kube.client import KubeApis, api_client_from_env
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import list_revisions
@@ -132,7 +134,15 @@ def build(
     directory = GroupDirectory(slack, clock)
     presenter = Presenter(catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube))
     notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
-    gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url)
+    # One client per outside system, shared by everything that talks to it.
+    alertmanager = AlertmanagerClient()
+    prometheus = PrometheusClient()
+    gate = HealthGate(
+        apis=kube,
+        alertmanager_url=catalog.alertmanager_url,
+        alertmanager=alertmanager,
+        prometheus=prometheus,
+    )
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
@@ -204,6 +214,7 @@ def build(
             catalog=catalog,
             uow=uow,
             clock=clock,
+            alertmanager=alertmanager,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
         housekeeping=IdempotencyPurge(uow=uow),
@@ -212,6 +223,7 @@ def build(
             relay=relay,
             clock=clock,
             default_prometheus_url=catalog.prometheus_url,
+            prometheus=prometheus,
         ),
         watcher=DeploymentWatcher(
             catalog=catalog, apis=kube, uow=uow, clock=clock, post=thread_poster(notifier, uow)

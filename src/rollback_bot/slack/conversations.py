@@ -12,7 +12,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -20,6 +19,11 @@ from rollback_bot.catalog import Catalog
 from rollback_bot.clock import Clock
 from rollback_bot.ids import format_incident_id
 from rollback_bot.incidents.queries import NotFound, Queries
+from rollback_bot.integrations.alertmanager import (
+    AlertmanagerClient,
+    AlertmanagerError,
+    matchers,
+)
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.policies import approvals_required
 from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
@@ -69,7 +73,7 @@ class Conversations:
         catalog: Catalog,
         uow: UnitOfWorkFactory,
         clock: Clock,
-        http: requests.Session | None = None,
+        alertmanager: AlertmanagerClient | None = None,
     ) -> None:
         self._slack = slack
         self._rollbacks = rollbacks
@@ -78,7 +82,7 @@ class Conversations:
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
-        self._http = http or requests.Session()
+        self._alertmanager = alertmanager or AlertmanagerClient()
 
     def open_request(self, spec: RequestSpec, *, trigger_id: str, channel: str | None) -> Reply:
         """Policy first, then the modal opens at once and fills once the plan is read."""
@@ -157,21 +161,16 @@ class Conversations:
             return Reply.refused("No Alertmanager is configured (catalog alertmanager_url).")
         labels: dict[str, Any] = {"alertname": group.alertname, **(group.labels or {})}
         now = self._clock.now()
-        body = {
-            "matchers": [
-                {"name": k, "value": str(v), "isRegex": False, "isEqual": True}
-                for k, v in sorted(labels.items())
-            ],
-            "startsAt": now.isoformat(),
-            "endsAt": (now + timedelta(hours=hours)).isoformat(),
-            "createdBy": f"slack:{user}",
-            "comment": f"Silenced from Slack by {user} via rollback-bot",
-        }
         try:
-            resp = self._http.post(f"{base.rstrip('/')}/api/v2/silences", json=body, timeout=5)
-            resp.raise_for_status()
-            silence_id = resp.json().get("silenceID", "?")
-        except (requests.RequestException, ValueError) as exc:
+            silence_id = self._alertmanager.silence(
+                base,
+                labels,
+                starts=now,
+                ends=now + timedelta(hours=hours),
+                created_by=f"slack:{user}",
+                comment=f"Silenced from Slack by {user} via rollback-bot",
+            )
+        except AlertmanagerError as exc:
             return Reply.refused(f"Alertmanager did not accept the silence: {exc}")
         with self._uow() as uow:
             uow.timeline.append(
@@ -181,7 +180,7 @@ class Conversations:
                 summary=f"{user} silenced {group.alertname} for {hours:g}h (silence {silence_id})",
                 incident_id=group.incident_id,
                 service=group.service,
-                data={"silence_id": silence_id, "matchers": body["matchers"]},
+                data={"silence_id": silence_id, "matchers": matchers(labels)},
             )
             uow.commit()
         return Reply.success(f"Silenced {group.alertname} for {hours:g}h (silence `{silence_id}`).")
