@@ -83,33 +83,47 @@ def test_check_config_lists_every_problem_with_its_path(
 
     assert main(["check-config", str(path)]) == 1
 
-    out = capsys.readouterr().out
-    assert f"{path}: 2 problem(s)" in out
-    # Structural problems are reported together ...
-    assert "services[0].policy.approvers: unknown key 'user'" in out
-    assert "services[1].gradual.steps: must end at 0" in out
-
-
-def test_check_config_reports_every_semantic_problem(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # ... and once the structure is valid, every cross-field problem at once.
-    path = tmp_path / "catalog.yaml"
-    path.write_text(
-        BROKEN_CATALOG.replace("{user: [U0BOB]}", "{users: [U0BOB]}").replace(
-            "[20, 50]", "[50, 20, 0]"
-        )
-    )
-
-    assert main(["check-config", str(path)]) == 1
-
     lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
-    assert lines[0] == f"{path}: 3 problem(s)"
+    # One run lists every problem, structural and cross-field alike: none waits for a
+    # second run behind another.
+    assert lines[0] == f"{path}: 7 problem(s)"
     assert set(lines[1:]) == {
+        "services[0].policy.approvers: unknown key 'user'",
+        "services[1].gradual.steps: must end at 0 (all traffic back on stable)",
         "services[0].blue_green: required when strategy is blue-green",
         "services[0].dependents: unknown service 'payments'",
         "services[1].name: duplicate service name 'checkout'",
+        "services[0].policy.approvers: environment production needs one approval (two-person"
+        " rule) but no approvers listed and no usergroups: no request could ever be approved;"
+        " list more approvers or a user group, or set approvals: 0 to turn the rule off on"
+        " purpose",
+        "services[1].policy.approvers: environment production needs one approval (two-person"
+        " rule) but no approvers listed and no usergroups: no request could ever be approved;"
+        " list more approvers or a user group, or set approvals: 0 to turn the rule off on"
+        " purpose",
     }
+
+
+def test_fixing_what_check_config_listed_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every problem of the first run fixed: the second run finds nothing new.
+    path = tmp_path / "catalog.yaml"
+    fixed = (
+        BROKEN_CATALOG.replace("{user: [U0BOB]}", "{users: [U0BOB]}")
+        .replace("[20, 50]", "[50, 20, 0]")
+        .replace("strategy: blue-green", "strategy: instant")
+        .replace("dependents: [payments]", "dependents: [checkout-eu]")
+        .replace(
+            "  - name: checkout\n    deployment: checkout-eu",
+            "  - name: checkout-eu\n"
+            "    deployment: checkout-eu\n    policy: {approvers: {users: [U0BOB]}}",
+        )
+    )
+    path.write_text(fixed)
+
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().out
+    assert "OK, 2 service(s): checkout, checkout-eu" in capsys.readouterr().out
 
 
 def test_check_config_on_unreadable_or_invalid_yaml(
