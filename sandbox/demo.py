@@ -116,8 +116,12 @@ def _play(narrator: Narrator, workdir: Path, *, keep: bool, stop: threading.Even
         if not keep:
             narrator.not_kept(workdir)
             return 0
-        narrator.keep(stack, workdir)
-        _wait_for_stop(stop)
+        state = _write_driver_state(stack)
+        narrator.keep(stack, workdir, state)
+        try:
+            _wait_for_stop(stop)
+        finally:
+            state.unlink(missing_ok=True)
         narrator.stopping()
         return 0
     except KeyboardInterrupt:
@@ -384,7 +388,7 @@ class Narrator:
             f"rollout history deploy/{SERVICE}"
         )
 
-    def keep(self, stack: LoopbackStack, workdir: Path) -> None:
+    def keep(self, stack: LoopbackStack, workdir: Path, state: Path) -> None:
         kubeconfig = workdir / "kubeconfig"
         alert = json.dumps(
             {"service": SERVICE, "name": "HighLatency", "severity": "warning", "status": "firing"}
@@ -408,6 +412,15 @@ class Narrator:
         ]:
             self.line(f"$ {command}")
         self._print()
+        self._print(f"Be someone in Slack (signed requests to the bot; state in {state}):")
+        for command in [
+            f"python -m sandbox.slack send --user {BOB} '/rollback status'",
+            f"python -m sandbox.slack send --user {ALICE} '/rollback history {SERVICE}'",
+            f"python -m sandbox.slack click INC-1 rollback --user {ALICE}",
+            f"python -m sandbox.slack click R-2 approve --user {BOB}",
+        ]:
+            self.line(f"$ {command}")
+        self._print()
         self._print("Press Ctrl-C to stop.")
 
     def stopping(self) -> None:
@@ -419,6 +432,23 @@ class Narrator:
         if self.log is not None:
             self._err.write(f"the bot's log: {self.log}\n")
         self._err.flush()
+
+
+def _write_driver_state(stack: LoopbackStack) -> Path:
+    """Where ``python -m sandbox.slack send|click`` finds the running bot."""
+    from sandbox.slack.remote import DemoState, default_state_path
+    from sandbox.stack import SIGNING_SECRET
+
+    channels = [s.channel for s in stack.catalog.services]
+    if stack.catalog.fallback_channel:
+        channels.append(stack.catalog.fallback_channel)
+    return DemoState(
+        events_url=f"{stack.url}/slack/events",
+        signing_secret=SIGNING_SECRET,
+        slack_url=stack.slack.root_url,
+        channels=tuple(dict.fromkeys(channels)),
+        default_channel=CHANNEL,
+    ).write(default_state_path())
 
 
 def kube_lines(stack: LoopbackStack, apis: KubeApis) -> list[str]:
