@@ -160,9 +160,22 @@ def test_migrate_brings_a_new_sqlite_database_to_head(
     assert main(["migrate"]) == 0
 
 
+def _serve_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The settings serve needs before it looks at the database or the catalog."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+
+
 def test_serve_refuses_an_unmigrated_database(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    _serve_settings(monkeypatch, tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("ROLLBACK_BOT_CATALOG", str(SAMPLE_CATALOG))
     monkeypatch.setenv("PORT", "0")
@@ -182,6 +195,7 @@ def test_serve_refuses_a_broken_catalog(
 ) -> None:
     path = tmp_path / "catalog.yaml"
     path.write_text(BROKEN_CATALOG)
+    _serve_settings(monkeypatch, tmp_path)
     monkeypatch.setenv("DATABASE_URL", migrated_url)
     monkeypatch.setenv("ROLLBACK_BOT_CATALOG", str(path))
 

@@ -22,6 +22,7 @@ from rollback_bot.ids import (
     parse_incident_id,
     parse_rollback_id,
 )
+from rollback_bot.slack.ui.mrkdwn import code as _c
 
 Strategy = Literal["instant", "blue-green", "gradual"]
 ExportFormat = Literal["md", "json"]
@@ -202,14 +203,14 @@ def usage_of(verb: str) -> str:
 def _help_text() -> str:
     lines = ["*`/rollback` commands*"]
     for verb in VERBS:
-        lines.append(f"• `{verb.usage}`: {verb.summary} Example: `{verb.example}`")
+        lines.append(f"• {_c(verb.usage)}: {verb.summary} Example: {_c(verb.example)}")
     lines.append(
         "Rollback ids are shown as `R-12` (`r12`, `#12` and `12` work too); "
         "incident ids as `INC-7` (`inc7` and `7` work too)."
     )
     lines.append(
         "A service named like a verb (say `status`) cannot be requested by the bare form: "
-        "use `/rollback request <service> ...`."
+        "use `/rollback request &lt;service&gt; ...`."
     )
     return "\n".join(lines)
 
@@ -229,7 +230,7 @@ class CommandError(Exception):
         super().__init__(message, usage)
 
     def __str__(self) -> str:
-        return f"{self.message} Usage: `{self.usage}`"
+        return f"{self.message} Usage: {_c(self.usage)}"
 
 
 def _suggest(word: str, choices: Collection[str]) -> str | None:
@@ -241,14 +242,14 @@ def _suggest(word: str, choices: Collection[str]) -> str | None:
 
 def _did_you_mean(word: str, choices: Collection[str]) -> str:
     suggestion = _suggest(word, choices)
-    return f" Did you mean `{suggestion}`?" if suggestion else ""
+    return f" Did you mean {_c(suggestion)}?" if suggestion else ""
 
 
 def _known(services: Collection[str]) -> str:
     if not services:
         return " No services are in the catalog."
     names = sorted(services)
-    shown = ", ".join(f"`{n}`" for n in names[:10])
+    shown = ", ".join(f"{_c(n)}" for n in names[:10])
     more = f" and {len(names) - 10} more" if len(names) > 10 else ""
     return f" Known services: {shown}{more}."
 
@@ -257,8 +258,8 @@ def unknown_revision(service: str, spec: int | str, known: Sequence[int]) -> Com
     """For the service layer: ``--to`` named no revision of ``service``."""
     listed = ", ".join(str(k) for k in known[:10]) or "none"
     return CommandError(
-        f"`{spec}` is not a revision of `{service}`. Known revisions: {listed}. "
-        f"See `/rollback history {service}`.",
+        f"{_c(str(spec))} is not a revision of {_c(service)}. Known revisions: {listed}. "
+        f"See {_c(f'/rollback history {service}')}.",
         usage_of(""),
     )
 
@@ -267,7 +268,7 @@ def ambiguous_revision(service: str, spec: str, candidates: Sequence[int]) -> Co
     """For the service layer: an image tag that more than one revision of ``service`` ran."""
     listed = ", ".join(str(c) for c in candidates)
     return CommandError(
-        f"`{spec}` matches several revisions of `{service}` ({listed}). "
+        f"{_c(spec)} matches several revisions of {_c(service)} ({listed}). "
         f"Pick one by number, e.g. `--to {candidates[0] if candidates else 41}`.",
         usage_of(""),
     )
@@ -343,7 +344,7 @@ def _parse_revision(value: str, usage: str) -> int | str:
     if _IMAGE_TAG.fullmatch(value) or (_IMAGE_REF.fullmatch(value) and re.search("[:@]", value)):
         return value
     raise CommandError(
-        f"`{value}` is neither a revision number (like `41`) nor an image tag (like `v1.4.2`).",
+        f"{_c(value)} is neither a revision number (like `41`) nor an image tag (like `v1.4.2`).",
         usage,
     )
 
@@ -354,7 +355,7 @@ def _parse_strategy(value: str, usage: str) -> Strategy:
         if lowered in (strategy, strategy.replace("-", "")):
             return strategy
     raise CommandError(
-        f"Unknown strategy `{value}`.{_did_you_mean(value, STRATEGIES)} "
+        f"Unknown strategy {_c(value)}.{_did_you_mean(value, STRATEGIES)} "
         "Choose instant, blue-green or gradual.",
         usage,
     )
@@ -378,11 +379,11 @@ def _split_options(
         name = name.lower()
         if name not in allowed:
             raise CommandError(
-                f"Unknown option `{name}`.{_did_you_mean(name, allowed)}",
+                f"Unknown option {_c(name)}.{_did_you_mean(name, allowed)}",
                 usage,
             )
         if name in options:
-            raise CommandError(f"`{name}` is given twice.", usage)
+            raise CommandError(f"{_c(name)} is given twice.", usage)
         if eq:
             value_words = [inline]
             i += 1
@@ -395,7 +396,7 @@ def _split_options(
             i = j
         value = " ".join(value_words).strip()
         if not value:
-            raise CommandError(f"`{name}` needs a value.", usage)
+            raise CommandError(f"{_c(name)} needs a value.", usage)
         options[name] = value
     return positional, options
 
@@ -409,28 +410,28 @@ def _service(token: str, services: Collection[str], usage: str) -> str:
     if found is not None:
         return found
     hint = _did_you_mean(token, services) or _known(services)
-    raise CommandError(f"Unknown service `{token}`.{hint}", usage)
+    raise CommandError(f"Unknown service {_c(token)}.{hint}", usage)
 
 
 def _rollback_id(verb: str, args: Sequence[str]) -> int:
     usage = usage_of(verb)
     if not args:
-        raise CommandError(f"`{verb}` needs a rollback id, like `R-12`.", usage)
+        raise CommandError(f"{_c(verb)} needs a rollback id, like `R-12`.", usage)
     rollback_id = parse_rollback_id(args[0])
     if rollback_id is None:
         if re.fullmatch(r"inc-?[0-9]+", args[0], re.IGNORECASE):
             raise CommandError(
-                f"`{args[0]}` is an incident; `{verb}` takes a rollback id, like `R-12`. "
+                f"{_c(args[0])} is an incident; {_c(verb)} takes a rollback id, like `R-12`. "
                 "See `/rollback status`.",
                 usage,
             )
-        raise CommandError(f"`{args[0]}` is not a rollback id, like `R-12`.", usage)
+        raise CommandError(f"{_c(args[0])} is not a rollback id, like `R-12`.", usage)
     return rollback_id
 
 
 def _no_more(verb: str, extra: Sequence[str]) -> None:
     if extra:
-        raise CommandError(f"Unexpected `{' '.join(extra)}` after `{verb}`.", usage_of(verb))
+        raise CommandError(f"Unexpected {_c(' '.join(extra))} after {_c(verb)}.", usage_of(verb))
 
 
 def _request(
@@ -445,7 +446,7 @@ def _request(
     if len(positional) > 1:
         extra = " ".join(positional[1:])
         hint = "" if drill else ' A reason goes after `--reason "..."`.'
-        raise CommandError(f"Unexpected `{extra}` after `{service}`.{hint}", usage)
+        raise CommandError(f"Unexpected {_c(extra)} after {_c(service)}.{hint}", usage)
     to = options.get("--to")
     strategy = options.get("--strategy")
     return RequestRollback(
@@ -486,7 +487,7 @@ def _status(args: Sequence[str], services: Collection[str]) -> Status:
         if incident_id is not None:
             return Status(target=format_incident_id(incident_id), incident_id=incident_id)
     hint = _did_you_mean(token, services) or _known(services)
-    raise CommandError(f"`{token}` is neither a service nor an id.{hint}", usage_of("status"))
+    raise CommandError(f"{_c(token)} is neither a service nor an id.{hint}", usage_of("status"))
 
 
 def _history(args: Sequence[str], services: Collection[str]) -> History:
@@ -505,12 +506,12 @@ def _export(args: Sequence[str]) -> Export:
     _no_more("export", positional[1:])
     incident_id = parse_incident_id(positional[0])
     if incident_id is None:
-        raise CommandError(f"`{positional[0]}` is not an incident id, like `INC-7`.", usage)
+        raise CommandError(f"{_c(positional[0])} is not an incident id, like `INC-7`.", usage)
     fmt = options.get("--format", "md").lower()
     if fmt == "markdown":
         fmt = "md"
     if fmt not in EXPORT_FORMATS:
-        raise CommandError(f"Unknown format `{fmt}`; use `md` or `json`.", usage)
+        raise CommandError(f"Unknown format {_c(fmt)}; use `md` or `json`.", usage)
     return Export(incident_id, "json" if fmt == "json" else "md")
 
 
@@ -525,18 +526,18 @@ def _flag(
     service = _service(args[0], services, usage)
     known = flags.get(service, ()) if flags is not None else None
     if len(args) < 2:
-        listed = ", ".join(f"`{f}`" for f in sorted(known)) if known else ""
-        hint = f" Flags of `{service}`: {listed}." if listed else ""
-        raise CommandError(f"`flag` needs a flag name after `{service}`.{hint}", usage)
+        listed = ", ".join(f"{_c(f)}" for f in sorted(known)) if known else ""
+        hint = f" Flags of {_c(service)}: {listed}." if listed else ""
+        raise CommandError(f"`flag` needs a flag name after {_c(service)}.{hint}", usage)
     _no_more("flag", args[2:])
     flag = args[1]
     if known is not None and flag not in known:
         hint = _did_you_mean(flag, known) or (
-            f" Flags of `{service}`: {', '.join(f'`{f}`' for f in sorted(known))}."
+            f" Flags of {_c(service)}: {', '.join(f'{_c(f)}' for f in sorted(known))}."
             if known
-            else f" `{service}` has no flags in the catalog."
+            else f" {_c(service)} has no flags in the catalog."
         )
-        raise CommandError(f"Unknown flag `{flag}` for `{service}`.{hint}", usage)
+        raise CommandError(f"Unknown flag {_c(flag)} for {_c(service)}.{hint}", usage)
     return KillFlag(service, flag)
 
 
@@ -549,11 +550,13 @@ def _unknown(word: str, services: Collection[str]) -> CommandError:
         or difflib.SequenceMatcher(None, word, service).ratio()
         >= difflib.SequenceMatcher(None, word, verb).ratio()
     ):
-        return CommandError(f"Unknown service `{word}`. Did you mean `{service}`?", _REQUEST_USAGE)
+        return CommandError(
+            f"Unknown service {_c(word)}. Did you mean {_c(service)}?", _REQUEST_USAGE
+        )
     if verb is not None:
-        return CommandError(f"Unknown command `{word}`. Did you mean `{verb}`?", usage_of(verb))
+        return CommandError(f"Unknown command {_c(word)}. Did you mean {_c(verb)}?", usage_of(verb))
     return CommandError(
-        f"`{word}` is neither a command nor a service.{_known(services)} "
+        f"{_c(word)} is neither a command nor a service.{_known(services)} "
         "See `/rollback help` for every command.",
         _REQUEST_USAGE,
     )
