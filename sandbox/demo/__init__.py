@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from sandbox.demo.narration import Narrator
 from sandbox.demo.process import bypass_proxies, log_to, quietly, terminal, wait_for_stop
-from sandbox.demo.scenario import READY_DELAY, Demo, DemoFailed, sample_catalog
+from sandbox.demo.scenario import CHANNEL, READY_DELAY, Demo, DemoFailed, sample_catalog
 
 if TYPE_CHECKING:
     from sandbox.stack import LoopbackStack
@@ -81,8 +81,12 @@ def _play(narrator: Narrator, workdir: Path, *, keep: bool, stop: threading.Even
         if not keep:
             narrator.not_kept(workdir)
             return 0
-        narrator.keep(stack, workdir)
-        wait_for_stop(stop)
+        state = _write_driver_state(stack)
+        narrator.keep(stack, workdir, state)
+        try:
+            wait_for_stop(stop)
+        finally:
+            state.unlink(missing_ok=True)
         narrator.stopping()
         return 0
     except KeyboardInterrupt:
@@ -94,6 +98,23 @@ def _play(narrator: Narrator, workdir: Path, *, keep: bool, stop: threading.Even
     finally:
         if stack is not None:
             quietly(stack.stop)
+
+
+def _write_driver_state(stack: LoopbackStack) -> Path:
+    """Where ``python -m sandbox.slack send|click`` finds the running bot."""
+    from sandbox.slack.remote import DemoState, default_state_path
+    from sandbox.stack import SIGNING_SECRET
+
+    channels = [s.channel for s in stack.catalog.services]
+    if stack.catalog.fallback_channel:
+        channels.append(stack.catalog.fallback_channel)
+    return DemoState(
+        events_url=f"{stack.url}/slack/events",
+        signing_secret=SIGNING_SECRET,
+        slack_url=stack.slack.root_url,
+        channels=tuple(dict.fromkeys(channels)),
+        default_channel=CHANNEL,
+    ).write(default_state_path())
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from sandbox.demo.scenario import CHANNEL, NAMESPACE, SERVICE
+from sandbox.demo.scenario import ALICE, BOB, CHANNEL, NAMESPACE, SERVICE
 
 if TYPE_CHECKING:
     from sandbox.stack import LoopbackStack
@@ -70,7 +70,7 @@ class Narrator:
             f"rollout history deploy/{SERVICE}"
         )
 
-    def keep(self, stack: LoopbackStack, workdir: Path) -> None:
+    def keep(self, stack: LoopbackStack, workdir: Path, state: Path) -> None:
         kubeconfig = workdir / "kubeconfig"
         alert = json.dumps(
             {"service": SERVICE, "name": "HighLatency", "severity": "warning", "status": "firing"}
@@ -91,6 +91,15 @@ class Narrator:
             f" -d '{alert}'",
             f"curl -s '{stack.slack.root_url}_sandbox/messages?channel={CHANNEL}'",
             f"DATABASE_URL=sqlite:///{workdir / 'demo.db'} rollback-bot incidents",
+        ]:
+            self.line(f"$ {command}")
+        self._print()
+        self._print(f"Be someone in Slack (signed requests to the bot; state in {state}):")
+        for command in [
+            f"python -m sandbox.slack send --user {BOB} '/rollback status'",
+            f"python -m sandbox.slack send --user {ALICE} '/rollback history {SERVICE}'",
+            f"python -m sandbox.slack click INC-1 rollback --user {ALICE}",
+            f"python -m sandbox.slack click R-2 approve --user {BOB}",
         ]:
             self.line(f"$ {command}")
         self._print()

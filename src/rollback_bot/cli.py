@@ -6,6 +6,7 @@ serve (HTTP or Socket Mode), migrate, export, incidents, check-config, demo.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -22,8 +23,41 @@ from rollback_bot.incidents.queries import Queries
 from rollback_bot.logs import setup_logging
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
+log = logging.getLogger("rollback_bot.cli")
+
+
+def _refuse(lines: Sequence[str]) -> int:
+    for line in lines:
+        print(f"rollback-bot: {line}", file=sys.stderr)
+    return 2
+
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from rollback_bot import startup
+    from rollback_bot.storage.lock import AlreadyRunning, SchedulerLock
+
+    problems = startup.settings_problems(settings, socket_mode=args.socket_mode)
+    if problems:
+        return _refuse(problems)
+    lock = SchedulerLock.for_database(settings.database_url)
+    try:
+        if lock is not None:
+            lock.acquire()
+    except AlreadyRunning as exc:
+        return _refuse([str(exc)])
+    except OSError as exc:
+        return _refuse([f"cannot lock the database ({exc}): check DATABASE_URL"])
+    try:
+        return _serve_locked(settings, args)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _serve_locked(settings: Settings, args: argparse.Namespace) -> int:
+    from kubernetes.config import ConfigException
+
+    from rollback_bot import startup
     from rollback_bot.app import ServerThread, build
     from rollback_bot.storage.errors import DatabaseNotMigrated
     from rollback_bot.web.http import create_web_app
@@ -32,11 +66,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         services = build(settings)
     except DatabaseNotMigrated as exc:
-        print(f"rollback-bot: {exc}", file=sys.stderr)
-        return 2
+        return _refuse([str(exc)])
     except CatalogError as exc:
-        print(f"rollback-bot: {exc}\nrun `rollback-bot check-config` for details", file=sys.stderr)
-        return 2
+        return _refuse([f"{exc}\nrun `rollback-bot check-config` for details"])
+    except ConfigException as exc:
+        return _refuse([f"the Kubernetes configuration cannot be used: {exc}"])
+    warnings = [w for w in [startup.open_alerts_warning(settings)] if w]
+    warnings += startup.channel_warnings(services.slack, services.catalog)
+    for warning in warnings:
+        log.warning("%s", warning)
+        print(f"rollback-bot: {warning}", file=sys.stderr, flush=True)
     bolt = create_bolt_app(services)
     services.start()
     stop = threading.Event()
@@ -50,13 +89,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        token = settings.slack_app_token.get_secret_value()
-        if not token:
-            print("rollback-bot: --socket-mode needs SLACK_APP_TOKEN", file=sys.stderr)
-            server.stop()
-            services.stop()
-            return 2
-        socket_handler = SocketModeHandler(bolt, app_token=token)
+        socket_handler = SocketModeHandler(
+            bolt, app_token=settings.slack_app_token.get_secret_value()
+        )
         socket_handler.connect()
         print("rollback-bot connected in Socket Mode", flush=True)
     stop.wait()

@@ -27,7 +27,7 @@ from rollback_bot.slack.ui.limits import (
     MAX_MODAL_BLOCKS,
     clip,
 )
-from rollback_bot.slack.ui.mrkdwn import format_duration
+from rollback_bot.slack.ui.mrkdwn import escape, format_duration
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.slack.ui.request_modal import request_modal
 from rollback_bot.slack.ui.rollback_message import rollback_message
@@ -433,7 +433,8 @@ def test_help_blocks_list_every_verb() -> None:
     assert_within_limits(blocks)
     body = all_text(blocks)
     for verb in VERBS:
-        assert verb.usage in body and verb.example in body
+        assert escape(verb.usage) in body and escape(verb.example) in body
+    assert "<service>" not in body
 
 
 def test_error_text_is_the_command_error_with_its_form() -> None:

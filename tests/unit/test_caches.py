@@ -77,6 +77,7 @@ def test_revisions_are_read_once_per_ttl_and_forget_drops_them(monkeypatch: Any)
                     "namespace": "shop",
                     "deployment": "checkout",
                     "channel": "C0ALERTS",
+                    "environment": "staging",
                     "match": {"service": "checkout"},
                 }
             ]

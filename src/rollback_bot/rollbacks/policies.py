@@ -52,9 +52,7 @@ def _describe(audience: Audience) -> str:
 
 def approvals_required(service: Service) -> int:
     """Production defaults to the two-person rule: one approval by someone else."""
-    if service.policy.approvals is not None:
-        return service.policy.approvals
-    return 1 if service.environment == "production" else 0
+    return service.approvals_required
 
 
 def may_request(service: Service, who: Principal) -> Verdict:

@@ -13,13 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from kubernetes import client as k8s
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from rollback_bot.alerts.model import Alert, AlertPayloadError
 from rollback_bot.alerts.payloads import parse_alertmanager, parse_generic, parse_grafana
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
 from rollback_bot.services import Services
+from rollback_bot.web.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ PARSERS: dict[str, Callable[..., list[Alert]]] = {
     "generic": parse_generic,
 }
 MAX_BODY = 5 * 1024 * 1024
+PROBE_TIMEOUT = 3  # seconds; a probe must answer before the orchestrator's own timeout
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -75,15 +80,56 @@ def create_web_app(services: Services, bolt: App) -> Flask:
 
     @web.get("/healthz")
     def healthz() -> Any:
-        if services.database_ok():
-            return jsonify({"ok": True})
-        return _error(503, "database does not answer")
+        """Liveness: the process serves. What it depends on is /readyz's question."""
+        return jsonify({"ok": True})
+
+    readiness = readiness_of(services)
+
+    @web.get("/readyz")
+    def readyz() -> Any:
+        results = readiness.results()
+        ready = all(r.ok for r in results)
+        failed = [r.name for r in results if not r.ok]
+        body = {
+            "ok": ready,
+            "checks": {r.name: r.as_dict() for r in results},
+            **({"error": f"not ready: {', '.join(failed)} failed"} if failed else {}),
+        }
+        return jsonify(body), 200 if ready else 503
 
     @web.get("/metrics")
     def metrics() -> Any:
         return Response(services.metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
     return web
+
+
+def readiness_of(services: Services) -> Readiness:
+    """The dependencies ``/readyz`` asks: the database, the Kubernetes API, Slack."""
+    # Its own client: no retries, short timeout, so a down Slack fails the probe quickly.
+    probe = WebClient(
+        token=services.slack.token, base_url=services.slack.base_url, timeout=PROBE_TIMEOUT
+    )
+    version = k8s.VersionApi(services.kube.api_client)
+
+    def database() -> str | None:
+        return None if services.database_ok() else "the database does not answer"
+
+    def kubernetes() -> str | None:
+        try:
+            version.get_code(_request_timeout=PROBE_TIMEOUT)
+        except k8s.ApiException as exc:
+            return f"the API server answered HTTP {exc.status} {exc.reason}"
+        return None
+
+    def slack() -> str | None:
+        try:
+            probe.auth_test()
+        except SlackApiError as exc:
+            return f"auth.test: {exc.response.get('error')}"
+        return None
+
+    return Readiness({"database": database, "kubernetes": kubernetes, "slack": slack})
 
 
 def _unknown_named_service(services: Services, alerts: list[Alert]) -> str | None:

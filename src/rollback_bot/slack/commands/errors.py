@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Collection, Sequence
 
 from rollback_bot.slack.commands.verbs import usage_of
+from rollback_bot.slack.ui.mrkdwn import code as _c
 
 
 class CommandError(Exception):
@@ -17,7 +18,7 @@ class CommandError(Exception):
         super().__init__(message, usage)
 
     def __str__(self) -> str:
-        return f"{self.message} Usage: `{self.usage}`"
+        return f"{self.message} Usage: {_c(self.usage)}"
 
 
 def suggest(word: str, choices: Collection[str]) -> str | None:
@@ -29,14 +30,14 @@ def suggest(word: str, choices: Collection[str]) -> str | None:
 
 def did_you_mean(word: str, choices: Collection[str]) -> str:
     suggestion = suggest(word, choices)
-    return f" Did you mean `{suggestion}`?" if suggestion else ""
+    return f" Did you mean {_c(suggestion)}?" if suggestion else ""
 
 
 def known_services(services: Collection[str]) -> str:
     if not services:
         return " No services are in the catalog."
     names = sorted(services)
-    shown = ", ".join(f"`{n}`" for n in names[:10])
+    shown = ", ".join(f"{_c(n)}" for n in names[:10])
     more = f" and {len(names) - 10} more" if len(names) > 10 else ""
     return f" Known services: {shown}{more}."
 
@@ -45,8 +46,8 @@ def unknown_revision(service: str, spec: int | str, known: Sequence[int]) -> Com
     """For the service layer: ``--to`` named no revision of ``service``."""
     listed = ", ".join(str(k) for k in known[:10]) or "none"
     return CommandError(
-        f"`{spec}` is not a revision of `{service}`. Known revisions: {listed}. "
-        f"See `/rollback history {service}`.",
+        f"{_c(str(spec))} is not a revision of {_c(service)}. Known revisions: {listed}. "
+        f"See {_c(f'/rollback history {service}')}.",
         usage_of(""),
     )
 
@@ -55,7 +56,7 @@ def ambiguous_revision(service: str, spec: str, candidates: Sequence[int]) -> Co
     """For the service layer: an image tag that more than one revision of ``service`` ran."""
     listed = ", ".join(str(c) for c in candidates)
     return CommandError(
-        f"`{spec}` matches several revisions of `{service}` ({listed}). "
+        f"{_c(spec)} matches several revisions of {_c(service)} ({listed}). "
         f"Pick one by number, e.g. `--to {candidates[0] if candidates else 41}`.",
         usage_of(""),
     )

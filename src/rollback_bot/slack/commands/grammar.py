@@ -35,6 +35,7 @@ from rollback_bot.slack.commands.tokens import (
     tokens_of,
 )
 from rollback_bot.slack.commands.verbs import REQUEST_USAGE, REQUEST_VERB, VERB_NAMES, usage_of
+from rollback_bot.slack.ui.mrkdwn import code as _c
 
 
 def _service(token: str, services: Collection[str], usage: str) -> str:
@@ -43,28 +44,28 @@ def _service(token: str, services: Collection[str], usage: str) -> str:
     if found is not None:
         return found
     hint = did_you_mean(token, services) or known_services(services)
-    raise CommandError(f"Unknown service `{token}`.{hint}", usage)
+    raise CommandError(f"Unknown service {_c(token)}.{hint}", usage)
 
 
 def _rollback_id(verb: str, args: Sequence[str]) -> int:
     usage = usage_of(verb)
     if not args:
-        raise CommandError(f"`{verb}` needs a rollback id, like `R-12`.", usage)
+        raise CommandError(f"{_c(verb)} needs a rollback id, like `R-12`.", usage)
     rollback_id = parse_rollback_id(args[0])
     if rollback_id is None:
         if re.fullmatch(r"inc-?[0-9]+", args[0], re.IGNORECASE):
             raise CommandError(
-                f"`{args[0]}` is an incident; `{verb}` takes a rollback id, like `R-12`. "
+                f"{_c(args[0])} is an incident; {_c(verb)} takes a rollback id, like `R-12`. "
                 "See `/rollback status`.",
                 usage,
             )
-        raise CommandError(f"`{args[0]}` is not a rollback id, like `R-12`.", usage)
+        raise CommandError(f"{_c(args[0])} is not a rollback id, like `R-12`.", usage)
     return rollback_id
 
 
 def _no_more(verb: str, extra: Sequence[str]) -> None:
     if extra:
-        raise CommandError(f"Unexpected `{' '.join(extra)}` after `{verb}`.", usage_of(verb))
+        raise CommandError(f"Unexpected {_c(' '.join(extra))} after {_c(verb)}.", usage_of(verb))
 
 
 def _request(
@@ -79,7 +80,7 @@ def _request(
     if len(positional) > 1:
         extra = " ".join(positional[1:])
         hint = "" if drill else ' A reason goes after `--reason "..."`.'
-        raise CommandError(f"Unexpected `{extra}` after `{service}`.{hint}", usage)
+        raise CommandError(f"Unexpected {_c(extra)} after {_c(service)}.{hint}", usage)
     to = options.get("--to")
     strategy = options.get("--strategy")
     return RequestRollback(
@@ -120,7 +121,7 @@ def _status(args: Sequence[str], services: Collection[str]) -> Status:
         if incident_id is not None:
             return Status(target=format_incident_id(incident_id), incident_id=incident_id)
     hint = did_you_mean(token, services) or known_services(services)
-    raise CommandError(f"`{token}` is neither a service nor an id.{hint}", usage_of("status"))
+    raise CommandError(f"{_c(token)} is neither a service nor an id.{hint}", usage_of("status"))
 
 
 def _history(args: Sequence[str], services: Collection[str]) -> History:
@@ -139,12 +140,12 @@ def _export(args: Sequence[str]) -> Export:
     _no_more("export", positional[1:])
     incident_id = parse_incident_id(positional[0])
     if incident_id is None:
-        raise CommandError(f"`{positional[0]}` is not an incident id, like `INC-7`.", usage)
+        raise CommandError(f"{_c(positional[0])} is not an incident id, like `INC-7`.", usage)
     fmt = options.get("--format", "md").lower()
     if fmt == "markdown":
         fmt = "md"
     if fmt not in EXPORT_FORMATS:
-        raise CommandError(f"Unknown format `{fmt}`; use `md` or `json`.", usage)
+        raise CommandError(f"Unknown format {_c(fmt)}; use `md` or `json`.", usage)
     return Export(incident_id, "json" if fmt == "json" else "md")
 
 
@@ -161,18 +162,18 @@ def _flag(
     service = _service(args[0], services, usage)
     known = flags.get(service, ()) if flags is not None else None
     if len(args) < 2:
-        listed = ", ".join(f"`{f}`" for f in sorted(known)) if known else ""
-        hint = f" Flags of `{service}`: {listed}." if listed else ""
-        raise CommandError(f"`flag` needs a flag name after `{service}`.{hint}", usage)
+        listed = ", ".join(f"{_c(f)}" for f in sorted(known)) if known else ""
+        hint = f" Flags of {_c(service)}: {listed}." if listed else ""
+        raise CommandError(f"`flag` needs a flag name after {_c(service)}.{hint}", usage)
     _no_more("flag", args[2:])
     flag = args[1]
     if known is not None and flag not in known:
         hint = did_you_mean(flag, known) or (
-            f" Flags of `{service}`: {', '.join(f'`{f}`' for f in sorted(known))}."
+            f" Flags of {_c(service)}: {', '.join(f'{_c(f)}' for f in sorted(known))}."
             if known
-            else f" `{service}` has no flags in the catalog."
+            else f" {_c(service)} has no flags in the catalog."
         )
-        raise CommandError(f"Unknown flag `{flag}` for `{service}`.{hint}", usage)
+        raise CommandError(f"Unknown flag {_c(flag)} for {_c(service)}.{hint}", usage)
     return KillFlag(service, flag)
 
 
@@ -185,11 +186,13 @@ def _unknown(word: str, services: Collection[str]) -> CommandError:
         or difflib.SequenceMatcher(None, word, service).ratio()
         >= difflib.SequenceMatcher(None, word, verb).ratio()
     ):
-        return CommandError(f"Unknown service `{word}`. Did you mean `{service}`?", REQUEST_USAGE)
+        return CommandError(
+            f"Unknown service {_c(word)}. Did you mean {_c(service)}?", REQUEST_USAGE
+        )
     if verb is not None:
-        return CommandError(f"Unknown command `{word}`. Did you mean `{verb}`?", usage_of(verb))
+        return CommandError(f"Unknown command {_c(word)}. Did you mean {_c(verb)}?", usage_of(verb))
     return CommandError(
-        f"`{word}` is neither a command nor a service.{known_services(services)} "
+        f"{_c(word)} is neither a command nor a service.{known_services(services)} "
         "See `/rollback help` for every command.",
         REQUEST_USAGE,
     )

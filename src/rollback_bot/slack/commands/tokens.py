@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 from rollback_bot.slack.commands.errors import CommandError, did_you_mean
 from rollback_bot.slack.commands.model import STRATEGIES, Strategy
 from rollback_bot.slack.commands.verbs import REQUEST_USAGE, VERB_NAMES, usage_of
+from rollback_bot.slack.ui.mrkdwn import code as _c
 
 # Typographic quotes (\u201c \u201d \u201e \u2018 \u2019) that clients substitute.
 _SMART = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'"})
@@ -82,7 +83,7 @@ def parse_revision(value: str, usage: str) -> int | str:
     if _IMAGE_TAG.fullmatch(value) or (_IMAGE_REF.fullmatch(value) and re.search("[:@]", value)):
         return value
     raise CommandError(
-        f"`{value}` is neither a revision number (like `41`) nor an image tag (like `v1.4.2`).",
+        f"{_c(value)} is neither a revision number (like `41`) nor an image tag (like `v1.4.2`).",
         usage,
     )
 
@@ -93,7 +94,7 @@ def parse_strategy(value: str, usage: str) -> Strategy:
         if lowered in (strategy, strategy.replace("-", "")):
             return strategy
     raise CommandError(
-        f"Unknown strategy `{value}`.{did_you_mean(value, STRATEGIES)} "
+        f"Unknown strategy {_c(value)}.{did_you_mean(value, STRATEGIES)} "
         "Choose instant, blue-green or gradual.",
         usage,
     )
@@ -117,11 +118,11 @@ def split_options(
         name = name.lower()
         if name not in allowed:
             raise CommandError(
-                f"Unknown option `{name}`.{did_you_mean(name, allowed)}",
+                f"Unknown option {_c(name)}.{did_you_mean(name, allowed)}",
                 usage,
             )
         if name in options:
-            raise CommandError(f"`{name}` is given twice.", usage)
+            raise CommandError(f"{_c(name)} is given twice.", usage)
         if eq:
             value_words = [inline]
             i += 1
@@ -134,6 +135,6 @@ def split_options(
             i = j
         value = " ".join(value_words).strip()
         if not value:
-            raise CommandError(f"`{name}` needs a value.", usage)
+            raise CommandError(f"{_c(name)} needs a value.", usage)
         options[name] = value
     return positional, options

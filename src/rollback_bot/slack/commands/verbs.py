@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rollback_bot.slack.ui.mrkdwn import code as _c
+
 
 @dataclass(frozen=True)
 class Verb:
@@ -83,14 +85,14 @@ def usage_of(verb: str) -> str:
 def _help_text() -> str:
     lines = ["*`/rollback` commands*"]
     for verb in VERBS:
-        lines.append(f"• `{verb.usage}`: {verb.summary} Example: `{verb.example}`")
+        lines.append(f"• {_c(verb.usage)}: {verb.summary} Example: {_c(verb.example)}")
     lines.append(
         "Rollback ids are shown as `R-12` (`r12`, `#12` and `12` work too); "
         "incident ids as `INC-7` (`inc7` and `7` work too)."
     )
     lines.append(
         "A service named like a verb (say `status`) cannot be requested by the bare form: "
-        "use `/rollback request <service> ...`."
+        "use `/rollback request &lt;service&gt; ...`."
     )
     return "\n".join(lines)
 
