@@ -342,6 +342,38 @@ class Controllers:
             self._scale_paused(d, new_rs, old)
         self._sync_status(d, new_rs, old)
 
+    def _event(self, d: dict[str, Any], reason: str, message: str) -> None:
+        """A core/v1 Event about ``d`` from the deployment controller (what describe shows)."""
+        meta = d["metadata"]
+        stamp = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{random.getrandbits(64):016x}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": d.get("apiVersion", "apps/v1"),
+                "kind": d.get("kind", "Deployment"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion", ""),
+            },
+            "reason": reason,
+            "message": message,
+            "source": {"component": "deployment-controller"},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "type": "Normal",
+            "eventTime": None,
+            "reportingComponent": "deployment-controller",
+            "reportingInstance": "",
+        }
+        self.store.create("events", event)
+
     def _old_pods_running(self, old: list[dict[str, Any]]) -> bool:
         uids = {rs["metadata"]["uid"] for rs in old}
         for pod in self.store.iter_stored("pods"):
@@ -530,7 +562,15 @@ class Controllers:
             return rs
         surge, _ = resolve_fenceposts(d)
         desired = int(d["spec"].get("replicas", 1))
-        if int(current["spec"].get("replicas", 0)) != replicas:
+        before = int(current["spec"].get("replicas", 0))
+        if before != replicas:
+            direction = "up" if replicas > before else "down"
+            self._event(
+                d,
+                "ScalingReplicaSet",
+                f"Scaled {direction} replica set {current['metadata']['name']} "
+                f"from {before} to {replicas}",
+            )
             current["spec"]["replicas"] = replicas
             current["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         annotations = current["metadata"].setdefault("annotations", {})
