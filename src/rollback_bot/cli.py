@@ -92,11 +92,11 @@ def _serve_locked(settings: Settings, args: argparse.Namespace) -> int:
         socket_handler = SocketModeHandler(
             bolt, app_token=settings.slack_app_token.get_secret_value()
         )
-        socket_handler.connect()
+        socket_handler.connect()  # type: ignore[no-untyped-call]
         print("rollback-bot connected in Socket Mode", flush=True)
     stop.wait()
     if socket_handler is not None:
-        socket_handler.close()
+        socket_handler.close()  # type: ignore[no-untyped-call]
     server.stop()
     services.stop()
     return 0
