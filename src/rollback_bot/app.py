@@ -42,8 +42,9 @@ from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.lifecycle import Decision, Move
+from rollback_bot.rollbacks.model import EffectSink, RequestSpec
 from rollback_bot.rollbacks.runner import Runner
-from rollback_bot.rollbacks.service import EffectSink, RequestSpec, RollbackService
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.services import Services
 from rollback_bot.slack.commands import ambiguous_revision, unknown_revision
 from rollback_bot.slack.conversations import Conversations

@@ -17,7 +17,8 @@ from rollback_bot.alerts.triggers import TriggerDecision
 from rollback_bot.catalog import Service
 from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Move, State
-from rollback_bot.rollbacks.service import RequestSpec, RollbackService
+from rollback_bot.rollbacks.model import RequestSpec
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.uow import UnitOfWorkFactory
 from rollback_bot.timeline import TimelineKind

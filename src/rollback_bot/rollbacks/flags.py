@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rollback_bot.ids import format_rollback_id
-from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
+from rollback_bot.rollbacks.model import Reply, RequestSpec
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
 

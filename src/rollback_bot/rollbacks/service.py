@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Protocol
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
@@ -23,7 +21,8 @@ from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.logs import log_context
 from rollback_bot.rollbacks import lifecycle
-from rollback_bot.rollbacks.lifecycle import Decision, Effect, IllegalMove, Move, State
+from rollback_bot.rollbacks.lifecycle import IllegalMove, Move, State
+from rollback_bot.rollbacks.model import EffectSink, Reply, RequestSpec
 from rollback_bot.rollbacks.policies import (
     Membership,
     Principal,
@@ -35,6 +34,15 @@ from rollback_bot.rollbacks.policies import (
     may_operate,
     may_request,
 )
+from rollback_bot.rollbacks.wording import (
+    expired_why,
+    past_tense,
+    revision_str,
+    revision_text,
+    ttl_text,
+    with_dependents,
+)
+from rollback_bot.rollbacks.writer import RollbackWriter
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -42,52 +50,8 @@ from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
-BOT = "rollback-bot"
 
-
-@dataclass(frozen=True, kw_only=True)
-class Reply:
-    """What the person who acted is told (ephemeral); ``ok`` False means refused.
-
-    Built through ``Reply.success`` or ``Reply.refused`` so a call site reads what it
-    answers, never a bare ``True``/``False``.
-    """
-
-    ok: bool
-    text: str
-    rollback_id: int | None = None
-
-    @classmethod
-    def success(cls, text: str, *, rollback_id: int | None = None) -> Reply:
-        return cls(ok=True, text=text, rollback_id=rollback_id)
-
-    @classmethod
-    def refused(cls, text: str, *, rollback_id: int | None = None) -> Reply:
-        return cls(ok=False, text=text, rollback_id=rollback_id)
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    service: str
-    user: str
-    to_revision: int | str | None = None
-    strategy: str | None = None
-    reason: str = ""
-    drill: bool = False
-    automatic: bool = False
-    trigger: str | None = None  # the rule that started an automatic rollback
-    countdown_seconds: float = 60
-    flag: str | None = None  # strategy "flag": which flag
-    flag_restore: str | None = None  # undo: the value to put back (None: turn it off)
-
-
-class EffectSink(Protocol):
-    """Where decisions' effects go: the runner carries them out."""
-
-    def carry_out(self, rollback: Rollback, decision: Decision) -> None: ...
-
-
-class RollbackService:
+class RollbackService(RollbackWriter):
     def __init__(
         self,
         *,
@@ -189,8 +153,8 @@ class RollbackService:
                     reason=spec.reason,
                     drill=spec.drill,
                     automatic=spec.automatic,
-                    from_revision=_str(plan.from_revision),
-                    to_revision=_str(plan.to_revision),
+                    from_revision=revision_str(plan.from_revision),
+                    to_revision=revision_str(plan.to_revision),
                     from_image=plan.from_image,
                     to_image=plan.to_image,
                     approvals_required=required,
@@ -215,7 +179,7 @@ class RollbackService:
                 actor=actor,
                 kind=TimelineKind.ROLLBACK_REQUESTED,
                 summary=f"{drill}{actor} requested {plan.strategy} rollback of {service.label} "
-                f"from {_rev(plan.from_revision)} to {_rev(plan.to_revision)}"
+                f"from {revision_text(plan.from_revision)} to {revision_text(plan.to_revision)}"
                 + (f": {spec.reason}" if spec.reason else ""),
                 incident_id=row.incident_id,
                 rollback_id=row.id,
@@ -225,7 +189,7 @@ class RollbackService:
             uow.commit()
         self.effects.carry_out(row, decision)
         needs = (
-            f"; waiting for {required} approval(s) within {_ttl_text(service)}"
+            f"; waiting for {required} approval(s) within {ttl_text(service)}"
             if decision.after is State.REQUESTED
             else ""
         )
@@ -238,7 +202,7 @@ class RollbackService:
     def approve(self, rollback_id: int, user: str) -> Reply:
         expired = self.expire_if_stale(rollback_id)
         if expired is not None:
-            why = _expired_why(expired)
+            why = expired_why(expired)
             self.refuse(
                 service=expired.name, actor=user, what="approve", why=why, rollback_id=rollback_id
             )
@@ -248,7 +212,7 @@ class RollbackService:
 
         def check(uow: UnitOfWork, service: Service, row: Rollback, who: Principal) -> Verdict:
             if row.state == State.REQUESTED and self._expired(service, row):
-                return Verdict(False, _expired_why(service))
+                return Verdict(False, expired_why(service))
             done = [a.actor for a in uow.approvals.list_for(rollback_id=row.id)]
             if user in done:
                 raise _Repeat(f"You already approved {rid(row.id)}; it needs someone else now.")
@@ -307,102 +271,6 @@ class RollbackService:
             check=lambda _u, s, _r, who: may_operate(s, who),
             note=note,
         )
-
-    # -- moves by the system (runner, countdown) -------------------------------
-    def system_move(
-        self,
-        rollback_id: int,
-        move: Move,
-        *,
-        summary: str,
-        kind: str | None = None,
-        data: dict[str, Any] | None = None,
-        update: Callable[[Rollback], None] | None = None,
-        extra: Callable[[UnitOfWork, Rollback], None] | None = None,
-    ) -> Decision | None:
-        """A move made by the bot itself; returns None if it was no longer legal."""
-        for _attempt in range(5):
-            try:
-                outcome = self._system_move_once(
-                    rollback_id, move, summary, kind, data, update, extra
-                )
-            except ConcurrentUpdate:
-                continue  # someone else moved it first: re-read and decide again
-            if outcome is None:
-                return None
-            row, decision = outcome
-            self.effects.carry_out(row, decision)
-            return decision
-        log.error("%s: gave up on %s after repeated concurrent updates", rid(rollback_id), move)
-        return None
-
-    def _system_move_once(
-        self,
-        rollback_id: int,
-        move: Move,
-        summary: str,
-        kind: str | None,
-        data: dict[str, Any] | None,
-        update: Callable[[Rollback], None] | None,
-        extra: Callable[[UnitOfWork, Rollback], None] | None,
-    ) -> tuple[Rollback, Decision] | None:
-        now = self._clock.now()
-        with self._uow() as uow:
-            row = uow.rollbacks.get(id=rollback_id)
-            if row is None:
-                return None
-            try:
-                decision = lifecycle.decide(State(row.state), move)
-            except IllegalMove as exc:
-                log.info("%s: %s", rid(rollback_id), exc)
-                return None
-            self._apply(uow, row, decision, now)
-            if update:
-                update(row)
-            if extra:
-                extra(uow, row)
-            uow.timeline.append(
-                at=now,
-                actor=BOT,
-                kind=kind or TimelineKind.rollback_entered(decision.after),
-                summary=summary,
-                incident_id=row.incident_id,
-                rollback_id=row.id,
-                service=row.service,
-                data=data or {},
-            )
-            uow.commit()
-        return row, decision
-
-    def record(
-        self,
-        rollback_id: int,
-        *,
-        kind: str,
-        summary: str,
-        data: dict[str, Any] | None = None,
-        actor: str = BOT,
-        update: Callable[[Rollback], None] | None = None,
-    ) -> None:
-        """A timeline event that is not a state change (a Kubernetes write, a health result)."""
-        with self._uow() as uow:
-            row = uow.rollbacks.get(id=rollback_id)
-            if row is None:
-                return
-            if update:
-                update(row)
-                row.updated_at = self._clock.now()
-            uow.timeline.append(
-                at=self._clock.now(),
-                actor=actor,
-                kind=kind,
-                summary=summary,
-                incident_id=row.incident_id,
-                rollback_id=row.id,
-                service=row.service,
-                data=data or {},
-            )
-            uow.commit()
 
     # -- the shared shape ------------------------------------------------------
     def _move(
@@ -473,7 +341,7 @@ class RollbackService:
                 kind=TimelineKind.ROLLBACK_APPROVAL
                 if waiting
                 else TimelineKind.rollback_entered(decision.after),
-                summary=f"{user} {_past(move)} {rid(row.id)}"
+                summary=f"{user} {past_tense(move)} {rid(row.id)}"
                 + (
                     f" ({approvals}/{row.approvals_required} approvals)"
                     if move is Move.APPROVE
@@ -495,7 +363,7 @@ class RollbackService:
                 return Reply.refused(f"{rid(rollback_id)} changed at the same moment; look again.")
         self.effects.carry_out(row, decision)
         return Reply.success(
-            f"{rid(rollback_id)}: {_past(move)} by you; now {decision.after.value}.",
+            f"{rid(rollback_id)}: {past_tense(move)} by you; now {decision.after.value}.",
             rollback_id=row.id,
         )
 
@@ -504,17 +372,6 @@ class RollbackService:
             row = uow.rollbacks.get(id=rollback_id)
         service = self._catalog.service(row.service) if row else None
         return self.principal(service, user) if service else Principal(user)
-
-    def _apply(self, uow: UnitOfWork, row: Rollback, decision: Decision, now: Any) -> None:
-        row.state = decision.after.value
-        row.updated_at = now
-        if decision.after.is_terminal:
-            row.finished_at = now
-        if Effect.MARK_MITIGATED in decision.effects and row.incident_id and not row.drill:
-            incident = uow.incidents.get(id=row.incident_id)
-            if incident and incident.mitigated_at is None:
-                incident.mitigated_at = now
-                incident.state = "mitigated"
 
     def _expired(self, service: Service, row: Rollback) -> bool:
         ttl = timedelta(seconds=service.policy.approval_ttl_seconds)
@@ -542,7 +399,7 @@ class RollbackService:
             rollback_id,
             Move.ABORT,
             kind=TimelineKind.ROLLBACK_EXPIRED,
-            summary=f"{rid(rollback_id)} expired: not enough approvals within {_ttl_text(service)}",
+            summary=f"{rid(rollback_id)} expired: not enough approvals within {ttl_text(service)}",
             data={"approval_ttl_seconds": service.policy.approval_ttl_seconds},
         )
         return service
@@ -554,32 +411,6 @@ class RollbackService:
         if active_id is not None:
             self.expire_if_stale(active_id)
 
-    def refuse(
-        self,
-        *,
-        service: str,
-        actor: str,
-        what: str,
-        why: str,
-        rollback_id: int | None = None,
-        incident_id: int | None = None,
-    ) -> None:
-        with self._uow() as uow:
-            if incident_id is None:
-                incident = uow.incidents.open_for_service(service=service)
-                incident_id = incident.id if incident else None
-            uow.timeline.append(
-                at=self._clock.now(),
-                actor=actor,
-                kind=TimelineKind.ROLLBACK_REFUSED,
-                summary=f"refused {what} by {actor}: {why}",
-                incident_id=incident_id,
-                rollback_id=rollback_id,
-                service=service,
-                data={"action": what, "reason": why},
-            )
-            uow.commit()
-
 
 class _Refusal(Exception):
     pass
@@ -587,51 +418,3 @@ class _Refusal(Exception):
 
 class _Repeat(Exception):
     """The same person doing the same thing again: answered, not recorded."""
-
-
-def with_dependents(plan: Plan, service: Service) -> Plan:
-    """Services that depend on this one get a warning line in the plan (modal and message)."""
-    if not service.dependents:
-        return plan
-    names = ", ".join(f"`{d}`" for d in service.dependents)
-    line = f"Depends on {service.name}: {names}. Watch them during and after this rollback."
-    return replace(plan, warnings=(*plan.warnings, line))
-
-
-def _ttl_text(service: Service) -> str:
-    seconds = service.policy.approval_ttl_seconds
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
-
-
-def _expired_why(service: Service) -> str:
-    return (
-        f"this request expired (approvals for {service.label} must come within "
-        f"{_ttl_text(service)}); request the rollback again"
-    )
-
-
-_PAST = {
-    Move.APPROVE: "approved",
-    Move.DENY: "denied",
-    Move.PAUSE: "paused",
-    Move.RESUME: "resumed",
-    Move.SKIP_TO_END: "skipped to the last step of",
-    Move.ABORT: "aborted",
-    Move.RUN_NOW: "started",
-}
-
-
-def _past(move: Move) -> str:
-    return _PAST.get(move, move.value)
-
-
-def _str(value: int | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _rev(value: int | None) -> str:
-    return "?" if value is None else f"revision {value}"

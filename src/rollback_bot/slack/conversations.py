@@ -25,8 +25,9 @@ from rollback_bot.integrations.alertmanager import (
     matchers,
 )
 from rollback_bot.kube.model import ExecutionError
+from rollback_bot.rollbacks.model import Reply, RequestSpec
 from rollback_bot.rollbacks.policies import approvals_required
-from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.slack.ui.request_modal import request_modal

@@ -28,13 +28,13 @@ from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.logs import log_context
 from rollback_bot.rollbacks.lifecycle import Decision, Move, State
+from rollback_bot.rollbacks.model import EffectSink
 from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.recovery import recover
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
 from rollback_bot.rollbacks.runner.steps import Steps
-from rollback_bot.rollbacks.service import EffectSink
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 

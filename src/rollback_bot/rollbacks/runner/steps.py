@@ -24,11 +24,11 @@ from rollback_bot.executors.snapshot_store import DbSnapshotStore, file_snapshot
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.lifecycle import Move, State
+from rollback_bot.rollbacks.model import BOT
 from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
-from rollback_bot.rollbacks.service import BOT
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
 

@@ -15,7 +15,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from rollback_bot.rollbacks.lifecycle import Move
-from rollback_bot.rollbacks.service import Reply, RequestSpec
+from rollback_bot.rollbacks.model import Reply, RequestSpec
 from rollback_bot.services import Services
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.slack.ui.deny_modal import deny_modal
