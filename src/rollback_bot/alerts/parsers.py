@@ -133,6 +133,72 @@ def label_fingerprint(labels: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
+# --- the body ------------------------------------------------------------------
+
+MAX_DEPTH = 32  # no sender nests deeper than a handful of levels
+MAX_INT = 2**63  # beyond a 64-bit integer a number is no label, value or timestamp
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _no_constant(name: str) -> object:
+    raise AlertPayloadError("(body)", f"{name} is not a JSON number")
+
+
+def decode_body(data: bytes) -> object:
+    """The request body as JSON, or ``AlertPayloadError`` saying why it cannot be one.
+
+    Beyond what the JSON grammar refuses, a body is refused for what would
+    otherwise fail later with a 5xx: nesting deeper than ``MAX_DEPTH`` (the
+    decoder would run out of stack), integers beyond 64 bits, ``NaN`` and
+    ``Infinity``, and lone surrogates (text that is not Unicode and cannot be
+    stored or hashed). NUL characters are removed: no database keeps them.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AlertPayloadError("(body)", f"not UTF-8 at byte {exc.start}") from None
+    try:
+        raw = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise AlertPayloadError("(body)", f"nested deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise AlertPayloadError("(body)", f"not JSON: {exc.msg} at {exc.pos}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise AlertPayloadError("(body)", f"not usable JSON: {exc}") from None
+    return _checked(raw, "(body)", 0)
+
+
+def _checked(node: object, path: str, depth: int) -> object:
+    if depth > MAX_DEPTH:
+        raise AlertPayloadError(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(node, str):
+        return _text(node, path)
+    if isinstance(node, bool) or node is None or isinstance(node, float):
+        return node
+    if isinstance(node, int):
+        if not -MAX_INT < node < MAX_INT:
+            raise AlertPayloadError(path, f"integer too large ({len(str(abs(node)))} digits)")
+        return node
+    if isinstance(node, list):
+        return [_checked(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node)]
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            name = _text(key, f"{path}.(key)")
+            out[name] = _checked(value, f"{path}.{name}" if path != "(body)" else name, depth + 1)
+        return out
+    return node
+
+
+def _text(value: str, path: str) -> str:
+    for i, char in enumerate(value):
+        if "\ud800" <= char <= "\udfff":
+            raise AlertPayloadError(
+                path, f"not valid Unicode: lone surrogate U+{ord(char):04X} at {i}"
+            )
+    return value.replace("\x00", "")
+
+
 # --- senders -----------------------------------------------------------------
 
 
@@ -285,11 +351,17 @@ def _labels(raw: object, path: str) -> dict[str, str]:
             out[key] = value
         elif isinstance(value, bool):
             out[key] = "true" if value else "false"
-        elif isinstance(value, int | float) and math.isfinite(value):
+        elif _plain_number(value):
             out[key] = str(value)
         else:
             raise AlertPayloadError(f"{path}.{key}", f"expected a string, got {_kind(value)}")
     return out
+
+
+def _plain_number(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and -MAX_INT < value < MAX_INT
 
 
 def _alertname(labels: Mapping[str, str], path: str) -> str:
@@ -326,12 +398,15 @@ def _number(raw: object, path: str) -> float | None:
     if isinstance(raw, bool):
         raise AlertPayloadError(path, "expected a number, got a boolean")
     if isinstance(raw, int | float):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:
+            raise AlertPayloadError(path, "number too large") from None
     if isinstance(raw, str):
         try:
             return float(raw.strip())
         except ValueError:
-            raise AlertPayloadError(path, f"expected a number, got {raw!r}") from None
+            raise AlertPayloadError(path, f"expected a number, got {raw[:100]!r}") from None
     raise AlertPayloadError(path, f"expected a number, got {_kind(raw)}")
 
 
@@ -386,7 +461,7 @@ def _timestamp(raw: object, path: str) -> datetime | None:
         if not math.isfinite(raw):
             raise AlertPayloadError(path, f"expected a timestamp, got {raw!r}")
         try:
-            return datetime.fromtimestamp(raw, UTC)
+            return _in_range(datetime.fromtimestamp(raw, UTC), raw, path)
         except (OverflowError, OSError, ValueError):
             raise AlertPayloadError(path, f"timestamp out of range: {raw!r}") from None
     if not isinstance(raw, str):
@@ -405,9 +480,15 @@ def _timestamp(raw: object, path: str) -> datetime | None:
         tz = f"{tz[:3]}:{tz[3:]}"
     try:
         parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}.{frac}{tz}")
-    except ValueError as exc:
+        return _in_range(parsed.astimezone(UTC), raw, path)
+    except (ValueError, OverflowError) as exc:
         raise AlertPayloadError(path, f"invalid timestamp {raw!r} ({exc})") from None
-    return parsed.astimezone(UTC)
+
+
+def _in_range(moment: datetime, raw: object, path: str) -> datetime:
+    if not _EARLIEST <= moment < _LATEST:
+        raise AlertPayloadError(path, f"timestamp out of range (1970 to 8999): {raw!r}")
+    return moment
 
 
 def _start(raw: object, path: str, received: datetime) -> tuple[datetime, bool]:
@@ -453,6 +534,7 @@ __all__ = [
     "AlertPayloadError",
     "AlertSource",
     "AlertStatus",
+    "decode_body",
     "label_fingerprint",
     "parse_alertmanager",
     "parse_generic",

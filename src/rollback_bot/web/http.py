@@ -19,6 +19,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from rollback_bot.alerts.parsers import (
     Alert,
     AlertPayloadError,
+    decode_body,
     parse_alertmanager,
     parse_generic,
     parse_grafana,
@@ -37,7 +38,9 @@ MAX_BODY = 5 * 1024 * 1024
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
-    return jsonify({"ok": False, "error": message}), status
+    # A reason quotes the sender's input; a 100 KB field must not come back whole.
+    reason = message if len(message) <= 1000 else message[:999] + "…"
+    return jsonify({"ok": False, "error": reason}), status
 
 
 def create_web_app(services: Services, bolt: App) -> Flask:
@@ -48,6 +51,11 @@ def create_web_app(services: Services, bolt: App) -> Flask:
 
     @web.post("/slack/events")
     def slack_events() -> Any:
+        # Slack sends whole Unix seconds; anything else cannot be checked (slack_sdk would
+        # raise on it), so it is refused as an unverifiable request, like a bad signature.
+        stamp = request.headers.get("X-Slack-Request-Timestamp")
+        if stamp is not None and not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16):
+            return _error(401, "invalid X-Slack-Request-Timestamp")
         return slack.handle(request)
 
     @web.post("/alerts/<source>")
@@ -60,10 +68,11 @@ def create_web_app(services: Services, bolt: App) -> Flask:
         ):
             services.metrics.alerts_rejected.labels(source=source, reason="unauthorized").inc()
             return _error(401, "missing or wrong bearer token")
-        body = request.get_json(silent=True)
-        if body is None:
+        try:
+            body = decode_body(request.get_data(cache=False))
+        except AlertPayloadError as exc:
             services.metrics.alerts_rejected.labels(source=source, reason="not_json").inc()
-            return _error(400, "the body is not JSON (Content-Type: application/json)")
+            return _error(400, f"the body is not usable JSON: {exc}")
         try:
             parsed = parser(body, received_at=services.clock.now())
         except AlertPayloadError as exc:
