@@ -48,6 +48,13 @@ def create_web_app(services: Services, bolt: App) -> Flask:
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     slack = SlackRequestHandler(bolt)
     token = services.settings.alert_webhook_token.get_secret_value()
+    metrics_token = services.settings.metrics_token.get_secret_value()
+    if not token:
+        log.warning(
+            "ALERT_WEBHOOK_TOKEN is not set: /alerts/* accept alerts from anyone who can reach "
+            "this port. They are shown in Slack, but can neither start nor cancel an automatic "
+            "rollback. Set ALERT_WEBHOOK_TOKEN to let trigger rules act."
+        )
 
     @web.post("/slack/events")
     def slack_events() -> Any:
@@ -83,7 +90,7 @@ def create_web_app(services: Services, bolt: App) -> Flask:
             services.metrics.alerts_rejected.labels(source=source, reason="unknown_service").inc()
             return _error(422, unknown)
         with services.metrics.ingest_seconds.time():
-            summary = services.relay.ingest(parsed)
+            summary = services.relay.ingest(parsed, may_act=bool(token))
         services.metrics.alerts_received.labels(source=source).inc(len(parsed))
         return jsonify({"ok": True, **summary.as_dict()})
 
@@ -95,6 +102,10 @@ def create_web_app(services: Services, bolt: App) -> Flask:
 
     @web.get("/metrics")
     def metrics() -> Any:
+        if metrics_token and not hmac.compare_digest(
+            request.headers.get("Authorization", ""), f"Bearer {metrics_token}"
+        ):
+            return _error(401, "missing or wrong bearer token (METRICS_TOKEN)")
         return Response(services.metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
     return web
