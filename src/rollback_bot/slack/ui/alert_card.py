@@ -136,10 +136,12 @@ def alert_message(view: AlertGroupView) -> Message:
     title, text = _title_and_text(view)
     blocks: list[Block] = [header(title)]
     about = []
-    if view.summary:
-        about.append(f"*{escape(view.summary, 500)}*")
-    if view.description:
-        about.append(escape(view.description, 2000))
+    summary = escape(view.summary or "", 500).strip()
+    description = escape(view.description or "", 2000).strip()
+    if summary:
+        about.append(f"*{summary}*")
+    if description:
+        about.append(description)
     if about:
         blocks.append(section("\n".join(about)))
     blocks.append(_facts(view))
@@ -166,5 +168,8 @@ def suggestion_message(
     )
     return message(
         escape(text),
-        [section(escape(text, MAX_TEXT)), *actions(action_ids.SUGGESTION_BLOCK, [roll_back])],
+        [
+            section(escape(text, MAX_TEXT).strip() or "A rollback is suggested."),
+            *actions(action_ids.SUGGESTION_BLOCK, [roll_back]),
+        ],
     )

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from rollback_bot.redaction import redact_text
 from rollback_bot.slack.ui.limits import MAX_TEXT, clip
 from rollback_bot.slack.ui.views import Change
 
@@ -40,13 +41,14 @@ def clean(text: str) -> str:
 def escape(text: str, limit: int | None = None) -> str:
     """Outside text (alerts, people, the cluster) as literal mrkdwn: THE one way it enters.
 
-    Control characters are removed, bidi controls made visible, ``&``, ``<`` and
+    Control characters are removed, bidi controls made visible, secret-looking
+    values (``rollback_bot.redaction``) replaced by ``[redacted]``, ``&``, ``<`` and
     ``>`` escaped as Slack documents, so nothing in ``text`` can mention, link or
     page anyone (``<!channel>``, ``<@U1>``, ``<https://x|y>`` all show as typed).
     With ``limit`` the escaped result is cut to it with a visible "…", never in
     the middle of an entity.
     """
-    out = clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    out = redact_text(clean(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return out if limit is None else clip_escaped(out, limit)
 
 
