@@ -51,6 +51,8 @@ def spec_to_metadata(spec: RequestSpec, channel: str | None) -> str:
 
 def spec_from_metadata(metadata: str, user: str, reason: str) -> tuple[RequestSpec, str | None]:
     data = json.loads(metadata)
+    if not isinstance(data, dict) or not isinstance(data.get("service"), str):
+        raise ValueError("not the request modal's metadata")
     spec = RequestSpec(
         service=data["service"],
         user=user,
