@@ -88,7 +88,7 @@ class Narrator:
             f"kubectl --kubeconfig {kubeconfig} -n {NAMESPACE} rollout history deploy/{SERVICE}",
             f"kubectl --kubeconfig {kubeconfig} -n {NAMESPACE} get deploy,rs,pods",
             f"curl -s -X POST {stack.url}/alerts/generic -H 'Content-Type: application/json'"
-            f" -d '{alert}'",
+            f" -H 'Authorization: Bearer {stack.alert_token}' -d '{alert}'",
             f"curl -s '{stack.slack.root_url}_sandbox/messages?channel={CHANNEL}'",
             f"DATABASE_URL=sqlite:///{workdir / 'demo.db'} rollback-bot incidents",
         ]:

@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from rollback_bot import redaction
 from rollback_bot.alerts.automation import Automation
 from rollback_bot.alerts.poller import QueryPoller
 from rollback_bot.alerts.relay import AlertRelay
@@ -109,6 +110,12 @@ class _Fanout:
                 listener.triggered(service, alert, decision)
 
 
+def _patterns(setting: str) -> list[str] | None:
+    """A comma-separated setting; None (the defaults) when empty."""
+    parts = [p.strip() for p in setting.split(",") if p.strip()]
+    return parts or None
+
+
 def build(
     settings: Settings,
     *,
@@ -118,6 +125,9 @@ def build(
     slack: WebClient | None = None,
     require_migrated: bool = True,
 ) -> Services:
+    redaction.configure(
+        _patterns(settings.redact_name_patterns), _patterns(settings.redact_value_patterns)
+    )
     catalog = catalog or load_catalog(settings.catalog_path)
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ROLLBACK_BOT_CATALOG", "catalog_path"),
     )
     alert_webhook_token: SecretStr = SecretStr("")
+    # Comma-separated; empty keeps the defaults in rollback_bot.redaction.
+    redact_name_patterns: str = ""
+    redact_value_patterns: str = ""
+    # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>".
+    metrics_token: SecretStr = SecretStr("")
     port: int = 3000
     # Slack allows about one message per second per channel; the outbox paces to this.
     slack_channel_rate: float = 1.0

@@ -16,7 +16,7 @@ from rollback_bot.slack.commands import VERBS
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.slack.ui.mrkdwn import escape
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
-from tests.e2e.conftest import ALICE, BOB, CHANNEL, alertmanager_payload, release
+from tests.e2e.conftest import ALICE, BOB, CAROL, CHANNEL, alertmanager_payload, release
 
 # -- shared helpers ------------------------------------------------------------------
 
@@ -256,3 +256,20 @@ def test_drill_changes_nothing_and_says_drill_everywhere(stack: LoopbackStack) -
         events = [e for e in uow.timeline.list_for_service(service="search") if e.rollback_id == 1]
     assert events[0].summary.startswith("DRILL")
     assert any("drill" in e.summary.lower() for e in events if e.kind == "rollback.done")
+
+
+def test_export_is_for_the_services_people_and_only_into_its_channel(
+    stack: LoopbackStack,
+) -> None:
+    release(stack)
+    assert stack.post_alert("alertmanager", alertmanager_payload()).status_code == 200
+    message_with(stack, action_ids.ROLL_BACK)
+    # Carol is in the workspace but in no group or list of checkout's policy.
+    outsider = stack.driver.command("export INC-1", user_id=CAROL, channel_id=CHANNEL)
+    wait_told(stack, CAROL, "you may not export postmortems for checkout", outsider)
+    elsewhere = stack.driver.command("export INC-1", user_id=BOB, channel_id="C0RANDOM")
+    wait_told(stack, BOB, "only in its channel", elsewhere)
+    assert stack.slack.uploads == []
+    refused = [k for k in kinds(stack) if k[0] == "rollback.refused"]
+    assert ("rollback.refused", CAROL) in refused and ("rollback.refused", BOB) in refused
+    assert not any(k[0] == "postmortem.exported" for k in kinds(stack))

@@ -190,13 +190,14 @@ def test_resolved_alert_is_green_and_says_how_long_it_lasted() -> None:
     assert read_button_value(buttons(blocks)[action_ids.EXPORT]["value"]) == {"incident_id": 7}
 
 
-def test_text_from_alerts_is_escaped_but_mentions_survive() -> None:
+def test_text_from_alerts_is_escaped_mentions_included() -> None:
+    # An alert's text must not page anyone: a mention in it is shown as typed.
     view = replace(ALERT, summary="<!channel> p99 > 2s & rising", description="ask <@U0BOB>")
     _, blocks = alert_message(view)
     body = all_text(blocks)
     assert "&lt;!channel&gt; p99 &gt; 2s &amp; rising" in body
     assert "<!channel>" not in body
-    assert "ask <@U0BOB>" in body
+    assert "ask &lt;@U0BOB&gt;" in body and "<@U0BOB>" not in body
 
 
 # --- rollback ------------------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from rollback_bot.clock import FakeClock
+from rollback_bot.rollbacks.policies import MembershipUnavailable
 from rollback_bot.slack.directory import GroupDirectory
 
 
@@ -50,12 +52,19 @@ def test_members_are_remembered_for_the_ttl_then_asked_again() -> None:
     assert slack.calls == ["S0SRE", "S0SRE"]
 
 
-def test_an_unreadable_group_grants_nothing() -> None:
+def test_an_unreadable_group_grants_nothing_says_so_and_is_not_remembered() -> None:
     slack = CountingSlack({"S0SRE": ["U0BOB"]})
     directory = GroupDirectory(slack, FakeClock())  # type: ignore[arg-type]
 
-    assert directory.members("S0GONE") == frozenset()
-    assert directory.groups_of("U0BOB", ["S0SRE", "S0GONE"]) == {"S0SRE"}
+    with pytest.raises(SlackApiError):
+        directory.members("S0GONE")
+    with pytest.raises(MembershipUnavailable) as refused:
+        directory.groups_of("U0BOB", ["S0SRE", "S0GONE"])
+    assert refused.value.known == {"S0SRE"}
+    assert set(refused.value.failed) == {"S0GONE"}
+    # A failure is not cached: the next question asks Slack again.
+    slack.groups["S0GONE"] = ["U0BOB"]
+    assert directory.groups_of("U0BOB", ["S0SRE", "S0GONE"]) == {"S0SRE", "S0GONE"}
 
 
 def test_revisions_are_read_once_per_ttl_and_forget_drops_them(monkeypatch: Any) -> None:

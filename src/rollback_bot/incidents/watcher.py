@@ -252,6 +252,6 @@ def thread_poster(notifier: Any, uow: UnitOfWorkFactory) -> Post:
         with uow(read_only=True) as u:
             groups = u.alert_groups.list_for_incident(incident_id=incident.id)
         if groups:
-            notifier.group_reply(groups[-1], lambda: (line, []))
+            notifier.group_progress(groups[-1], line)
 
     return post

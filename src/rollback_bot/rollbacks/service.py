@@ -25,6 +25,7 @@ from rollback_bot.rollbacks.lifecycle import IllegalMove, Move, State
 from rollback_bot.rollbacks.model import EffectSink, Reply, RequestSpec
 from rollback_bot.rollbacks.policies import (
     Membership,
+    MembershipUnavailable,
     Principal,
     Verdict,
     approvals_required,
@@ -75,7 +76,10 @@ class RollbackService(RollbackWriter):
             *service.policy.requesters.usergroups,
             *service.policy.approvers.usergroups,
         )
-        return Principal(user, self._directory.groups_of(user, named))
+        try:
+            return Principal(user, self._directory.groups_of(user, named))
+        except MembershipUnavailable as exc:
+            return Principal(user, exc.known, unchecked=frozenset(exc.failed))
 
     def actor(self, service: Service, user: str) -> Actor:
         mapped = service.impersonate.get(user)

@@ -26,7 +26,11 @@ from rollback_bot.integrations.alertmanager import (
 )
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.model import Reply, RequestSpec
-from rollback_bot.rollbacks.policies import approvals_required
+from rollback_bot.rollbacks.policies import (
+    approvals_required,
+    in_service_channel,
+    may_act_on_alerts,
+)
 from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
@@ -52,6 +56,8 @@ def spec_to_metadata(spec: RequestSpec, channel: str | None) -> str:
 
 def spec_from_metadata(metadata: str, user: str, reason: str) -> tuple[RequestSpec, str | None]:
     data = json.loads(metadata)
+    if not isinstance(data, dict) or not isinstance(data.get("service"), str):
+        raise ValueError("not the request modal's metadata")
     spec = RequestSpec(
         service=data["service"],
         user=user,
@@ -118,6 +124,24 @@ class Conversations:
     def export(
         self, incident_id: int, fmt: str, *, channel: str, thread_ts: str | None, user: str
     ) -> Reply:
+        with self._uow(read_only=True) as uow:
+            incident = uow.incidents.get(id=incident_id)
+        service = self._catalog.service(incident.service) if incident else None
+        if service is not None:
+            who = self._rollbacks.principal(service, user)
+            for verdict in (
+                may_act_on_alerts(service, who, what="export postmortems"),
+                in_service_channel(service, channel, what="postmortems are exported"),
+            ):
+                if not verdict:
+                    self._rollbacks.refuse(
+                        service=service.name,
+                        actor=user,
+                        what="export",
+                        why=verdict.reason,
+                        incident_id=incident_id,
+                    )
+                    return Reply.refused(f"Refused: {verdict.reason}.")
         try:
             filename, content = self._queries.postmortem(incident_id, fmt)
         except NotFound as exc:
@@ -155,6 +179,23 @@ class Conversations:
         if group is None:
             return Reply.refused("That alert group no longer exists.")
         service = self._catalog.service(group.service) if group.service else None
+        if service is None:
+            return Reply.refused(
+                "That alert matches no catalog service: no policy lets you silence it."
+            )
+        if service is not None:
+            verdict = may_act_on_alerts(
+                service, self._rollbacks.principal(service, user), what="silence alerts"
+            )
+            if not verdict:
+                self._rollbacks.refuse(
+                    service=service.name,
+                    actor=user,
+                    what="silence",
+                    why=verdict.reason,
+                    incident_id=group.incident_id,
+                )
+                return Reply.refused(f"Refused: {verdict.reason}.")
         base = (
             service.health.alertmanager_url if service else None
         ) or self._catalog.alertmanager_url

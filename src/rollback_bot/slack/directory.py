@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from rollback_bot.clock import Clock
+from rollback_bot.rollbacks.policies import MembershipUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +36,35 @@ class GroupDirectory:
         self._lock = threading.Lock()
 
     def members(self, group: str) -> frozenset[str]:
+        """The group's members; ``SlackApiError`` when Slack cannot say (nothing is cached)."""
         with self._lock:
             hit = self._cache.get(group)
         if hit is not None:
             return hit
-        try:
-            resp = self._client.usergroups_users_list(usergroup=group)
-            members: list[object] = resp.get("users", [])
-            users = frozenset(str(u) for u in members)
-        except SlackApiError as exc:
-            # Fail closed: an unknown or unreadable group grants nothing.
-            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
-            users = frozenset()
+        resp = self._client.usergroups_users_list(usergroup=group)
+        members: list[object] = resp.get("users", [])
+        users = frozenset(str(u) for u in members)
         with self._lock:
             self._cache[group] = users
         return users
 
     def groups_of(self, user_id: str, candidates: Iterable[str]) -> frozenset[str]:
-        """The subset of ``candidates`` that ``user_id`` belongs to."""
-        return frozenset(g for g in set(candidates) if user_id in self.members(g))
+        """The subset of ``candidates`` that ``user_id`` belongs to.
+
+        Fails closed and says why: a group Slack cannot read grants nothing, is
+        not remembered (the next click asks again), and is reported in
+        ``MembershipUnavailable`` so the refusal names the failure, not the person.
+        """
+        known: set[str] = set()
+        failed: dict[str, str] = {}
+        for group in sorted(set(candidates)):
+            try:
+                if user_id in self.members(group):
+                    known.add(group)
+            except (SlackApiError, OSError) as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
+                log.warning("cannot read user group %s: %s", group, error)
+                failed[group] = str(error)
+        if failed:
+            raise MembershipUnavailable(frozenset(known), failed)
+        return frozenset(known)

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from rollback_bot.alerts.model import Alert, AlertPayloadError
 from rollback_bot.alerts.payloads import parse_alertmanager, parse_generic, parse_grafana
+from rollback_bot.alerts.payloads.body import decode_body
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
 from rollback_bot.services import Services
 from rollback_bot.web.readiness import Readiness
@@ -37,7 +38,9 @@ PROBE_TIMEOUT = 3  # seconds; a probe must answer before the orchestrator's own 
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
-    return jsonify({"ok": False, "error": message}), status
+    # A reason quotes the sender's input; a 100 KB field must not come back whole.
+    reason = message if len(message) <= 1000 else message[:999] + "…"
+    return jsonify({"ok": False, "error": reason}), status
 
 
 def create_web_app(services: Services, bolt: App) -> Flask:
@@ -45,9 +48,21 @@ def create_web_app(services: Services, bolt: App) -> Flask:
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     slack = SlackRequestHandler(bolt)
     token = services.settings.alert_webhook_token.get_secret_value()
+    metrics_token = services.settings.metrics_token.get_secret_value()
+    if not token:
+        log.warning(
+            "ALERT_WEBHOOK_TOKEN is not set: /alerts/* accept alerts from anyone who can reach "
+            "this port. They are shown in Slack, but can neither start nor cancel an automatic "
+            "rollback. Set ALERT_WEBHOOK_TOKEN to let trigger rules act."
+        )
 
     @web.post("/slack/events")
     def slack_events() -> Any:
+        # Slack sends whole Unix seconds; anything else cannot be checked (slack_sdk would
+        # raise on it), so it is refused as an unverifiable request, like a bad signature.
+        stamp = request.headers.get("X-Slack-Request-Timestamp")
+        if stamp is not None and not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16):
+            return _error(401, "invalid X-Slack-Request-Timestamp")
         return slack.handle(request)
 
     @web.post("/alerts/<source>")
@@ -60,10 +75,11 @@ def create_web_app(services: Services, bolt: App) -> Flask:
         ):
             services.metrics.alerts_rejected.labels(source=source, reason="unauthorized").inc()
             return _error(401, "missing or wrong bearer token")
-        body = request.get_json(silent=True)
-        if body is None:
+        try:
+            body = decode_body(request.get_data(cache=False))
+        except AlertPayloadError as exc:
             services.metrics.alerts_rejected.labels(source=source, reason="not_json").inc()
-            return _error(400, "the body is not JSON (Content-Type: application/json)")
+            return _error(400, f"the body is not usable JSON: {exc}")
         try:
             parsed = parser(body, received_at=services.clock.now())
         except AlertPayloadError as exc:
@@ -74,7 +90,7 @@ def create_web_app(services: Services, bolt: App) -> Flask:
             services.metrics.alerts_rejected.labels(source=source, reason="unknown_service").inc()
             return _error(422, unknown)
         with services.metrics.ingest_seconds.time():
-            summary = services.relay.ingest(parsed)
+            summary = services.relay.ingest(parsed, may_act=bool(token))
         services.metrics.alerts_received.labels(source=source).inc(len(parsed))
         return jsonify({"ok": True, **summary.as_dict()})
 
@@ -99,6 +115,10 @@ def create_web_app(services: Services, bolt: App) -> Flask:
 
     @web.get("/metrics")
     def metrics() -> Any:
+        if metrics_token and not hmac.compare_digest(
+            request.headers.get("Authorization", ""), f"Bearer {metrics_token}"
+        ):
+            return _error(401, "missing or wrong bearer token (METRICS_TOKEN)")
         return Response(services.metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
     return web

@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, Val
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from rollback_bot.alerts.model import DEFAULT_SEVERITY, AlertPayloadError, AlertStatus
+from rollback_bot.alerts.payloads.body import MAX_INT
 
 # pydantic's error type for the problems our validators find; its message is ours.
 FIELD_ERROR = "alert_field"
@@ -91,7 +92,9 @@ def _label_value(raw: object) -> str:
         return raw
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    if isinstance(raw, int | float) and math.isfinite(raw):
+    if isinstance(raw, float) and math.isfinite(raw):
+        return str(raw)
+    if isinstance(raw, int) and -MAX_INT < raw < MAX_INT:
         return str(raw)
     raise problem(f"expected a string, got {kind(raw)}")
 
@@ -121,12 +124,15 @@ def parse_number(raw: object) -> float | None:
     if isinstance(raw, bool):
         raise problem("expected a number, got a boolean")
     if isinstance(raw, int | float):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:
+            raise problem("number too large") from None
     if isinstance(raw, str):
         try:
             return float(raw.strip())
         except ValueError:
-            raise problem(f"expected a number, got {raw!r}") from None
+            raise problem(f"expected a number, got {raw[:100]!r}") from None
     raise problem(f"expected a number, got {kind(raw)}")
 
 
@@ -140,9 +146,10 @@ def _timestamp(raw: object) -> datetime | None:
         if not math.isfinite(raw):
             raise problem(f"expected a timestamp, got {raw!r}")
         try:
-            return datetime.fromtimestamp(raw, UTC)
+            moment = datetime.fromtimestamp(raw, UTC)
         except (OverflowError, OSError, ValueError):
             raise problem(f"timestamp out of range: {raw!r}") from None
+        return _in_range(moment, raw)
     if not isinstance(raw, str):
         raise problem(f"expected a timestamp, got {kind(raw)}")
     match = _TIMESTAMP.match(raw.strip())
@@ -159,9 +166,20 @@ def _timestamp(raw: object) -> datetime | None:
         tz = f"{tz[:3]}:{tz[3:]}"
     try:
         parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}.{frac}{tz}")
-    except ValueError as exc:
+        moment = parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise problem(f"invalid timestamp {raw!r} ({exc})") from None
-    return parsed.astimezone(UTC)
+    return _in_range(moment, raw)
+
+
+# A moment outside these years is a sender's bug, and beyond 9999 no arithmetic on it works.
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(moment: datetime, raw: object) -> datetime:
+    if not _EARLIEST <= moment < _LATEST:
+        raise problem(f"timestamp out of range (1970 to 8999): {raw!r}")
+    return moment
 
 
 def _no_data_is_empty(raw: object) -> object:

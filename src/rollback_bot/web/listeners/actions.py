@@ -42,6 +42,8 @@ def _tell(services: Services, body: dict[str, Any], reply: Reply) -> None:
 def _on_roll_back(s: Services, body: dict[str, Any]) -> Reply:
     ids = _ids(body)
     to = ids.get("to_revision")  # "Roll back to N" in the history listing
+    if not isinstance(ids["service"], str) or not isinstance(to, int | str | None):
+        raise ValueError("not a Roll back button")
     spec = RequestSpec(service=ids["service"], user=body["user"]["id"], to_revision=to)
     return s.conversations.open_request(
         spec, trigger_id=body["trigger_id"], channel=body["channel"]["id"]
@@ -104,8 +106,10 @@ def _work(services: Services, handle: Callable[[Services, dict[str, Any]], Reply
     def work(body: dict[str, Any]) -> None:
         try:
             reply = handle(services, body)
-        except ValueError as exc:  # a button value that is not ours
-            reply = Reply.refused(f"That button could not be read: {exc}")
+        except (ValueError, KeyError, TypeError) as exc:  # a button value that is not ours
+            # Nothing was acted on: the value is read before any service is called.
+            log.warning("unreadable button value: %s", exc)
+            reply = Reply.refused("That button could not be read; nothing was done.")
         _tell(services, body, reply)
 
     return work
