@@ -28,6 +28,8 @@ from sandbox.kube import KubeEmulator
 from sandbox.slack import SlackDriver, SlackStandIn
 
 SIGNING_SECRET = "sandbox-signing-secret"
+# Alerts act (trigger rules, countdowns) only when authenticated: the stack is by default.
+ALERT_TOKEN = "sandbox-alert-token"
 BOT_TOKEN = "xoxb-sandbox"
 APP_TOKEN = "xapp-sandbox"
 
@@ -68,7 +70,7 @@ class LoopbackStack:
         database_url: str,
         ready_delay: float = 0.2,
         clock: Clock | None = None,
-        alert_token: str = "",
+        alert_token: str = ALERT_TOKEN,
         users: dict[str, Any] | None = None,
         usergroups: dict[str, list[str]] | None = None,
         slack_channel_rate: float = 1.0,

@@ -66,3 +66,20 @@ def engine(migrated_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def uow(engine: Engine) -> db.UnitOfWorkFactory:
     return db.uow_factory(engine)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Tests that run the CLI call its logging setup, which puts a handler on the root
+    logger bound to that test's captured stderr; once the capture closes, every later log
+    line would print a "--- Logging error ---" traceback. Each test gets the logging
+    configuration it started with back."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)

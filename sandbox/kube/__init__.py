@@ -3,6 +3,7 @@
 See sandbox/README.md for what it implements and what it does not.
 """
 
+from .auth import Policy
 from .emulator import KubeEmulator
 
-__all__ = ["KubeEmulator"]
+__all__ = ["KubeEmulator", "Policy"]

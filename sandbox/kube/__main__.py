@@ -27,15 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    # Handlers first: a parent that reads LISTENING may signal at once, and a SIGTERM
+    # before the handler exists would kill the process without saving --state.
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     emulator = KubeEmulator(ready_delay=args.ready_delay, state_file=args.state)
     emulator.start(port=args.port)
     if args.kubeconfig_out:
         emulator.write_kubeconfig(args.kubeconfig_out, namespace=args.namespace)
     print(f"LISTENING {emulator.port}", flush=True)
-
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
     done.wait()
     emulator.stop()
     return 0

@@ -7,6 +7,7 @@ resourceVersion, generation bumps, dry run, impersonation audit) sit in one plac
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -16,8 +17,10 @@ from typing import Any
 
 import yaml
 
+from . import fields as unknown_fields
 from . import openapi
 from . import resources as res
+from .auth import Policy
 from .controller import Controllers
 from .defaults import apply_defaults
 from .errors import (
@@ -38,6 +41,7 @@ from .tables import PRINTERS, to_table
 from .validation import validate
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+FOREGROUND = "foregroundDeletion"
 NAMESPACE_MISMATCH = (
     "the namespace of the provided object does not match the namespace sent on the request"
 )
@@ -69,6 +73,8 @@ class Request:
 class Response:
     code: int
     body: Any
+    # Extra response headers, e.g. ("Warning", '299 - "unknown field ..."').
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +100,7 @@ class Api:
         self.audit = audit
         self.server_address = "127.0.0.1:0"
         self.stopping = False
+        self.policy: Policy | None = None
 
     # -- routing ----------------------------------------------------------------------
 
@@ -155,7 +162,35 @@ class Api:
             return None
         return Target(rt, namespace, name, sub)
 
+    def _verb(self, req: Request, t: Target) -> str:
+        if t.name is None:
+            if req.method == "GET":
+                return "watch" if req.query.get("watch") in ("true", "1") else "list"
+            return {"POST": "create", "DELETE": "deletecollection"}.get(req.method, "")
+        return {
+            "GET": "get",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete",
+        }.get(req.method, "")
+
+    def _authorize(self, req: Request, t: Target) -> None:
+        if self.policy is None:
+            return
+        grant = self.policy.authenticate(req.headers.get("Authorization", ""))
+        resource = f"{t.rt.plural}/{t.subresource}" if t.subresource else t.rt.plural
+        self.policy.authorize(
+            grant,
+            verb=self._verb(req, t),
+            resource=resource,
+            group=t.rt.group,
+            namespace=t.namespace,
+            name=t.name,
+            impersonate=req.headers.get("Impersonate-User"),
+        )
+
     def _dispatch(self, req: Request, t: Target) -> Response | WatchStream:
+        self._authorize(req, t)
         method = req.method
         if t.name is None:
             if method == "GET":
@@ -227,7 +262,14 @@ class Api:
         if t.rt.namespaced and self.store.peek("namespaces", "", t.namespace or "") is None:
             raise not_found("namespaces", t.namespace or "")
 
-    def _respond_object(self, req: Request, obj: dict[str, Any], code: int = 200) -> Response:
+    def _respond_object(
+        self,
+        req: Request,
+        obj: dict[str, Any],
+        code: int = 200,
+        warnings: list[str] | None = None,
+    ) -> Response:
+        headers = [("Warning", w) for w in warnings or []]
         if req.wants_table and obj.get("kind") in PRINTERS:
             return Response(
                 code,
@@ -237,8 +279,9 @@ class Api:
                     obj["metadata"].get("resourceVersion", ""),
                     req.query.get("includeObject", "Metadata"),
                 ),
+                headers,
             )
-        return Response(code, obj)
+        return Response(code, obj, headers)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -258,25 +301,49 @@ class Api:
         with self.store.lock:
             items = [o for o in self.store.list(t.rt.plural, t.namespace) if matches(o)]
             rv = self.store.resource_version
+        list_meta: dict[str, Any] = {"resourceVersion": rv}
+        items = self._page(req, items, list_meta)
         if req.wants_table and t.rt.kind in PRINTERS:
-            return Response(
-                200, to_table(t.rt.kind, items, rv, req.query.get("includeObject", "Metadata"))
-            )
+            table = to_table(t.rt.kind, items, rv, req.query.get("includeObject", "Metadata"))
+            table["metadata"].update(list_meta)
+            return Response(200, table)
         return Response(
             200,
             {
                 "kind": f"{t.rt.kind}List",
                 "apiVersion": t.rt.api_version,
-                "metadata": {"resourceVersion": rv},
+                "metadata": list_meta,
                 "items": items,
             },
         )
+
+    def _page(
+        self, req: Request, items: list[dict[str, Any]], list_meta: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """limit/continue: items are in key order (namespace, name), the token names the
+        last key served. Unlike etcd, later pages read the current state, not a snapshot."""
+        if req.query.get("continue"):
+            start = _decode_continue(req.query["continue"])
+            items = [o for o in items if _key(o) > start]
+        limit = int(req.query.get("limit") or 0) if req.query.get("limit", "").isdigit() else 0
+        if limit <= 0 or len(items) <= limit:
+            return items
+        page, rest = items[:limit], items[limit:]
+        list_meta["continue"] = _encode_continue(_key(page[-1]), list_meta["resourceVersion"])
+        if not req.query.get("labelSelector") and not req.query.get("fieldSelector"):
+            list_meta["remainingItemCount"] = len(rest)
+        return page
 
     def _watch(self, req: Request, t: Target) -> WatchStream:
         matches = self._matcher(req)
         initial = req.query.get("sendInitialEvents") == "true"
         since = None if initial else req.query.get("resourceVersion")
-        watcher, replay = self.store.watch(t.rt.plural, t.namespace, since)
+        try:
+            watcher, replay = self.store.watch(t.rt.plural, t.namespace, since)
+        except ApiError as exc:
+            # Like the watch cache: the stream opens (200), then one ERROR event with the
+            # 410 Expired Status, which is what tells a client to list again.
+            return WatchStream(iter([{"type": "ERROR", "object": exc.status()}]))
         timeout = float(req.query.get("timeoutSeconds") or 1800)
         table = req.wants_table and t.rt.kind in PRINTERS
         include = req.query.get("includeObject", "Metadata")
@@ -371,6 +438,7 @@ class Api:
             meta.pop(key, None)
         if t.rt.has_generation:
             meta["generation"] = 1
+        warnings = unknown_fields.check_body(t.rt, body, req.query)
         apply_defaults(t.rt.kind, body)
         validate(t.rt, body)
         with self.store.lock:
@@ -379,7 +447,7 @@ class Api:
                 body["status"] = {}
             created = self.store.create(t.rt.plural, body, dry_run=req.dry_run)
             self._record(req, "create", t, meta["name"])
-        return self._respond_object(req, created, 201)
+        return self._respond_object(req, created, 201, warnings)
 
     def _update(self, req: Request, t: Target) -> Response:
         body = self._decode(req)
@@ -389,12 +457,13 @@ class Api:
                 result = self._write_scale(req, t, current, body)
                 return Response(200, result)
             self._check_kind(t, body)
+            warnings = unknown_fields.check_body(t.rt, body, req.query)
             rv = (body.get("metadata") or {}).get("resourceVersion")
             if rv and rv != current["metadata"]["resourceVersion"]:
                 raise conflict(t.rt.qualified, t.name or "")
             stored = self._store_update(req, t, current, body)
             self._record(req, "update", t, t.name or "")
-        return self._respond_object(req, stored)
+        return self._respond_object(req, stored, 200, warnings)
 
     def _patch(self, req: Request, t: Target) -> Response:
         with self.store.lock:
@@ -404,16 +473,20 @@ class Api:
                     req.headers.get("Content-Type", ""), _scale_of(current), req.body
                 )
                 return Response(200, self._write_scale(req, t, current, patched, verb="patch"))
-            patched = apply_patch(req.headers.get("Content-Type", ""), current, req.body)
+            ctype = req.headers.get("Content-Type", "")
+            patched = apply_patch(ctype, current, req.body)
             if not isinstance(patched.get("metadata"), dict):
                 raise bad_request("metadata must be an object")
+            warnings = unknown_fields.check_patch(
+                t.rt, patched, _json_or_none(req.body), req.query, "strategic" in ctype
+            )
             # The API server treats a resourceVersion inside a patch as a precondition.
             rv = patched["metadata"].get("resourceVersion")
             if rv and rv != current["metadata"]["resourceVersion"]:
                 raise conflict(t.rt.qualified, t.name or "")
             stored = self._store_update(req, t, current, patched)
             self._record(req, "patch", t, t.name or "")
-        return self._respond_object(req, stored)
+        return self._respond_object(req, stored, 200, warnings)
 
     def _store_update(
         self, req: Request, t: Target, current: dict[str, Any], body: dict[str, Any]
@@ -457,7 +530,12 @@ class Api:
         self._check_immutable(t, current, new)
         if t.rt.has_generation and new.get("spec") != current.get("spec"):
             new_meta["generation"] = int(old_meta.get("generation", 1)) + 1
-        return self.store.update(t.rt.plural, new, dry_run=req.dry_run)
+        stored = self.store.update(t.rt.plural, new, dry_run=req.dry_run)
+        # The last finalizer is gone: the object goes, its dependents in the background.
+        if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers") and not req.dry_run:
+            self.store.delete(t.rt.plural, self._ns(t), t.name or "")
+            self.controllers.kick()
+        return stored
 
     def _check_immutable(self, t: Target, current: dict[str, Any], new: dict[str, Any]) -> None:
         if t.rt.kind not in ("Deployment", "ReplicaSet"):
@@ -508,12 +586,35 @@ class Api:
             if precondition and precondition != current["metadata"]["resourceVersion"]:
                 raise conflict(t.rt.qualified, t.name or "")
             dry = req.dry_run or options.get("dryRun") == ["All"]
+            policy = options.get("propagationPolicy")
+            finalizers = list(current["metadata"].get("finalizers") or [])
+            if policy == "Foreground" and t.rt.kind != "Pod" and FOREGROUND not in finalizers:
+                finalizers.append(FOREGROUND)
+            if finalizers and t.rt.kind != "Namespace":
+                # Finalizers hold the object: it is marked, and goes when the last is removed
+                # (the garbage collector removes foregroundDeletion once dependents are gone).
+                marked = copy.deepcopy(current)
+                marked["metadata"]["finalizers"] = finalizers
+                marked["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                marked["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+                stored = self.store.update(t.rt.plural, marked, dry_run=dry)
+                req.query["dryRun"] = "All" if dry else ""
+                self._record(req, "delete", t, t.name or "")
+                self.controllers.kick()
+                return Response(200, stored)
             deleted = self.store.delete(t.rt.plural, self._ns(t), t.name or "", dry_run=dry)
             if not dry:
                 self._cascade(t.rt, deleted, options.get("propagationPolicy"))
             req.query["dryRun"] = "All" if dry else ""
             self._record(req, "delete", t, t.name or "")
         if t.rt.kind == "Pod":
+            return Response(200, deleted)
+        if options.get("propagationPolicy") == "Orphan":
+            # Upstream answers with the object marked for the orphan finalizer, which the
+            # garbage collector clears; here the orphaning happened at once.
+            deleted["metadata"].update(
+                deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0, finalizers=["orphan"]
+            )
             return Response(200, deleted)
         details: dict[str, Any] = {"name": t.name}
         if t.rt.group:
@@ -583,6 +684,34 @@ class Api:
                 "items": items,
             },
         )
+
+
+def _key(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+def _encode_continue(key: str, rv: str) -> str:
+    token = {"v": "meta.k8s.io/v1", "rv": int(rv), "start": key + "\u0000"}
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> str:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        start = data["start"]
+        if data.get("v") != "meta.k8s.io/v1" or not isinstance(start, str):
+            raise ValueError("unsupported continue token")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise bad_request(f"continue key is not valid: {exc}") from exc
+    return start.rstrip("\u0000")
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return None
 
 
 def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:

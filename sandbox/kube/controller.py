@@ -27,6 +27,7 @@ REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 HASH_LABEL = "pod-template-hash"
+FOREGROUND = "foregroundDeletion"
 # Annotations the upstream controller never copies from a Deployment to its ReplicaSets.
 SKIPPED_ANNOTATIONS = {
     "kubectl.kubernetes.io/last-applied-configuration",
@@ -79,7 +80,9 @@ def resolve_fenceposts(deployment: dict[str, Any]) -> tuple[int, int]:
     desired = int(spec.get("replicas", 1))
     strategy = spec.get("strategy") or {}
     if strategy.get("type") == "Recreate":
-        return 0, desired
+        # Upstream MaxSurge/MaxUnavailable are 0 for anything but RollingUpdate: a
+        # Recreate Deployment is Available only with every replica available.
+        return 0, 0
     rolling = strategy.get("rollingUpdate") or {}
 
     def scaled(value: Any, default: str, round_up: bool) -> int:
@@ -243,6 +246,8 @@ class Controllers:
         ns = rs["metadata"]["namespace"]
         pods = [p for p in self.store.list("pods", ns) if owned_by(p, rs)]
         want = int(rs["spec"].get("replicas", 0))
+        if rs["metadata"].get("deletionTimestamp"):
+            want = len(pods)  # being deleted: the garbage collector removes the pods
         if len(pods) < want:
             for _ in range(want - len(pods)):
                 pods.append(self._create_pod(rs))
@@ -253,13 +258,24 @@ class Controllers:
                 self.store.delete("pods", ns, pod["metadata"]["name"])
                 self._ready_at.pop(pod["metadata"]["uid"], None)
             pods = pods[len(pods) - want :]
-        ready = sum(1 for p in pods if _pod_state(p) == "ready")
+        ready_pods = [p for p in pods if _pod_state(p) == "ready"]
+        # A ready pod is available once it has been ready for minReadySeconds.
+        min_ready = int(rs["spec"].get("minReadySeconds") or 0)
+        now = time.monotonic()
+        available = 0
+        for pod in ready_pods:
+            since = self._ready_at.get(pod["metadata"]["uid"], now)
+            if since + min_ready <= now:
+                available += 1
+            else:
+                self._deadline(since + min_ready + 0.01)
         status: dict[str, Any] = {"replicas": len(pods)}
         if pods:
             status["fullyLabeledReplicas"] = len(pods)
-        if ready:
-            status["readyReplicas"] = ready
-            status["availableReplicas"] = ready
+        if ready_pods:
+            status["readyReplicas"] = len(ready_pods)
+        if available:
+            status["availableReplicas"] = available
         status["observedGeneration"] = rs["metadata"].get("generation", 1)
         if rs.get("status") != status:
             current = self.store.get("replicasets", ns, rs["metadata"]["name"])
@@ -299,13 +315,25 @@ class Controllers:
         )
         old = [rs for rs in rses if rs is not new_rs]
         paused = bool(d["spec"].get("paused"))
+        recreate = (d["spec"].get("strategy") or {}).get("type") == "Recreate"
+        if new_rs is None and not paused and recreate and self._old_pods_running(old):
+            # recreate.go: the new ReplicaSet is created only once the old pods are gone.
+            for rs in old:
+                self._scale(d, rs, 0)
+            self._sync_status(d, None, old)
+            return
         if new_rs is None and not paused:
             new_rs = self._create_replicaset(d, old)
             rses.append(new_rs)
         elif new_rs is not None and not paused:
             new_rs = self._update_revision(d, new_rs, old)
+        if not paused and not recreate and self._scaling_event(d, new_rs, old):
+            # sync.go: a changed spec.replicas is applied proportionally first.
+            self._proportional(d, new_rs, old)
+            self._sync_status(d, new_rs, old)
+            return
         if not paused:
-            if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
+            if recreate:
                 self._recreate(d, new_rs, old)
             else:
                 self._rolling(d, new_rs, old)
@@ -313,6 +341,114 @@ class Controllers:
         else:
             self._scale_paused(d, new_rs, old)
         self._sync_status(d, new_rs, old)
+
+    def _event(self, d: dict[str, Any], reason: str, message: str) -> None:
+        """A core/v1 Event about ``d`` from the deployment controller (what describe shows)."""
+        meta = d["metadata"]
+        stamp = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{random.getrandbits(64):016x}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": d.get("apiVersion", "apps/v1"),
+                "kind": d.get("kind", "Deployment"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion", ""),
+            },
+            "reason": reason,
+            "message": message,
+            "source": {"component": "deployment-controller"},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "type": "Normal",
+            "eventTime": None,
+            "reportingComponent": "deployment-controller",
+            "reportingInstance": "",
+        }
+        self.store.create("events", event)
+
+    def _old_pods_running(self, old: list[dict[str, Any]]) -> bool:
+        uids = {rs["metadata"]["uid"] for rs in old}
+        for pod in self.store.iter_stored("pods"):
+            refs = pod["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") in uids for r in refs):
+                return True
+        return False
+
+    def _scaling_event(
+        self, d: dict[str, Any], new_rs: dict[str, Any] | None, old: list[dict[str, Any]]
+    ) -> bool:
+        """Upstream isScalingEvent: an active ReplicaSet was sized for other replicas."""
+        desired = str(d["spec"].get("replicas", 1))
+        for rs in [new_rs, *old]:
+            if rs is None or not int(rs["spec"].get("replicas", 0)):
+                continue
+            annotated = (rs["metadata"].get("annotations") or {}).get(DESIRED_REPLICAS)
+            if annotated is not None and annotated != desired:
+                return True
+        return False
+
+    def _proportional(
+        self, d: dict[str, Any], new_rs: dict[str, Any] | None, old: list[dict[str, Any]]
+    ) -> None:
+        """Upstream DeploymentController.scale (sync.go)."""
+        desired = int(d["spec"].get("replicas", 1))
+        everything = [rs for rs in [new_rs, *old] if rs is not None]
+        active = [rs for rs in everything if int(rs["spec"].get("replicas", 0)) > 0]
+        if len(active) <= 1:
+            target = active[0] if active else (new_rs or (old[0] if old else None))
+            if target is not None:
+                self._scale(d, target, desired)
+            return
+        if (
+            new_rs is not None
+            and int(new_rs["spec"].get("replicas", 0)) == desired
+            and int(new_rs["status"].get("availableReplicas", 0)) == desired
+        ):
+            for rs in old:
+                self._scale(d, rs, 0)
+            return
+        surge, _ = resolve_fenceposts(d)
+        allowed = desired + surge
+        total = sum(int(rs["spec"].get("replicas", 0)) for rs in active)
+        to_add = allowed - total
+        newest_first = sorted(active, key=lambda rs: rs["metadata"]["creationTimestamp"])
+        if to_add > 0:
+            # ReplicaSetsBySizeNewer: larger first, newer first on ties.
+            order = sorted(reversed(newest_first), key=lambda rs: -int(rs["spec"]["replicas"]))
+        else:
+            # ReplicaSetsBySizeOlder: larger first, older first on ties.
+            order = sorted(newest_first, key=lambda rs: -int(rs["spec"]["replicas"]))
+        sizes: dict[str, int] = {}
+        added = 0
+        for rs in order:
+            replicas = int(rs["spec"].get("replicas", 0))
+            proportion = 0
+            if to_add != 0 and added != to_add:
+                annotated = (rs["metadata"].get("annotations") or {}).get(MAX_REPLICAS)
+                base = (
+                    int(annotated)
+                    if annotated and annotated.isdigit()
+                    else int((d.get("status") or {}).get("replicas", 0)) or replicas
+                )
+                fraction = _round(replicas * allowed / base) - replicas if base else 0
+                remaining = to_add - added
+                proportion = min(fraction, remaining) if to_add > 0 else max(fraction, remaining)
+            sizes[rs["metadata"]["uid"]] = replicas + proportion
+            added += proportion
+        leftover = to_add - added
+        for i, rs in enumerate(order):
+            size = sizes[rs["metadata"]["uid"]]
+            if i == 0 and leftover:
+                size = max(size + leftover, 0)
+            self._scale(d, rs, size, force_annotations=True)
 
     def _create_replicaset(self, d: dict[str, Any], old: list[dict[str, Any]]) -> dict[str, Any]:
         template = copy.deepcopy(d["spec"]["template"])
@@ -411,16 +547,32 @@ class Controllers:
                     "metadata"
                 ]["resourceVersion"]
 
-    def _scale(self, d: dict[str, Any], rs: dict[str, Any], replicas: int) -> dict[str, Any]:
-        if int(rs["spec"].get("replicas", 0)) == replicas:
+    def _scale(
+        self,
+        d: dict[str, Any],
+        rs: dict[str, Any],
+        replicas: int,
+        *,
+        force_annotations: bool = False,
+    ) -> dict[str, Any]:
+        if int(rs["spec"].get("replicas", 0)) == replicas and not force_annotations:
             return rs
         current = self.store.get("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])
         if current is None:
             return rs
         surge, _ = resolve_fenceposts(d)
         desired = int(d["spec"].get("replicas", 1))
-        current["spec"]["replicas"] = replicas
-        current["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        before = int(current["spec"].get("replicas", 0))
+        if before != replicas:
+            direction = "up" if replicas > before else "down"
+            self._event(
+                d,
+                "ScalingReplicaSet",
+                f"Scaled {direction} replica set {current['metadata']['name']} "
+                f"from {before} to {replicas}",
+            )
+            current["spec"]["replicas"] = replicas
+            current["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         annotations = current["metadata"].setdefault("annotations", {})
         annotations[DESIRED_REPLICAS] = str(desired)
         annotations[MAX_REPLICAS] = str(desired + surge)
@@ -549,6 +701,7 @@ class Controllers:
         updated = int(new_fresh["status"].get("replicas", 0)) if new_fresh else 0
         ready = sum(int(rs["status"].get("readyReplicas", 0)) for rs in rses)
         available = sum(int(rs["status"].get("availableReplicas", 0)) for rs in rses)
+        spec_total = sum(int(rs["spec"].get("replicas", 0)) for rs in rses)
         old_status = stored.get("status") or {}
         status: dict[str, Any] = {"observedGeneration": stored["metadata"].get("generation", 1)}
         for key, value in (
@@ -556,7 +709,8 @@ class Controllers:
             ("updatedReplicas", updated),
             ("readyReplicas", ready),
             ("availableReplicas", available),
-            ("unavailableReplicas", max(desired - available, 0)),
+            # sync.go calculateStatus: the ReplicaSets' spec replicas less the available.
+            ("unavailableReplicas", max(spec_total - available, 0)),
         ):
             if value:
                 status[key] = value
@@ -666,24 +820,69 @@ class Controllers:
     # -- garbage collection -----------------------------------------------------------
 
     def _collect_garbage(self) -> None:
-        """Background cascading deletion: dependents whose controller owner is gone."""
-        uids = {
-            o["metadata"]["uid"]
-            for plural in ("deployments", "replicasets")
-            for o in self.store.iter_stored(plural)
-        }
-        for plural in ("replicasets", "pods"):
-            for obj in self.store.list(plural):
-                refs = [
-                    r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")
-                ]
-                if (
-                    refs
-                    and refs[0].get("kind") in ("Deployment", "ReplicaSet")
-                    and refs[0]["uid"] not in uids
-                ):
-                    self.store.delete(plural, obj["metadata"]["namespace"], obj["metadata"]["name"])
-                    self._ready_at.pop(obj["metadata"]["uid"], None)
+        """The garbage collector: dependents (any kind) whose owners are all gone are
+        deleted; an owner deleted in the foreground loses its dependents first, then its
+        ``foregroundDeletion`` finalizer, and goes when no finalizer is left."""
+        objects = self.store.iter_all()
+        by_uid = {obj["metadata"]["uid"]: obj for _, obj in objects}
+        dependents: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for plural, obj in objects:
+            refs = obj["metadata"].get("ownerReferences") or []
+            if not refs:
+                continue
+            for ref in refs:
+                dependents.setdefault(ref.get("uid", ""), []).append((plural, obj))
+            if all(ref.get("uid") not in by_uid for ref in refs):
+                self._gc_delete(plural, obj, foreground=False)
+        for plural, obj in objects:
+            meta = obj["metadata"]
+            held = meta.get("finalizers") or []
+            if not meta.get("deletionTimestamp") or FOREGROUND not in held:
+                continue
+            waiting = [
+                (p, dep)
+                for p, dep in dependents.get(meta["uid"], [])
+                if self.store.peek(p, dep["metadata"].get("namespace", ""), dep["metadata"]["name"])
+            ]
+            for p, dep in waiting:
+                self._gc_delete(p, dep, foreground=True)
+            if waiting:
+                continue
+            current = self.store.get(plural, meta.get("namespace", ""), meta["name"])
+            if current is None:
+                continue
+            left = [f for f in current["metadata"].get("finalizers") or [] if f != FOREGROUND]
+            if left:
+                current["metadata"]["finalizers"] = left
+                self.store.update(plural, current)
+            else:
+                self.store.delete(plural, meta.get("namespace", ""), meta["name"])
+
+    def _gc_delete(self, plural: str, obj: dict[str, Any], *, foreground: bool) -> None:
+        meta = obj["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        current = self.store.get(plural, ns, name)
+        if current is None:
+            return
+        finalizers = list(current["metadata"].get("finalizers") or [])
+        if foreground and plural != "pods" and FOREGROUND not in finalizers:
+            finalizers.append(FOREGROUND)
+        if finalizers:
+            if not current["metadata"].get("deletionTimestamp") or finalizers != (
+                current["metadata"].get("finalizers") or []
+            ):
+                current["metadata"]["finalizers"] = finalizers
+                current["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                current["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+                self.store.update(plural, current)
+            return
+        self.store.delete(plural, ns, name)
+        self._ready_at.pop(meta["uid"], None)
+
+
+def _round(value: float) -> int:
+    """Go's math.Round: halves away from zero."""
+    return math.floor(value + 0.5) if value >= 0 else -math.floor(-value + 0.5)
 
 
 def _pod_state(pod: dict[str, Any]) -> str:

@@ -18,27 +18,37 @@ from typing import Any
 import yaml
 
 from .api import Api, Response
+from .auth import Policy
 from .controller import Controllers
 from .defaults import apply_defaults
 from .faults import Audit, Faults
 from .resources import by_kind
 from .server import KubeHTTPServer
-from .store import Store
+from .store import HISTORY, Store
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 class KubeEmulator:
-    def __init__(self, *, ready_delay: float = 0.3, state_file: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ready_delay: float = 0.3,
+        state_file: str | None = None,
+        policy: Policy | None = None,
+        watch_history: int = HISTORY,
+    ) -> None:
         self.ready_delay = ready_delay
         self.state_file = state_file
-        self.store = Store()
+        self.store = Store(history=watch_history)
         self.faults = Faults()
         self._audit = Audit()
         self.controllers = Controllers(
             self.store, ready_delay=ready_delay, is_crashing=self.faults.crashing.__contains__
         )
         self.api = Api(self.store, self.controllers, self.faults, self._audit)
+        # None allows every request (the default); a Policy answers 401/403 like the API.
+        self.api.policy = policy
         self._server: KubeHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

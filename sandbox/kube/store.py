@@ -45,12 +45,12 @@ class Watcher:
 
 
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, *, history: int = HISTORY) -> None:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self._objects: dict[Key, dict[str, Any]] = {}
         self._rv = 0
-        self._history: deque[WatchEvent] = deque(maxlen=HISTORY)
+        self._history: deque[WatchEvent] = deque(maxlen=history)
         self._watchers: list[Watcher] = []
         self._listeners: list[Callable[[], None]] = []
 
@@ -89,6 +89,11 @@ class Store:
             k for k in self._objects if k[0] == plural and (namespace is None or k[1] == namespace)
         )
         return (self._objects[k] for k in keys)
+
+    def iter_all(self) -> list[tuple[str, dict[str, Any]]]:
+        """(plural, stored object) for every object, without copying; read-only use."""
+        with self.lock:
+            return [(k[0], self._objects[k]) for k in sorted(self._objects)]
 
     def all_objects(self) -> list[tuple[Key, dict[str, Any]]]:
         with self.lock:

@@ -176,6 +176,19 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         elif route == "messages":
             channel = parse_qs(query).get("channel", [""])[0]
             self._send_json(200, {"ok": True, "messages": backend.workspace.messages(channel)})
+        elif route == "message":
+            params = parse_qs(query)
+            found = backend.workspace.find_message(
+                params.get("channel", [""])[0], params.get("ts", [""])[0]
+            )
+            self._send_json(200 if found else 404, {"ok": found is not None, "message": found})
+        elif route == "ephemerals":
+            user = parse_qs(query).get("user", [None])[0]
+            self._send_json(200, {"ok": True, "ephemerals": backend.workspace.ephemerals(user)})
+        elif route == "views":
+            self._send_json(200, {"ok": True, "views": backend.workspace.views})
+        elif route == "users":
+            self._send_json(200, {"ok": True, "users": backend.workspace.users})
         elif route == "response-urls" and self.command == "POST":
             url = backend.workspace.new_response_url(
                 channel=data.get("channel"),

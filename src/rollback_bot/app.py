@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from rollback_bot import redaction
 from rollback_bot.alerts.automation import Automation
 from rollback_bot.alerts.poller import QueryPoller
 from rollback_bot.alerts.relay import AlertRelay
@@ -35,6 +36,8 @@ from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.incidents import lifecycle as incident_lifecycle
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
+from rollback_bot.integrations.alertmanager import AlertmanagerClient
+from rollback_bot.integrations.prometheus import PrometheusClient
 from rollback_bot.kube.client import KubeApis, api_client_from_env
 from rollback_bot.kube.events import EventRecorder
 from rollback_bot.kube.model import ExecutionError
@@ -42,8 +45,9 @@ from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.lifecycle import Decision, Move
+from rollback_bot.rollbacks.model import EffectSink, RequestSpec
 from rollback_bot.rollbacks.runner import Runner
-from rollback_bot.rollbacks.service import EffectSink, RequestSpec, RollbackService
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.rollbacks.targets import (
     REVISION_STRATEGIES,
     ReleaseMarks,
@@ -58,6 +62,7 @@ from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.presenter import Presenter, RevisionCache
 from rollback_bot.storage.engine import make_engine
+from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.migrator import ensure_up_to_date
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
@@ -113,6 +118,12 @@ class _Fanout:
                 listener.triggered(service, alert, decision)
 
 
+def _patterns(setting: str) -> list[str] | None:
+    """A comma-separated setting; None (the defaults) when empty."""
+    parts = [p.strip() for p in setting.split(",") if p.strip()]
+    return parts or None
+
+
 def build(
     settings: Settings,
     *,
@@ -122,6 +133,9 @@ def build(
     slack: WebClient | None = None,
     require_migrated: bool = True,
 ) -> Services:
+    redaction.configure(
+        _patterns(settings.redact_name_patterns), _patterns(settings.redact_value_patterns)
+    )
     catalog = catalog or load_catalog(settings.catalog_path)
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
@@ -146,7 +160,16 @@ def build(
         catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube), targets=targets
     )
     notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
-    gate = HealthGate(apis=kube, alertmanager_url=catalog.alertmanager_url, now=clock.now)
+    # One client per outside system, shared by everything that talks to it.
+    alertmanager = AlertmanagerClient()
+    prometheus = PrometheusClient()
+    gate = HealthGate(
+        apis=kube,
+        alertmanager_url=catalog.alertmanager_url,
+        alertmanager=alertmanager,
+        prometheus=prometheus,
+        now=clock.now,
+    )
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
@@ -230,17 +253,20 @@ def build(
             catalog=catalog,
             uow=uow,
             clock=clock,
+            alertmanager=alertmanager,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
         marks=ReleaseMarks(uow=uow, clock=clock, targets=targets, principal=rollbacks.principal),
         incidents=incident_lifecycle.Incidents(
             catalog=catalog, uow=uow, clock=clock, principal=rollbacks.principal
         ),
+        housekeeping=IdempotencyPurge(uow=uow),
         poller=QueryPoller(
             catalog=catalog,
             relay=relay,
             clock=clock,
             default_prometheus_url=catalog.prometheus_url,
+            prometheus=prometheus,
         ),
         watcher=DeploymentWatcher(
             catalog=catalog, apis=kube, uow=uow, clock=clock, post=thread_poster(notifier, uow)
@@ -298,13 +324,19 @@ class ServerThread:
         closed pipe there is the ``EBADF`` (or, once the fd number is reused, a write into
         someone else's file) that a naive ``close_all`` risks.
         """
+        from waitress import wasyncore
+
         server: Any = self._server
         trigger = server.trigger
 
         def close_channels() -> None:
             for channel in list(server._map.values()):
-                if channel is not trigger:
-                    with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError):
+                    if channel is server:
+                        # The server's own close() closes the trigger too; close only
+                        # its listening socket here, the trigger goes last.
+                        wasyncore.dispatcher.close(server)
+                    elif channel is not trigger:
                         channel.close()
             trigger.del_channel()  # the loop ends when its map is empty
 

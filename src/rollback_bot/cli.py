@@ -13,16 +13,51 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+
 from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
 from rollback_bot.ids import format_incident_id
 from rollback_bot.incidents.queries import Queries
+from rollback_bot.logs import setup_logging
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
-log = logging.getLogger("rollback-bot")
+log = logging.getLogger("rollback_bot.cli")
+
+
+def _refuse(lines: Sequence[str]) -> int:
+    for line in lines:
+        print(f"rollback-bot: {line}", file=sys.stderr)
+    return 2
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from rollback_bot import startup
+    from rollback_bot.storage.lock import AlreadyRunning, SchedulerLock
+
+    problems = startup.settings_problems(settings, socket_mode=args.socket_mode)
+    if problems:
+        return _refuse(problems)
+    lock = SchedulerLock.for_database(settings.database_url)
+    try:
+        if lock is not None:
+            lock.acquire()
+    except AlreadyRunning as exc:
+        return _refuse([str(exc)])
+    except OSError as exc:
+        return _refuse([f"cannot lock the database ({exc}): check DATABASE_URL"])
+    try:
+        return _serve_locked(settings, args)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _serve_locked(settings: Settings, args: argparse.Namespace) -> int:
+    from kubernetes.config import ConfigException
+
+    from rollback_bot import startup
     from rollback_bot.app import ServerThread, build
     from rollback_bot.storage.errors import DatabaseNotMigrated
     from rollback_bot.web.http import create_web_app
@@ -31,11 +66,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         services = build(settings)
     except DatabaseNotMigrated as exc:
-        print(f"rollback-bot: {exc}", file=sys.stderr)
-        return 2
+        return _refuse([str(exc)])
     except CatalogError as exc:
-        print(f"rollback-bot: {exc}\nrun `rollback-bot check-config` for details", file=sys.stderr)
-        return 2
+        return _refuse([f"{exc}\nrun `rollback-bot check-config` for details"])
+    except ConfigException as exc:
+        return _refuse([f"the Kubernetes configuration cannot be used: {exc}"])
+    warnings = [w for w in [startup.open_alerts_warning(settings)] if w]
+    warnings += startup.channel_warnings(services.slack, services.catalog)
+    for warning in warnings:
+        log.warning("%s", warning)
+        print(f"rollback-bot: {warning}", file=sys.stderr, flush=True)
     bolt = create_bolt_app(services)
     services.start()
     stop = threading.Event()
@@ -49,18 +89,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        token = settings.slack_app_token.get_secret_value()
-        if not token:
-            print("rollback-bot: --socket-mode needs SLACK_APP_TOKEN", file=sys.stderr)
-            server.stop()
-            services.stop()
-            return 2
-        socket_handler = SocketModeHandler(bolt, app_token=token)
-        socket_handler.connect()
+        socket_handler = SocketModeHandler(
+            bolt, app_token=settings.slack_app_token.get_secret_value()
+        )
+        socket_handler.connect()  # type: ignore[no-untyped-call]
         print("rollback-bot connected in Socket Mode", flush=True)
     stop.wait()
     if socket_handler is not None:
-        socket_handler.close()
+        socket_handler.close()  # type: ignore[no-untyped-call]
     server.stop()
     services.stop()
     return 0
@@ -152,48 +188,63 @@ def _queries(settings: Settings) -> Queries:
 
 def _redact(url: str) -> str:
     """Never print a database password."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+VERBOSE_HELP = "log at INFO, third-party libraries included (default: quiet unless it fails)"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rollback-bot", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    # -v also after the command (`rollback-bot migrate -v`); SUPPRESS keeps a -v given
+    # before the command from being reset by the subcommand's own default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the bot (HTTP mode on $PORT)")
+    serve = sub.add_parser("serve", help="run the bot (HTTP mode on $PORT)", parents=[common])
     serve.add_argument("--socket-mode", action="store_true", help="also connect over Socket Mode")
     serve.add_argument("--host", default="0.0.0.0")
     serve.set_defaults(func=_serve)
-    sub.add_parser("migrate", help="upgrade the database to the newest migration").set_defaults(
-        func=_migrate
-    )
-    export = sub.add_parser("export", help="postmortem of one incident")
+    sub.add_parser(
+        "migrate", help="upgrade the database to the newest migration", parents=[common]
+    ).set_defaults(func=_migrate)
+    export = sub.add_parser("export", help="postmortem of one incident", parents=[common])
     export.add_argument("incident")
     export.add_argument("--format", choices=["md", "json"], default="md")
     export.add_argument("-o", "--output")
     export.set_defaults(func=_export)
-    incidents = sub.add_parser("incidents", help="list incidents")
+    incidents = sub.add_parser("incidents", help="list incidents", parents=[common])
     incidents.add_argument("--limit", type=int, default=50)
     incidents.set_defaults(func=_incidents)
-    check = sub.add_parser("check-config", help="validate the catalog")
+    check = sub.add_parser("check-config", help="validate the catalog", parents=[common])
     check.add_argument("catalog", nargs="?")
     check.set_defaults(func=_check_config)
-    demo = sub.add_parser("demo", help="the full loop on loopback stand-ins, narrated")
+    demo = sub.add_parser(
+        "demo", help="the full loop on loopback stand-ins, narrated", parents=[common]
+    )
     demo.add_argument("--keep", action="store_true", help="leave it running afterwards")
     demo.set_defaults(func=_demo)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     args = parser().parse_args(argv)
     try:
-        return int(args.func(load_settings(), args))
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"rollback-bot: invalid settings in the environment:\n{exc}", file=sys.stderr)
+        return 2
+    setup_logging(
+        level=settings.log_level,
+        log_format=settings.log_format,
+        serving=args.command == "serve",
+        verbose=args.verbose,
+    )
+    try:
+        return int(args.func(settings, args))
     except DatabaseNotMigrated as exc:
         # Every command that reads the database says what to run, not a traceback.
         print(f"rollback-bot: {exc}", file=sys.stderr)

@@ -6,8 +6,12 @@ never reveals a token; code must call ``get_secret_value()`` on purpose.
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
@@ -23,12 +27,27 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ROLLBACK_BOT_CATALOG", "catalog_path"),
     )
     alert_webhook_token: SecretStr = SecretStr("")
+    # Comma-separated; empty keeps the defaults in rollback_bot.redaction.
+    redact_name_patterns: str = ""
+    redact_value_patterns: str = ""
+    # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>".
+    metrics_token: SecretStr = SecretStr("")
     port: int = 3000
     # Slack allows about one message per second per channel; the outbox paces to this.
     slack_channel_rate: float = 1.0
     kubeconfig: str | None = None
-    # Where a human reads the bot's messages; used in links in exports.
-    public_url: str = ""
+    # Unset: INFO for `serve`, WARNING for the other commands (quiet unless they fail).
+    log_level: LogLevel | None = None
+    # json: one object per line with time, level, logger, message and incident/rollback ids.
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        # LOG_LEVEL=debug is as good as DEBUG; an empty variable means "the default".
+        if isinstance(value, str):
+            return value.strip().upper() or None
+        return value
 
 
 def load_settings() -> Settings:

@@ -34,6 +34,7 @@ from rollback_bot.slack.directory import GroupDirectory
 from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.presenter import Presenter
+from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
 
@@ -63,6 +64,7 @@ class Services:
     incidents: Incidents
     poller: QueryPoller | None = None
     watcher: DeploymentWatcher | None = None
+    housekeeping: IdempotencyPurge | None = None
 
     def database_ok(self) -> bool:
         try:
@@ -78,8 +80,12 @@ class Services:
             self.poller.start()
         if self.watcher is not None:
             self.watcher.start()
+        if self.housekeeping is not None:
+            self.housekeeping.start()
 
     def stop(self) -> None:
+        if self.housekeeping is not None:
+            self.housekeeping.stop()
         if self.watcher is not None:
             self.watcher.stop()
         if self.poller is not None:

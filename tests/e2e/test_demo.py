@@ -118,6 +118,27 @@ def test_demo_keep_stays_up_until_interrupted(tmp_path: Path) -> None:
         assert deployment.spec.template.spec.containers[0].image == "registry.local/checkout:v1"
         assert f"kubectl --kubeconfig {kubeconfig[1]} -n shop rollout history" in text
 
+        # The printed driver commands reach the running bot as signed Slack requests.
+        assert "$ python -m sandbox.slack send --user U0BOB '/rollback status'" in text
+        assert "$ python -m sandbox.slack send --user U0ALICE '/rollback drill checkout'" in text
+        status = _drive(tmp_path, "send", "--user", "U0BOB", "/rollback status")
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.splitlines() == ["only you see:", "  | No active rollbacks."]
+        history = _drive(tmp_path, "send", "--user", "U0ALICE", "/rollback history checkout")
+        assert history.returncode == 0, history.stderr
+        assert "3 · `registry.local/checkout:v1`" in history.stdout, history.stdout
+        drill = _drive(tmp_path, "send", "--user", "U0ALICE", "/rollback drill checkout")
+        assert drill.returncode == 0, drill.stderr
+        # The incident was mitigated: its card offers no Roll back any more, and says so.
+        click = _drive(tmp_path, "click", "INC-1", "rollback", "--user", "U0ALICE")
+        assert click.returncode == 2
+        assert "no message shows a rollback button for INC-1" in click.stderr
+        missing = _drive(tmp_path, "click", "R-9", "approve", "--user", "U0BOB")
+        assert missing.returncode == 2
+        assert "no message shows a approve button for R-9" in missing.stderr
+        assert "Traceback" not in status.stderr + history.stderr + drill.stderr + click.stderr
+        assert "Traceback" not in missing.stderr
+
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=DEMO_TIMEOUT) == 0
     finally:
@@ -142,6 +163,19 @@ def test_demo_fails_clearly_when_it_cannot_make_its_directory(tmp_path: Path) ->
 
     assert "rollback-bot demo: FAILED" in err.getvalue()
     assert str(occupied) in err.getvalue()
+
+
+def _drive(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m sandbox.slack send|click`` as the demo prints it (state in TMPDIR)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.slack", *args],
+        cwd=REPO,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=DEMO_TIMEOUT,
+    )
 
 
 def _lines_until(process: subprocess.Popen[str], marker: str) -> list[str]:

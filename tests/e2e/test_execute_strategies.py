@@ -37,6 +37,7 @@ from tests.e2e.execute_support import (
     wait_state,
     writes,
 )
+from tests.support import tools
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def _kubectl(stack: LoopbackStack, tmp_path: Path, *args: str) -> str:
     kubeconfig = stack.kube.write_kubeconfig(tmp_path / "kubeconfig")
     return subprocess.run(
         [
-            "kubectl",
+            tools.kubectl(),
             "--kubeconfig",
             kubeconfig,
             "--cache-dir",

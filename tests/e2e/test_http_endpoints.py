@@ -28,7 +28,10 @@ def test_health_and_metrics_follow_alerts_and_rollbacks(stack: LoopbackStack) ->
     broken = http.post(
         f"{stack.url}/alerts/generic",
         data=b"{not json",
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {stack.alert_token}",
+        },
         timeout=5,
     )
     assert broken.status_code == 400 and "not JSON" in broken.json()["error"]

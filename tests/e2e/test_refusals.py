@@ -7,6 +7,7 @@ actor; no state changes, no Kubernetes writes.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -69,6 +70,28 @@ def test_forged_signature_and_stale_timestamp_are_refused(stack: LoopbackStack) 
     assert stack.driver.raw(body, unsigned).status_code == 401
     assert stack.slack.calls_for("views.open") == []
     assert kinds(stack) == [] and stack.kube.dump() == before
+
+
+def test_a_forged_request_is_logged_in_one_line_without_its_body(
+    stack: LoopbackStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The body carries response_url and trigger_id, which let anyone holding them post
+    # as the app for a while: a rejection must not write them to the log.
+    payload = stack.driver.command_payload("checkout", user_id=ALICE, channel_id=CHANNEL)
+    body = urlencode(payload).encode()
+    forged = {"Content-Type": "application/x-www-form-urlencoded"}
+    forged.update(sign_request("not-the-secret", body))
+    caplog.set_level(logging.INFO, logger="slack_bolt.RequestVerification")
+
+    assert stack.driver.raw(body, forged).status_code == 401
+
+    rejections = [r for r in caplog.records if r.name == "slack_bolt.RequestVerification"]
+    assert [r.getMessage() for r in rejections] == [
+        "rejected a Slack request: invalid signature or stale timestamp"
+    ]
+    logged = caplog.text
+    for secret in (payload["response_url"], payload["trigger_id"], forged["X-Slack-Signature"]):
+        assert secret not in logged
 
 
 def test_alert_for_an_unknown_service_is_refused(stack: LoopbackStack) -> None:

@@ -14,8 +14,9 @@ import requests
 
 from rollback_bot.slack.commands import VERBS
 from rollback_bot.slack.ui import action_ids
+from rollback_bot.slack.ui.mrkdwn import escape
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
-from tests.e2e.conftest import ALICE, BOB, CHANNEL, alertmanager_payload, release
+from tests.e2e.conftest import ALICE, BOB, CAROL, CHANNEL, alertmanager_payload, release
 
 # -- shared helpers ------------------------------------------------------------------
 
@@ -116,21 +117,25 @@ def test_help_lists_every_verb_with_an_example(stack: LoopbackStack) -> None:
     body = resp.json()
     assert body["response_type"] == "ephemeral"
     shown = body["text"] + json.dumps(body.get("blocks", []))
+    # Forms are shown with < and > escaped: real Slack reads a bare <service> as a link.
+    assert "<" not in shown.replace("<@", "")
     for verb in VERBS:
-        assert verb.usage.replace('"', '\\"') in shown or verb.usage in shown, verb.name
-        assert verb.example.replace('"', '\\"') in shown or verb.example in shown, verb.name
+        usage, example = escape(verb.usage), escape(verb.example)
+        assert usage.replace('"', '\\"') in shown or usage in shown, verb.name
+        assert example.replace('"', '\\"') in shown or example in shown, verb.name
 
 
 def test_mistakes_get_an_ephemeral_answer_with_the_right_form(stack: LoopbackStack) -> None:
     cases = {
         "frobnicate R-1": "/rollback help",  # unknown verb or service: the verbs are listed
         "chekout": "checkout",  # a typo: did you mean
-        "approve": "/rollback approve <id>",  # missing argument
-        "deny": "/rollback deny <id>",
-        "history": "/rollback history <service>",
+        "approve": "/rollback approve &lt;id&gt;",  # missing argument
+        "deny": "/rollback deny &lt;id&gt;",
+        "history": "/rollback history &lt;service&gt;",
         "checkout --strategy sideways": "instant|blue-green|gradual",
-        "export": "/rollback export <incident>",
-        "pause R-x": "/rollback pause <id>",
+        "export": "/rollback export &lt;incident&gt;",
+        "pause R-x": "/rollback pause &lt;id&gt;",
+        "<script>&": "&lt;script&gt;&amp;",  # hostile input comes back literal
     }
     for text, expected in cases.items():
         resp = stack.driver.command(text, user_id=ALICE, channel_id=CHANNEL)
@@ -139,6 +144,7 @@ def test_mistakes_get_an_ephemeral_answer_with_the_right_form(stack: LoopbackSta
         assert body["response_type"] == "ephemeral", text
         assert expected in body["text"], (text, body["text"])
         assert "Traceback" not in body["text"]
+        assert "<" not in body["text"], (text, body["text"])
     assert kinds(stack) == []  # nothing happened
 
 
@@ -250,3 +256,20 @@ def test_drill_changes_nothing_and_says_drill_everywhere(stack: LoopbackStack) -
         events = [e for e in uow.timeline.list_for_service(service="search") if e.rollback_id == 1]
     assert events[0].summary.startswith("DRILL")
     assert any("drill" in e.summary.lower() for e in events if e.kind == "rollback.done")
+
+
+def test_export_is_for_the_services_people_and_only_into_its_channel(
+    stack: LoopbackStack,
+) -> None:
+    release(stack)
+    assert stack.post_alert("alertmanager", alertmanager_payload()).status_code == 200
+    message_with(stack, action_ids.ROLL_BACK)
+    # Carol is in the workspace but in no group or list of checkout's policy.
+    outsider = stack.driver.command("export INC-1", user_id=CAROL, channel_id=CHANNEL)
+    wait_told(stack, CAROL, "you may not export postmortems for checkout", outsider)
+    elsewhere = stack.driver.command("export INC-1", user_id=BOB, channel_id="C0RANDOM")
+    wait_told(stack, BOB, "only in its channel", elsewhere)
+    assert stack.slack.uploads == []
+    refused = [k for k in kinds(stack) if k[0] == "rollback.refused"]
+    assert ("rollback.refused", CAROL) in refused and ("rollback.refused", BOB) in refused
+    assert not any(k[0] == "postmortem.exported" for k in kinds(stack))

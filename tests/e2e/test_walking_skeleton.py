@@ -9,6 +9,7 @@ from rollback_bot.slack.ui import action_ids
 from rollback_bot.storage.migrator import ensure_up_to_date  # noqa: F401  (the stack migrates)
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import ALICE, BOB, CHANNEL, alertmanager_payload, release
+from tests.support import tools
 
 
 def _button(blocks: list[dict], action_id: str) -> dict | None:
@@ -92,7 +93,7 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     kubeconfig = stack.kube.write_kubeconfig(tmp_path / "kubeconfig")
     history = subprocess.run(
         [
-            "kubectl",
+            tools.kubectl(),
             "--kubeconfig",
             kubeconfig,
             "--cache-dir",

@@ -17,6 +17,7 @@ from rollback_bot.kube.model import Actor, ExecutionError
 from sandbox.kube import KubeEmulator
 from sandbox.stack import deployment_manifest
 from tests.executors.conftest import create
+from tests.support import tools
 
 NS = "shop"
 ALICE = Actor(slack_user="U0ALICE")
@@ -126,7 +127,7 @@ def test_switches_selector_to_the_other_slot_and_keeps_the_old_one_warm(
     kubeconfig = cluster.write_kubeconfig(tmp_path / "kc")
     shown = subprocess.run(
         [
-            *("kubectl", "--kubeconfig", kubeconfig, "--cache-dir", str(tmp_path / "cache")),
+            *(tools.kubectl(), "--kubeconfig", kubeconfig, "--cache-dir", str(tmp_path / "cache")),
             *("-n", NS, "get", "service", "checkout", "-o", "jsonpath={.spec.selector.slot}"),
         ],
         capture_output=True,

@@ -247,7 +247,7 @@ def test_prometheus_reason_names_the_value_and_the_threshold(
         (
             200,
             {"status": "success", "data": {"resultType": "matrix", "result": []}},
-            "query returned a matrix; the gate needs a vector or a scalar",
+            "query returned a matrix; a vector or a scalar is needed",
         ),
     ],
 )

@@ -15,6 +15,7 @@ from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.kube.rollout import rollout_status
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import NAMESPACE, Cluster, MemorySnapshotStore, make_service, poll
+from tests.support import tools
 
 ACTOR = Actor("U0BOB")
 CAUSE = "kubernetes.io/change-cause"
@@ -55,7 +56,7 @@ def three_revisions(cluster: Cluster, namespace: str = NAMESPACE) -> None:
 def kubectl(emu: KubeEmulator, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = emu.write_kubeconfig(tmp_path / "kc")
     return subprocess.run(
-        ["kubectl", "--kubeconfig", config, "--cache-dir", str(tmp_path / "cache"), *args],
+        [tools.kubectl(), "--kubeconfig", config, "--cache-dir", str(tmp_path / "cache"), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -293,6 +294,9 @@ def test_drill_changes_nothing_but_reports_the_changes(
     ex.snapshot(service)
     cluster.configmap("checkout-config", {"MODE": "fast"})
     cluster.roll("checkout", "shop/checkout:v2", revision=2)
+    # The controller keeps writing status until the rollout completes; a dump taken before
+    # then changes under the drill with nothing the drill did.
+    cluster.wait(lambda: _rolled_out(cluster.deployment("checkout")))
     plan = ex.plan(service)
     saved = len(store.batches)
     before = emu.dump()
@@ -307,6 +311,16 @@ def test_drill_changes_nothing_but_reports_the_changes(
     writes = [e for e in emu.audit if e["verb"] in ("patch", "update", "create")][-2:]
     assert all(e["dryRun"] for e in writes)
     assert ex.verify(service, plan, drill=True).ok
+
+
+def _rolled_out(deployment: dict[str, Any]) -> bool:
+    status, spec = deployment.get("status") or {}, deployment["spec"]
+    want = spec.get("replicas", 1)
+    return (
+        status.get("observedGeneration") == deployment["metadata"].get("generation")
+        and status.get("replicas") == status.get("updatedReplicas") == want
+        and status.get("availableReplicas") == want
+    )
 
 
 def test_configmaps_the_target_ran_with_are_restored(

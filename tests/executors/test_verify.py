@@ -11,6 +11,7 @@ from rollback_bot.kube.revisions import read_deployment
 from rollback_bot.kube.rollout import rollout_status
 from sandbox.kube import KubeEmulator
 from tests.executors.conftest import NAMESPACE, Cluster, poll
+from tests.support import tools
 
 
 def deployment(generation: int = 2, observed: int = 2, **status: Any) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def test_agrees_with_kubectl_on_a_live_rollout(
     config = emu.write_kubeconfig(tmp_path / "kc")
     done = subprocess.run(
         [
-            "kubectl",
+            tools.kubectl(),
             "--kubeconfig",
             config,
             "--cache-dir",

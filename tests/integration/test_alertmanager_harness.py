@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rollback_bot.alerts.parsers import parse_alertmanager
+from rollback_bot.alerts.payloads import parse_alertmanager
 from tests.support import alertmanager as am
 
 alertmanager_factory = am.alertmanager_factory

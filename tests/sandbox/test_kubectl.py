@@ -7,7 +7,6 @@ discovery cache, and asserts on what kubectl prints, as a person at a terminal w
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.kube import KubeEmulator
-
-KUBECTL = shutil.which("kubectl")
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+from tests.support import tools
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -51,13 +48,14 @@ def emulator() -> Iterator[KubeEmulator]:
 
 @pytest.fixture
 def kubectl(emulator: KubeEmulator, tmp_path: Path) -> Kubectl:
+    binary = tools.kubectl()
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     cache = tmp_path / "cache"
 
     def run(
         *args: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        cmd = [str(KUBECTL), f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}", *args]
+        cmd = [binary, f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}", *args]
         result = subprocess.run(cmd, capture_output=True, text=True, input=stdin, timeout=60)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed: {result.stdout}{result.stderr}")

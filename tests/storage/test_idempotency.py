@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 from rollback_bot.storage import db
+from rollback_bot.storage.housekeeping import IdempotencyPurge
 from tests.storage.builders import T0, at
 from tests.storage.concurrency import race
 
@@ -40,3 +44,39 @@ def test_purge_forgets_old_keys(uow: db.UnitOfWorkFactory) -> None:
         u.commit()
     assert _claim(uow, "old") is True
     assert _claim(uow, "new") is False
+
+
+def test_the_periodic_purge_forgets_keys_older_than_a_day(uow: db.UnitOfWorkFactory) -> None:
+    now = at(3 * 24 * 3600)
+    with uow() as u:
+        u.idempotency.claim(key="two-days-old", at=now - timedelta(days=2))
+        u.idempotency.claim(key="an-hour-old", at=now - timedelta(hours=1))
+        u.commit()
+
+    assert IdempotencyPurge(uow=uow, now=lambda: now).purge_once() == 1
+
+    assert _claim(uow, "two-days-old") is True
+    assert _claim(uow, "an-hour-old") is False
+
+
+def test_the_purge_runs_at_start_and_stops_promptly(uow: db.UnitOfWorkFactory) -> None:
+    with uow() as u:
+        u.idempotency.claim(key="stale", at=T0)
+        u.commit()
+    purge = IdempotencyPurge(uow=uow, now=lambda: T0 + timedelta(days=2))
+
+    purge.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not _claim_is_free(uow, "stale") and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        started = time.monotonic()
+        purge.stop()
+    assert time.monotonic() - started < 2  # not waiting out the hour
+    assert _claim(uow, "stale") is True
+
+
+def _claim_is_free(uow: db.UnitOfWorkFactory, key: str) -> bool:
+    with uow() as u:
+        return u.idempotency.claim(key=key, at=T0)  # rolled back: only a probe

@@ -33,6 +33,7 @@ import requests
 import yaml
 
 from sandbox.httpd import QuietThreadingHTTPServer
+from tests.support import tools
 
 BINARY_NAMES = ("prometheus-alertmanager", "alertmanager")
 READY_TIMEOUT = 30.0  # generous: a loaded 2-core CI machine starts Go binaries slowly
@@ -286,10 +287,10 @@ class WebhookReceiver:
 def alertmanager_factory() -> Iterator[Callable[..., AlertmanagerProcess]]:
     """``alertmanager_factory(webhook_url=..., **options)`` starts one; all stop at teardown.
 
-    Skips the test when no Alertmanager binary is installed.
+    Skips the test (fails it under CI) when no Alertmanager binary is installed.
     """
     if find_binary() is None:
-        pytest.skip("Alertmanager binary not installed (apt install prometheus-alertmanager)")
+        tools.missing("Alertmanager", "apt install prometheus-alertmanager")
     started: list[AlertmanagerProcess] = []
 
     def start(**options: Any) -> AlertmanagerProcess:

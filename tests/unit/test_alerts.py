@@ -11,14 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollback_bot.alerts.parsers import (
-    Alert,
-    AlertPayloadError,
-    label_fingerprint,
-    parse_alertmanager,
-    parse_generic,
-    parse_grafana,
-)
+from rollback_bot.alerts.model import Alert, AlertPayloadError, label_fingerprint
+from rollback_bot.alerts.payloads import parse_alertmanager, parse_generic, parse_grafana
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ from rollback_bot.slack.ui.limits import (
     MAX_MODAL_BLOCKS,
     clip,
 )
-from rollback_bot.slack.ui.mrkdwn import format_duration
+from rollback_bot.slack.ui.mrkdwn import escape, format_duration
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.slack.ui.request_modal import request_modal
 from rollback_bot.slack.ui.rollback_message import rollback_message
@@ -190,13 +190,14 @@ def test_resolved_alert_is_green_and_says_how_long_it_lasted() -> None:
     assert read_button_value(buttons(blocks)[action_ids.EXPORT]["value"]) == {"incident_id": 7}
 
 
-def test_text_from_alerts_is_escaped_but_mentions_survive() -> None:
+def test_text_from_alerts_is_escaped_mentions_included() -> None:
+    # An alert's text must not page anyone: a mention in it is shown as typed.
     view = replace(ALERT, summary="<!channel> p99 > 2s & rising", description="ask <@U0BOB>")
     _, blocks = alert_message(view)
     body = all_text(blocks)
     assert "&lt;!channel&gt; p99 &gt; 2s &amp; rising" in body
     assert "<!channel>" not in body
-    assert "ask <@U0BOB>" in body
+    assert "ask &lt;@U0BOB&gt;" in body and "<@U0BOB>" not in body
 
 
 # --- rollback ------------------------------------------------------------------------
@@ -433,7 +434,8 @@ def test_help_blocks_list_every_verb() -> None:
     assert_within_limits(blocks)
     body = all_text(blocks)
     for verb in VERBS:
-        assert verb.usage in body and verb.example in body
+        assert escape(verb.usage) in body and escape(verb.example) in body
+    assert "<service>" not in body
 
 
 def test_error_text_is_the_command_error_with_its_form() -> None:

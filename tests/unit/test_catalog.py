@@ -37,7 +37,8 @@ def test_valid_catalog_parses_with_defaults() -> None:
 
 
 def test_unknown_key_is_reported_with_its_path() -> None:
-    doc = {"services": [_service(), _service(name="b", policy={"approvers": {"user": ["x"]}})]}
+    b = _service(name="b", environment="staging", match={"service": "b"})
+    doc = {"services": [_service(), {**b, "policy": {"approvers": {"user": ["x"]}}}]}
     assert _problems(doc) == ["services[1].policy.approvers: unknown key 'user'"]
 
 

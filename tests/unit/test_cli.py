@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from rollback_bot.cli import main
+from rollback_bot.cli import _redact, main
 from rollback_bot.storage import db
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +39,26 @@ services:
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from the environment; start every test from the documented defaults."""
-    for name in ("DATABASE_URL", "ROLLBACK_BOT_CATALOG", "PORT", "ALERT_WEBHOOK_TOKEN"):
+    for name in (
+        "DATABASE_URL",
+        "ROLLBACK_BOT_CATALOG",
+        "PORT",
+        "ALERT_WEBHOOK_TOKEN",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() configures the process's logging; give the next test the logging it had."""
+    root, alembic = logging.getLogger(), logging.getLogger("alembic")
+    handlers, level, alembic_level = root.handlers[:], root.level, alembic.level
+    yield
+    root.handlers = handlers
+    root.setLevel(level)
+    alembic.setLevel(alembic_level)
 
 
 # -- check-config -----------------------------------------------------------------------------
@@ -83,33 +103,47 @@ def test_check_config_lists_every_problem_with_its_path(
 
     assert main(["check-config", str(path)]) == 1
 
-    out = capsys.readouterr().out
-    assert f"{path}: 2 problem(s)" in out
-    # Structural problems are reported together ...
-    assert "services[0].policy.approvers: unknown key 'user'" in out
-    assert "services[1].gradual.steps: must end at 0" in out
-
-
-def test_check_config_reports_every_semantic_problem(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # ... and once the structure is valid, every cross-field problem at once.
-    path = tmp_path / "catalog.yaml"
-    path.write_text(
-        BROKEN_CATALOG.replace("{user: [U0BOB]}", "{users: [U0BOB]}").replace(
-            "[20, 50]", "[50, 20, 0]"
-        )
-    )
-
-    assert main(["check-config", str(path)]) == 1
-
     lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
-    assert lines[0] == f"{path}: 3 problem(s)"
+    # One run lists every problem, structural and cross-field alike: none waits for a
+    # second run behind another.
+    assert lines[0] == f"{path}: 7 problem(s)"
     assert set(lines[1:]) == {
+        "services[0].policy.approvers: unknown key 'user'",
+        "services[1].gradual.steps: must end at 0 (all traffic back on stable)",
         "services[0].blue_green: required when strategy is blue-green",
         "services[0].dependents: unknown service 'payments'",
         "services[1].name: duplicate service name 'checkout'",
+        "services[0].policy.approvers: environment production needs one approval (two-person"
+        " rule) but no approvers listed and no usergroups: no request could ever be approved;"
+        " list more approvers or a user group, or set approvals: 0 to turn the rule off on"
+        " purpose",
+        "services[1].policy.approvers: environment production needs one approval (two-person"
+        " rule) but no approvers listed and no usergroups: no request could ever be approved;"
+        " list more approvers or a user group, or set approvals: 0 to turn the rule off on"
+        " purpose",
     }
+
+
+def test_fixing_what_check_config_listed_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every problem of the first run fixed: the second run finds nothing new.
+    path = tmp_path / "catalog.yaml"
+    fixed = (
+        BROKEN_CATALOG.replace("{user: [U0BOB]}", "{users: [U0BOB]}")
+        .replace("[20, 50]", "[50, 20, 0]")
+        .replace("strategy: blue-green", "strategy: instant")
+        .replace("dependents: [payments]", "dependents: [checkout-eu]")
+        .replace(
+            "  - name: checkout\n    deployment: checkout-eu",
+            "  - name: checkout-eu\n"
+            "    deployment: checkout-eu\n    policy: {approvers: {users: [U0BOB]}}",
+        )
+    )
+    path.write_text(fixed)
+
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().out
+    assert "OK, 2 service(s): checkout, checkout-eu" in capsys.readouterr().out
 
 
 def test_check_config_on_unreadable_or_invalid_yaml(
@@ -146,9 +180,58 @@ def test_migrate_brings_a_new_sqlite_database_to_head(
     assert main(["migrate"]) == 0
 
 
-def test_serve_refuses_an_unmigrated_database(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_commands_are_quiet_on_stderr_unless_verbose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/quiet.db")
+
+    assert main(["migrate"]) == 0
+    assert main(["incidents"]) == 0
+    assert capsys.readouterr().err == ""
+
+    # -v before or after the command: the migration tooling's own lines come back.
+    assert main(["incidents", "-v"]) == 0
+    assert "INFO alembic.runtime.migration" in capsys.readouterr().err
+    assert main(["-v", "incidents"]) == 0
+    assert "INFO alembic.runtime.migration" in capsys.readouterr().err
+
+
+def test_invalid_log_settings_are_refused_with_the_setting_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    assert main(["check-config", str(SAMPLE_CATALOG)]) == 2
+    assert "log_format" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "printed"),
+    [
+        ("postgresql+psycopg://bot:s3cret@db:5432/rb", "postgresql+psycopg://bot:***@db:5432/rb"),
+        ("postgresql://bot@db/rb", "postgresql://bot@db/rb"),
+        ("sqlite:////var/lib/rb.db", "sqlite:////var/lib/rb.db"),
+    ],
+)
+def test_database_urls_are_printed_without_their_password(url: str, printed: str) -> None:
+    assert _redact(url) == printed
+
+
+def _serve_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The settings serve needs before it looks at the database or the catalog."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+
+
+def test_serve_refuses_an_unmigrated_database(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _serve_settings(monkeypatch, tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("ROLLBACK_BOT_CATALOG", str(SAMPLE_CATALOG))
     monkeypatch.setenv("PORT", "0")
@@ -168,6 +251,7 @@ def test_serve_refuses_a_broken_catalog(
 ) -> None:
     path = tmp_path / "catalog.yaml"
     path.write_text(BROKEN_CATALOG)
+    _serve_settings(monkeypatch, tmp_path)
     monkeypatch.setenv("DATABASE_URL", migrated_url)
     monkeypatch.setenv("ROLLBACK_BOT_CATALOG", str(path))
 

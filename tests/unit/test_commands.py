@@ -33,6 +33,7 @@ from rollback_bot.slack.commands import (
     parse,
     unknown_revision,
 )
+from rollback_bot.slack.ui.mrkdwn import code
 
 SERVICES = ("checkout", "payments", "search", "status")
 COMMAND_TYPES = (
@@ -115,7 +116,7 @@ def test_strategy_spellings() -> None:
 def test_service_named_like_a_verb_needs_the_request_form() -> None:
     assert p("status") == Status()
     assert p("request status --to 3") == RequestRollback("status", 3)
-    assert "/rollback request <service>" in HELP_TEXT
+    assert "/rollback request &lt;service&gt;" in HELP_TEXT
 
 
 def test_drill_is_a_request_marked_as_drill() -> None:
@@ -177,7 +178,7 @@ def test_id_helpers_round_trip() -> None:
 def test_unknown_service_suggests_the_closest() -> None:
     err = error("chekout --to 41")
     assert str(err).startswith("Unknown service `chekout`. Did you mean `checkout`?")
-    assert "Usage: `/rollback <service> [--to <revision>]" in str(err)
+    assert "Usage: `/rollback &lt;service&gt; [--to &lt;revision&gt;]" in str(err)
 
 
 def test_unknown_verb_suggests_the_verb_and_its_form() -> None:
@@ -214,7 +215,9 @@ def test_mistakes_say_what_and_show_the_form(text: str, expected: str, usage: st
     err = error(text)
     assert expected in err.message
     assert err.usage.startswith(usage)
-    assert str(err) == f"{err.message} Usage: `{err.usage}`"
+    # The form is a code span with < and > escaped: Slack would read <service> as a link.
+    assert str(err) == f"{err.message} Usage: {code(err.usage)}"
+    assert "<" not in str(err)
 
 
 @pytest.mark.parametrize(

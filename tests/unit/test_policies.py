@@ -84,10 +84,15 @@ def test_a_requester_is_not_an_approver() -> None:
     assert "<!subteam^S0SRE>" in verdict.reason
 
 
-def test_deny_and_operate_are_for_requesters_and_approvers() -> None:
+def test_deny_is_for_approvers_and_operate_for_requesters_and_approvers() -> None:
     service = _service()
     for who in (ALICE, BOB, CAROL_SRE, DAVE_ONCALL):
-        assert may_deny(service, who) and may_operate(service, who)
+        assert may_operate(service, who)
+    for who in (BOB, CAROL_SRE):
+        assert may_deny(service, who)
+    for who in (ALICE, DAVE_ONCALL, MALLORY):  # requesters withdraw with Abort, not Deny
+        verdict = may_deny(service, who)
+        assert not verdict and "approvers are" in verdict.reason
     assert not may_deny(service, MALLORY)
     operate = may_operate(service, MALLORY)
     assert not operate and "checkout/production" in operate.reason
@@ -103,3 +108,19 @@ def test_an_empty_audience_is_described_as_nobody() -> None:
     service = _service(approvers={"users": [], "usergroups": []})
     verdict = may_approve(service, BOB, requested_by="U0ALICE", already_approved_by=())
     assert not verdict and "nobody" in verdict.reason
+
+
+def test_a_group_slack_could_not_read_is_named_in_the_refusal() -> None:
+    unsure = Principal("U0CAROL", unchecked=frozenset({"S0SRE"}))
+    verdict = may_approve(_service(), unsure, requested_by="U0ALICE", already_approved_by=())
+    assert not verdict
+    assert "could not check group membership of S0SRE" in verdict.reason
+    assert "not an approver" not in verdict.reason
+    assert not may_deny(_service(), unsure)
+    # A user listed by id needs no group: a failed lookup does not stand in the way.
+    assert may_approve(
+        _service(),
+        Principal("U0BOB", unchecked=frozenset({"S0SRE"})),
+        requested_by="U0ALICE",
+        already_approved_by=(),
+    )

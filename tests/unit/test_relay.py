@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rollback_bot.alerts.parsers import Alert
+from rollback_bot.alerts.model import Alert
 from rollback_bot.alerts.relay import AlertRelay
 from rollback_bot.alerts.triggers import TriggerDecision
 from rollback_bot.catalog import Catalog, Service, parse_catalog
@@ -25,7 +25,7 @@ CATALOG: dict[str, Any] = {
             "deployment": "checkout",
             "channel": "C0CHECKOUT",
             "match": {"service": "checkout", "env": "!=staging"},
-            "policy": {"automation": True},
+            "policy": {"automation": True, "approvers": {"usergroups": ["S0SRE"]}},
             "triggers": [
                 {"name": "errors", "metric": "value", "op": "gt", "threshold": 0.05,
                  "severity": "critical", "cooldown_seconds": 300},
@@ -39,6 +39,7 @@ CATALOG: dict[str, Any] = {
             "deployment": "search",
             "channel": "C0SEARCH",
             "match": {"app": "=~search-.*"},
+            "policy": {"approvers": {"usergroups": ["S0SRE"]}},
         },
     ],
 }  # fmt: skip

@@ -19,9 +19,10 @@ from rollback_bot.executors.health import GateResult
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.rollbacks.lifecycle import Move
+from rollback_bot.rollbacks.model import RequestSpec
 from rollback_bot.rollbacks.runner import JobKind, Runner
 from rollback_bot.rollbacks.runner.reactor import RETRY_LIMIT
-from rollback_bot.rollbacks.service import RequestSpec, RollbackService
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from rollback_bot.alerts.parsers import Alert, parse_generic, parse_grafana
+from rollback_bot.alerts.model import Alert
+from rollback_bot.alerts.payloads import parse_generic, parse_grafana
 from rollback_bot.alerts.triggers import MemoryHistory, alert_from_query, evaluate
 from rollback_bot.catalog.operators import EQ_ABS_TOLERANCE, compare
 from rollback_bot.catalog.triggers import AutomationLimits, TriggerRule

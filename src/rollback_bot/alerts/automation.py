@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from rollback_bot.alerts.parsers import Alert
+from rollback_bot.alerts.model import Alert
 from rollback_bot.alerts.triggers import TriggerDecision
 from rollback_bot.catalog import Service
 from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Move, State
-from rollback_bot.rollbacks.service import RequestSpec, RollbackService
+from rollback_bot.rollbacks.model import RequestSpec
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.storage.models import AlertGroup
 from rollback_bot.storage.uow import UnitOfWorkFactory
 from rollback_bot.timeline import TimelineKind

@@ -23,9 +23,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import requests
 
 from rollback_bot.alerts.relay import AlertRelay
 from rollback_bot.alerts.triggers import alert_from_query
@@ -33,6 +30,7 @@ from rollback_bot.catalog import Catalog, Service
 from rollback_bot.catalog.operators import compare
 from rollback_bot.catalog.triggers import TriggerRule
 from rollback_bot.clock import Clock
+from rollback_bot.integrations.prometheus import PrometheusClient, PrometheusError
 
 log = logging.getLogger(__name__)
 
@@ -77,46 +75,22 @@ def polled_rules(catalog: Catalog, *, default_url: str | None = None) -> list[Po
 
 
 def instant_value(
-    http: requests.Session, base_url: str, query: str, *, at: datetime | None = None
+    prometheus: PrometheusClient, base_url: str, query: str, *, at: datetime | None = None
 ) -> float:
-    """The single number an instant query returns (``/api/v1/query``).
+    """The single number a polled rule compares.
 
-    A vector must have exactly one sample: several would make the rule's
-    meaning depend on which series came first, so that is an error to fix in
-    the query (``max(...)``, ``sum(...)``), not something to guess.
+    A vector must have exactly one sample: several would make the rule's meaning depend
+    on which series came first, so that is an error to fix in the query (``max(...)``,
+    ``sum(...)``), not something to guess. (The health gate, by contrast, fails when any
+    series is bad: there every series is a witness.)
     """
-    params: dict[str, Any] = {"query": query}
-    if at is not None:
-        params["time"] = f"{at.timestamp():.3f}"
     try:
-        resp = http.get(
-            f"{base_url.rstrip('/')}/api/v1/query", params=params, timeout=QUERY_TIMEOUT_SECONDS
-        )
-        body = resp.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise QueryError(f"Prometheus did not answer: {exc}") from None
-    if resp.status_code != 200 or body.get("status") != "success":
-        raise QueryError(f"Prometheus refused the query: {body.get('error', resp.status_code)}")
-    return _number(body.get("data") or {})
-
-
-def _number(data: dict[str, Any]) -> float:
-    kind, result = data.get("resultType"), data.get("result")
-    if kind == "scalar":
-        sample = result
-    elif kind == "vector":
-        if not isinstance(result, list) or len(result) != 1:
-            count = len(result) if isinstance(result, list) else 0
-            raise QueryError(f"expected one sample, got {count}")
-        sample = result[0].get("value")
-    else:
-        raise QueryError(f"unsupported result type {kind!r}")
-    if not isinstance(sample, list | tuple) or len(sample) != 2:
-        raise QueryError(f"not a sample: {sample!r}")
-    try:
-        return float(sample[1])
-    except (TypeError, ValueError):
-        raise QueryError(f"not a sample: {sample!r}") from None
+        found = prometheus.instant(base_url, query, at=at)
+    except PrometheusError as exc:
+        raise QueryError(str(exc)) from None
+    if len(found) != 1:
+        raise QueryError(f"expected one sample, got {len(found)}")
+    return found[0].value
 
 
 class QueryPoller:
@@ -127,11 +101,11 @@ class QueryPoller:
         relay: AlertRelay,
         clock: Clock,
         default_prometheus_url: str | None = None,
-        http: requests.Session | None = None,
+        prometheus: PrometheusClient | None = None,
     ) -> None:
         self._relay = relay
         self._clock = clock
-        self._http = http or requests.Session()
+        self._prometheus = prometheus or PrometheusClient(timeout=QUERY_TIMEOUT_SECONDS)
         self.rules = polled_rules(catalog, default_url=default_prometheus_url)
         self._due: dict[tuple[str, str], datetime] = {}
         self._stop = threading.Event()
@@ -153,7 +127,7 @@ class QueryPoller:
     def poll(self, polled: PolledRule, now: datetime) -> PollResult:
         rule, service = polled.rule, polled.service
         try:
-            value = instant_value(self._http, polled.prometheus_url, rule.query or "", at=now)
+            value = instant_value(self._prometheus, polled.prometheus_url, rule.query or "", at=now)
         except QueryError as exc:
             log.warning("query rule %s of %s: %s", rule.name, service.name, exc)
             return PollResult(service.name, rule.name, None, False, str(exc))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from rollback_bot.alerts.parsers import Alert
+from rollback_bot.alerts.model import Alert
 from rollback_bot.alerts.triggers import TriggerDecision, evaluate
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, first_match
@@ -42,6 +42,8 @@ class IngestSummary:
     unchanged: int = 0
     unmatched: int = 0
     groups: list[int] = field(default_factory=list)  # groups whose message must change
+    # False when the sender was not authenticated: shown, but no automation starts or stops.
+    may_act: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -51,6 +53,7 @@ class IngestSummary:
             "duplicates": self.unchanged,
             "unmatched": self.unmatched,
             "groups": len(self.groups),
+            "automation": "evaluated" if self.may_act else "off: ALERT_WEBHOOK_TOKEN is not set",
         }
 
 
@@ -118,8 +121,14 @@ class AlertRelay:
             parts.append(alert.name if label == "alertname" else alert.labels.get(label, ""))
         return "|".join(parts)
 
-    def ingest(self, alerts: Sequence[Alert]) -> IngestSummary:
-        summary = IngestSummary(received=len(alerts))
+    def ingest(self, alerts: Sequence[Alert], *, may_act: bool = True) -> IngestSummary:
+        """Store, group and show ``alerts``; with ``may_act`` also run the trigger rules.
+
+        ``may_act`` is False for alerts nobody authenticated (no
+        ALERT_WEBHOOK_TOKEN): they are shown, but neither start an automatic
+        rollback nor cancel a countdown by resolving.
+        """
+        summary = IngestSummary(received=len(alerts), may_act=may_act)
         batches: dict[str, tuple[Service | None, list[Alert]]] = {}
         for alert in alerts:
             service = self.service_for(alert)
@@ -141,12 +150,12 @@ class AlertRelay:
                     resolved_groups.append(group)
                 if service is not None:
                     fresh[service.name].extend(a for a in batch if a.firing)
-            decisions = self._evaluate(uow, fresh, now)
+            decisions = self._evaluate(uow, fresh, now) if may_act else []
             uow.commit()
         summary.groups = [g.id for g in changed_groups]
         for group in changed_groups:
             self.listener.group_changed(group)
-        for group in resolved_groups:
+        for group in resolved_groups if may_act else []:
             self.listener.group_resolved(group)
         for service, alert, decision in decisions:
             self.listener.triggered(service, alert, decision)

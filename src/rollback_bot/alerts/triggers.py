@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from rollback_bot.alerts.parsers import Alert, label_fingerprint
+from rollback_bot.alerts.model import Alert, label_fingerprint
 from rollback_bot.catalog.operators import CompareOp, compare, symbol
 from rollback_bot.catalog.triggers import VALUE_METRIC, AutomationLimits, TriggerRule
 

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rollback_bot.catalog.matchers import compile_matchers
-from rollback_bot.catalog.model import Catalog
+from rollback_bot.catalog.matchers import Matcher, compile_matchers, overlap_witness
+from rollback_bot.catalog.model import TWO_PERSON_ENVIRONMENTS, Catalog
 
 
 class CatalogError(Exception):
@@ -36,6 +36,8 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors():
         loc = list(e["loc"])
+        if "[key]" in loc:
+            continue  # non-string keys are explained by _yaml_word_problems
         if e["type"] == "extra_forbidden":
             problems.append(f"{_path(loc[:-1])}: unknown key '{loc[-1]}'")
         elif e["type"] == "missing":
@@ -46,48 +48,220 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
     return problems
 
 
-def _semantic_problems(catalog: Catalog) -> list[str]:
+def _get(data: object, *keys: str) -> Any:
+    """``data[k1][k2]...`` when every step is a mapping, else None: checks run on raw input."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def _services(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    raw = data.get("services")
+    if not isinstance(raw, list | tuple):
+        return []
+    return [(f"services[{i}]", s) for i, s in enumerate(raw) if isinstance(s, dict)]
+
+
+def _semantic_problems(data: dict[str, Any]) -> list[str]:
+    """Checks beyond each field's shape, run on the raw document.
+
+    They run even when some fields are malformed, so that one run of ``check-config``
+    reports everything: a second run must not reveal more.
+    """
     problems: list[str] = []
+    services = _services(data)
+    names = {s.get("name") for _, s in services}
     seen: set[str] = set()
-    for i, svc in enumerate(catalog.services):
-        here = f"services[{i}]"
-        if svc.name in seen:
-            problems.append(f"{here}.name: duplicate service name '{svc.name}'")
-        seen.add(svc.name)
-        if svc.strategy == "blue-green" and svc.blue_green is None:
+    compiled: list[tuple[str, str, Matcher]] = []
+    for here, svc in services:
+        name = svc.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(f"{here}.name: duplicate service name '{name}'")
+            seen.add(name)
+        strategy = svc.get("strategy", "instant")
+        if strategy == "blue-green" and svc.get("blue_green") is None:
             problems.append(f"{here}.blue_green: required when strategy is blue-green")
-        if svc.strategy == "gradual" and svc.gradual is None:
+        if strategy == "gradual" and svc.get("gradual") is None:
             problems.append(f"{here}.gradual: required when strategy is gradual")
-        if svc.gradual and svc.gradual.driver == "ingress" and not svc.gradual.canary_ingress:
+        if _get(svc, "gradual", "driver") == "ingress" and not _get(
+            svc, "gradual", "canary_ingress"
+        ):
             problems.append(f"{here}.gradual.canary_ingress: required when driver is ingress")
-        try:
-            compile_matchers(svc.match)
-        except ValueError as exc:
-            problems.append(f"{here}.match: {exc}")
-        for dep in svc.dependents:
-            if dep not in {s.name for s in catalog.services}:
+        match = svc.get("match")
+        if isinstance(match, dict):
+            try:
+                compiled.append((here, str(name), compile_matchers(match)))
+            except ValueError as exc:
+                problems.append(f"{here}.match: {exc}")
+        for dep in _strings(svc.get("dependents")):
+            if dep not in names:
                 problems.append(f"{here}.dependents: unknown service '{dep}'")
-        if len({f.name for f in svc.flags}) != len(svc.flags):
+        flags = [_get(f, "name") for f in svc.get("flags") or () if isinstance(f, dict)]
+        if len(set(flags)) != len(flags):
             problems.append(f"{here}.flags: duplicate flag names")
-        if svc.triggers and not svc.policy.automation:
-            critical = [t.name for t in svc.triggers if t.severity == "critical"]
+        triggers = svc.get("triggers")
+        if isinstance(triggers, list | tuple) and _get(svc, "policy", "automation") is not True:
+            critical = [
+                t.get("name")
+                for t in triggers
+                if isinstance(t, dict) and t.get("severity") == "critical"
+            ]
             if critical:
                 problems.append(
                     f"{here}.triggers: critical rules {critical} need policy.automation: true"
                 )
+        problems.extend(_approval_problems(here, svc))
+    problems.extend(_overlap_problems(compiled))
     return problems
 
 
+def _approval_problems(here: str, svc: dict[str, Any]) -> list[str]:
+    """``approvals: N`` must be reachable by the people the policy lists.
+
+    Each approval is by a different person, so with approver users only (no user
+    groups, whose size is unknown here) N may not exceed the number of those users.
+    """
+    approvals = _get(svc, "policy", "approvals")
+    environment = svc.get("environment", "production")
+    if approvals is None:
+        if environment not in TWO_PERSON_ENVIRONMENTS:
+            return []
+        required, why = 1, f"environment {environment} needs one approval (two-person rule)"
+    elif isinstance(approvals, int) and not isinstance(approvals, bool):
+        required, why = approvals, f"approvals: {approvals}"
+    else:
+        return []
+    if required <= 0 or _strings(_get(svc, "policy", "approvers", "usergroups")):
+        return []
+    users = set(_strings(_get(svc, "policy", "approvers", "users")))
+    if required <= len(users):
+        return []
+    listed = f"only {len(users)} approver user(s) listed" if users else "no approvers listed"
+    return [
+        f"{here}.policy.approvers: {why} but {listed} and no usergroups: "
+        "no request could ever be approved; list more approvers or a user group"
+        + (", or set approvals: 0 to turn the rule off on purpose" if approvals is None else "")
+    ]
+
+
+def _overlap_problems(compiled: list[tuple[str, str, Matcher]]) -> list[str]:
+    """Two services that select the same alerts: the first in the file would get them all.
+
+    Reported when one service's labels are among the other's (the same labels, or a
+    general match shadowing a more specific one) and an alert matching both is found.
+    Services told apart by different label names cannot be judged from the catalog.
+    """
+    problems = []
+    for i, (here, _name, matcher) in enumerate(compiled):
+        for _other_here, other, earlier in compiled[:i]:
+            mine = {m.label for m in matcher.matchers}
+            theirs = {m.label for m in earlier.matchers}
+            if not (mine <= theirs or theirs <= mine):
+                continue
+            witness = overlap_witness(earlier, matcher)
+            if witness is not None:
+                labels = ", ".join(f"{k}={v!r}" for k, v in sorted(witness.items()))
+                problems.append(
+                    f"{here}.match: overlaps service '{other}': an alert labelled {{{labels}}} "
+                    f"matches both, and only the first ('{other}') would get it; "
+                    "add a label that tells them apart"
+                )
+    return problems
+
+
+class _YamlWord(str):
+    """An unquoted yes/no/on/off, which YAML 1.1 (PyYAML) reads as a boolean.
+
+    The catalog reader keeps the word as written so that the rest of the document can
+    still be checked, and reports it: ``off:`` as a key would otherwise fail with
+    pydantic's bare "Keys should be strings".
+    """
+
+    line: int
+    boolean: bool
+
+
+class _CatalogLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    value = loader.construct_yaml_bool(node)
+    if node.value.lower() in ("true", "false"):
+        return value
+    word = _YamlWord(node.value)
+    word.line = node.start_mark.line + 1
+    word.boolean = bool(value)
+    return word
+
+
+_CatalogLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+
+
+def _yaml_word_problems(data: object, path: tuple[Any, ...] = ()) -> list[str]:
+    problems: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = _path(path)
+            if isinstance(key, _YamlWord):
+                problems.append(
+                    f"{here}: the key {key} (line {key.line}) is unquoted, and YAML reads it as "
+                    f'the boolean {str(key.boolean).lower()}: write it in quotes, "{key}":'
+                )
+            elif not isinstance(key, str):
+                problems.append(
+                    f"{here}: the key {key!r} is not a string; YAML reads unquoted "
+                    "true/false/yes/no/on/off as booleans: quote the key"
+                )
+            problems.extend(_yaml_word_problems(value, (*path, key)))
+    elif isinstance(data, list | tuple):
+        for i, item in enumerate(data):
+            problems.extend(_yaml_word_problems(item, (*path, i)))
+    elif isinstance(data, _YamlWord):
+        problems.append(
+            f"{_path(path)}: {data} (line {data.line}) is unquoted, and YAML reads it as the "
+            f'boolean {str(data.boolean).lower()}: write "{data}" in quotes for the word, '
+            "or true/false for a yes-or-no setting"
+        )
+    return problems
+
+
+def _plain(data: object) -> object:
+    """The document with every key a string (words kept as written) for validation."""
+    if isinstance(data, dict):
+        return {(str(k) if isinstance(k, _YamlWord) else k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_plain(v) for v in data]
+    if isinstance(data, _YamlWord):
+        return str(data)
+    return data
+
+
 def parse_catalog(data: object) -> Catalog:
-    """Validate an already-loaded document; raise ``CatalogError`` listing every problem."""
+    """Validate an already-loaded document; raise ``CatalogError`` listing every problem.
+
+    All checks run in one pass (shape, YAML booleans, cross-field and cross-service
+    rules), so the list is complete: fixing it all and running again finds nothing new.
+    """
     if not isinstance(data, dict):
         raise CatalogError(["(top level): expected a mapping with a 'services' list"])
+    problems = _yaml_word_problems(data)
+    plain = _plain(data)
+    assert isinstance(plain, dict)
+    catalog: Catalog | None = None
     try:
-        catalog = Catalog.model_validate(data)
+        catalog = Catalog.model_validate(plain)
     except ValidationError as err:
-        raise CatalogError(_pydantic_problems(err)) from None
-    problems = _semantic_problems(catalog)
-    if problems:
+        problems.extend(_pydantic_problems(err))
+    problems.extend(p for p in _semantic_problems(plain) if p not in problems)
+    if problems or catalog is None:
         raise CatalogError(problems)
     return catalog
 
@@ -98,7 +272,7 @@ def load_catalog(path: str | Path) -> Catalog:
     except OSError as exc:
         raise CatalogError([f"{path}: cannot read ({exc.strerror})"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_CatalogLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

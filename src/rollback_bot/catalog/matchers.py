@@ -94,11 +94,43 @@ def first_match(labels: Mapping[str, str], services: Sequence[tuple[str, Matcher
     return next((name for name, matcher in services if matcher.matches(labels)), None)
 
 
+def _guesses(matcher: LabelMatcher) -> set[str]:
+    """Values likely to satisfy ``matcher``: its literal, or strings read off its regex."""
+    if matcher.op in ("=", "!="):
+        return {matcher.value}
+    out = set()
+    for alternative in matcher.value.split("|"):
+        text = alternative.strip("()^$").replace(".*", "").replace(".+", "x")
+        out.add(re.sub(r"\\(.)", r"\1", text))
+    return out
+
+
+def overlap_witness(a: Matcher, b: Matcher) -> dict[str, str] | None:
+    """Labels that both ``a`` and ``b`` accept, when such labels are found; else None.
+
+    Each matcher is a conjunction of per-label conditions, so a value is sought per label
+    among the literals and regex-derived strings of both; every candidate is checked, so
+    a witness is real (regexes that overlap only on strings not guessed go unreported).
+    """
+    constraints = a.matchers + b.matchers
+    witness: dict[str, str] = {}
+    for label in dict.fromkeys(m.label for m in constraints):
+        mine = [m for m in constraints if m.label == label]
+        candidates = {"", "other"}.union(*(_guesses(m) for m in mine))
+        ordered = sorted(candidates, key=lambda v: (v == "", v))  # a present label reads best
+        found = next((v for v in ordered if all(m.matches({label: v}) for m in mine)), None)
+        if found is None:
+            return None
+        witness[label] = found
+    return witness
+
+
 __all__ = [
     "LabelMatcher",
     "MatchOp",
     "Matcher",
     "compile_matchers",
     "first_match",
+    "overlap_witness",
     "parse_matcher",
 ]

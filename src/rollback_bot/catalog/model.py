@@ -8,6 +8,8 @@ at start and shared by every thread. Checks that span services live in
 
 from __future__ import annotations
 
+import difflib
+import re
 from itertools import pairwise
 from typing import Literal
 
@@ -15,6 +17,57 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rollback_bot.catalog.operators import CompareOp
 from rollback_bot.catalog.triggers import AutomationLimits, TriggerRule
+
+# The environments a service may declare. The two-person rule follows from this word
+# (``production`` needs one approval by someone else unless ``policy.approvals`` says
+# otherwise), so it is a closed vocabulary: a typo such as ``prod`` must not quietly
+# turn the rule off.
+ENVIRONMENTS: tuple[str, ...] = ("production", "staging", "development", "test")
+TWO_PERSON_ENVIRONMENTS = frozenset({"production"})
+_ENVIRONMENT_ALIASES = {
+    "prod": "production",
+    "prd": "production",
+    "live": "production",
+    "stage": "staging",
+    "stg": "staging",
+    "dev": "development",
+    "develop": "development",
+    "testing": "test",
+    "qa": "test",
+}
+# Slack conversation ids: C (public channel), G (private channel), D (direct message).
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+def environment_problem(value: str) -> str | None:
+    """Why ``value`` is not a declared environment, with a suggestion; None when it is."""
+    if value in ENVIRONMENTS:
+        return None
+    lowered = value.strip().lower()
+    guess = _ENVIRONMENT_ALIASES.get(lowered) or (lowered if lowered in ENVIRONMENTS else None)
+    if guess is None:
+        close = difflib.get_close_matches(lowered, ENVIRONMENTS, n=1, cutoff=0.6)
+        guess = close[0] if close else None
+    hint = f"did you mean {guess}? " if guess else ""
+    return (
+        f"unknown environment {value!r}: {hint}use one of {' | '.join(ENVIRONMENTS)} "
+        "(production turns on the two-person rule)"
+    )
+
+
+def channel_problem(value: str) -> str | None:
+    """Why ``value`` is not a Slack conversation id, with a hint; None when it is one."""
+    if _CHANNEL_ID.match(value):
+        return None
+    if value.startswith("#") or value.islower():
+        return (
+            f"{value!r} is a channel name, not an id: use the channel's id (C..., G... "
+            "for private ones), shown at the bottom of the channel's details in Slack"
+        )
+    return (
+        f"{value!r} is not a Slack channel id: expected C, G or D followed by capital "
+        "letters and digits, e.g. C0123ABCD"
+    )
 
 
 class _Strict(BaseModel):
@@ -115,9 +168,32 @@ class Service(_Strict):
     # A revision counts as stable once it ran this long with no alert.
     stable_window_seconds: int = Field(default=900, ge=0)
 
+    @field_validator("environment")
+    @classmethod
+    def _declared_environment(cls, value: str) -> str:
+        problem = environment_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_id(cls, value: str) -> str:
+        problem = channel_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @property
     def label(self) -> str:
         return f"{self.name}/{self.environment}"
+
+    @property
+    def approvals_required(self) -> int:
+        """``policy.approvals`` when set; else one (by someone else) in production, else none."""
+        if self.policy.approvals is not None:
+            return self.policy.approvals
+        return 1 if self.environment in TWO_PERSON_ENVIRONMENTS else 0
 
     def flag(self, name: str) -> Flag | None:
         return next((f for f in self.flags if f.name == name), None)
@@ -129,6 +205,14 @@ class Catalog(_Strict):
     group_by: tuple[str, ...] = ("service", "alertname")
     alertmanager_url: str | None = None  # for silences and the health gate
     prometheus_url: str | None = None  # for trigger rules with a `query`
+
+    @field_validator("fallback_channel")
+    @classmethod
+    def _channel_id(cls, value: str | None) -> str | None:
+        problem = channel_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)

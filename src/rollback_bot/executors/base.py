@@ -13,50 +13,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter
+
 from rollback_bot.catalog import Service
 from rollback_bot.kube.model import Actor, Change, SnapshotRecord, Verification
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What a rollback will change, decided before approval; JSON-safe via ``to_dict``."""
+    """What a rollback will change, decided before approval; stored as JSON via ``to_dict``."""
 
     strategy: str
-    from_revision: int | None
-    to_revision: int | None
-    from_image: str | None
-    to_image: str | None
+    from_revision: int | None = None
+    to_revision: int | None = None
+    from_image: str | None = None
+    to_image: str | None = None
     steps: tuple[int, ...] = ()  # gradual: canary percentages; others: empty
     changes: tuple[str, ...] = ()  # human lines: "image: a:v2 -> a:v1", "configmap/x key y: 1 -> 2"
     warnings: tuple[str, ...] = ()  # gitops-managed, revisionHistoryLimit < 3, ...
     detail: dict[str, Any] = field(default_factory=dict)  # strategy-specific, JSON-safe
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "from_revision": self.from_revision,
-            "to_revision": self.to_revision,
-            "from_image": self.from_image,
-            "to_image": self.to_image,
-            "steps": list(self.steps),
-            "changes": list(self.changes),
-            "warnings": list(self.warnings),
-            "detail": self.detail,
-        }
+        """The stored form: every field in declaration order, tuples as lists."""
+        data: dict[str, Any] = _PLAN_JSON.dump_python(self, mode="json")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
-        return cls(
-            strategy=data["strategy"],
-            from_revision=data.get("from_revision"),
-            to_revision=data.get("to_revision"),
-            from_image=data.get("from_image"),
-            to_image=data.get("to_image"),
-            steps=tuple(data.get("steps", ())),
-            changes=tuple(data.get("changes", ())),
-            warnings=tuple(data.get("warnings", ())),
-            detail=dict(data.get("detail", {})),
-        )
+        """Back from the stored form; a key missing from an older row takes its default."""
+        return _PLAN_JSON.validate_python(data)
+
+
+# pydantic reads and writes the stdlib dataclass as it is declared, so the stored JSON
+# follows the fields without a hand-kept list of them.
+_PLAN_JSON: TypeAdapter[Plan] = TypeAdapter(Plan)
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,17 @@ broken".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 from kubernetes.client.exceptions import ApiException
 
 from rollback_bot.catalog import PrometheusCheck, Service
 from rollback_bot.catalog.operators import compare, symbol
+from rollback_bot.integrations.alertmanager import AlertmanagerClient, AlertmanagerError
+from rollback_bot.integrations.prometheus import PrometheusClient, PrometheusError
 
 
 @dataclass(frozen=True)
@@ -97,16 +98,17 @@ class HealthGate:
         self,
         *,
         apis: Any,
-        http: requests.Session | None = None,
         timeout: float = 3.0,
         alertmanager_url: str | None = None,
         now: Callable[[], datetime] | None = None,
+        alertmanager: AlertmanagerClient | None = None,
+        prometheus: PrometheusClient | None = None,
     ) -> None:
         self._now = now or (lambda: datetime.now(UTC))
         self._apis = apis
-        self._http = http or requests.Session()
-        self._timeout = timeout
         self._alertmanager_url = alertmanager_url
+        self._alertmanager = alertmanager or AlertmanagerClient(timeout=timeout)
+        self._prometheus_client = prometheus or PrometheusClient(timeout=timeout)
 
     def check(self, service: Service) -> GateResult:
         results = [self._readiness(service), self._alerts(service)]
@@ -156,21 +158,11 @@ class HealthGate:
         base = service.health.alertmanager_url or self._alertmanager_url
         if not base:
             return _Check("alertmanager", True, "", {"skipped": "no alertmanager_url configured"})
-        params: list[tuple[str, str]] = [
-            ("active", "true"),
-            ("silenced", "false"),
-            ("inhibited", "false"),
-        ]
-        params += [("filter", f"{k}={_quote_matcher(v)}") for k, v in sorted(service.match.items())]
-        url = f"{base.rstrip('/')}/api/v2/alerts"
-        body = self._get_json("Alertmanager", url, params)
-        if isinstance(body, str):
-            return _Check("alertmanager", False, body, {"url": base})
-        if not isinstance(body, list):
-            return _Check("alertmanager", False, "Alertmanager answered something not a list", {})
-        firing = sorted(
-            {str((a.get("labels") or {}).get("alertname", "?")) for a in body if _is_firing(a)}
-        )
+        try:
+            alerts = self._alertmanager.firing(base, service.match)
+        except AlertmanagerError as exc:
+            return _Check("alertmanager", False, str(exc), {"url": base})
+        firing = sorted({str((a.get("labels") or {}).get("alertname", "?")) for a in alerts})
         if firing:
             reason = f"{len(firing)} alert(s) firing for {service.name}: {', '.join(firing)}"
             return _Check("alertmanager", False, reason, {"firing": firing, "url": base})
@@ -179,14 +171,12 @@ class HealthGate:
     # -- Prometheus --------------------------------------------------------
 
     def _prometheus(self, check: PrometheusCheck) -> _Check:
-        url = f"{check.url.rstrip('/')}/api/v1/query"
-        body = self._get_json("Prometheus", url, [("query", check.query)])
-        if isinstance(body, str):
-            return _Check("prometheus", False, body, {"query": check.query})
         try:
-            values = _prometheus_values(body)
-        except ValueError as exc:
-            return _Check("prometheus", False, f"Prometheus query failed: {exc}", {})
+            values = [
+                sample.value for sample in self._prometheus_client.instant(check.url, check.query)
+            ]
+        except PrometheusError as exc:
+            return _Check("prometheus", False, str(exc), {"query": check.query})
         op = symbol(check.op)
         bad = [v for v in values if compare(check.op, v, check.threshold)]
         detail = {
@@ -201,21 +191,6 @@ class HealthGate:
             )
             return _Check("prometheus", False, reason, detail)
         return _Check("prometheus", True, "", detail)
-
-    # -- HTTP --------------------------------------------------------------
-
-    def _get_json(self, who: str, url: str, params: list[tuple[str, str]]) -> Any:
-        """The decoded body, or a string saying why there is none (fail closed)."""
-        try:
-            response = self._http.get(url, params=params, timeout=self._timeout)
-        except requests.RequestException as exc:
-            return f"{who} unreachable at {url}: {type(exc).__name__}"
-        if response.status_code != 200:
-            return f"{who} answered HTTP {response.status_code} at {url}"
-        try:
-            return response.json()
-        except ValueError:
-            return f"{who} answered something that is not JSON at {url}"
 
 
 def _described(check: _Check, service: Service, at: str) -> dict[str, Any]:
@@ -281,37 +256,6 @@ def _deployment_readiness(ns: str, name: str, deployment: Any) -> _Check:
         reason = f"{where} has {available}/{wanted} replicas available"
         return _Check("readiness", False, reason, detail)
     return _Check("readiness", True, "", detail)
-
-
-def _is_firing(alert: Mapping[str, Any]) -> bool:
-    # The query already asks for active alerts only; the state check guards
-    # against an Alertmanager that ignores the filter parameters.
-    state = (alert.get("status") or {}).get("state", "active")
-    return bool(state == "active")
-
-
-def _quote_matcher(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def _prometheus_values(body: Any) -> list[float]:
-    """Sample values of an instant-query answer (vector or scalar)."""
-    if not isinstance(body, dict):
-        raise ValueError("answer is not a JSON object")
-    if body.get("status") != "success":
-        raise ValueError(f"{body.get('errorType', 'error')}: {body.get('error', 'unknown error')}")
-    data: dict[str, Any] = body.get("data") or {}
-    kind: Any = data.get("resultType")
-    result: Any = data.get("result")
-    try:
-        if kind == "vector":
-            return [float(sample["value"][1]) for sample in result]
-        if kind == "scalar":
-            return [float(result[1])]
-    except (TypeError, KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"malformed {kind} result") from exc
-    raise ValueError(f"query returned a {kind}; the gate needs a vector or a scalar")
 
 
 def _fmt(value: float) -> str:

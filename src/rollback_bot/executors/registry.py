@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from rollback_bot.executors.base import Executor, SnapshotStore
 from rollback_bot.executors.bluegreen import BlueGreenExecutor
-from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.gradual import GradualExecutor
 from rollback_bot.executors.instant import InstantExecutor
 from rollback_bot.kube.client import KubeApis
@@ -30,8 +29,3 @@ def executor_for(strategy: str, *, apis: KubeApis, snapshots: SnapshotStore) -> 
     if strategy == "gradual":
         return GradualExecutor(apis, snapshots)
     raise ExecutionError(f"unknown rollback strategy '{strategy}' (known: {', '.join(STRATEGIES)})")
-
-
-def flag_switch(*, apis: KubeApis) -> FlagSwitch:
-    """The feature-flag kill switch over ``apis``."""
-    return FlagSwitch(apis)

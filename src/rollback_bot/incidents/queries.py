@@ -21,6 +21,7 @@ from rollback_bot.kube.revisions import (
     list_revisions,
     read_deployment,
 )
+from rollback_bot.redaction import redact_text
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
 from rollback_bot.rollbacks.targets import Targets
 from rollback_bot.storage.models import Rollback
@@ -162,7 +163,9 @@ class Queries:
                 raise NotFound(f"There is no incident {format_incident_id(incident_id)}.")
             events = uow.timeline.list_for_incident(incident_id=incident_id)
         doc = postmortem.build(incident, events)
-        return f"postmortem-{format_incident_id(incident_id)}.{fmt}", postmortem.render(doc, fmt)
+        # The timeline is redacted when written; the export is redacted again, whole.
+        content = redact_text(postmortem.render(doc, fmt))
+        return f"postmortem-{format_incident_id(incident_id)}.{fmt}", content
 
     def incidents(self, limit: int = 50) -> list[tuple[int, str, str, str]]:
         with self._uow(read_only=True) as uow:

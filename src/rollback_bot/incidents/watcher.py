@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -243,15 +242,6 @@ def _writing(row: Rollback, now: datetime) -> bool:
     return finished is not None and now - finished < OWN_WRITE_GRACE
 
 
-def wait_ready(watcher: DeploymentWatcher, timeout: float = 10.0) -> bool:
-    """For tests and the demo: block until the first listing is done."""
-    deadline = time.monotonic() + timeout
-    while not watcher.ready.wait(0.05):
-        if time.monotonic() > deadline:
-            return False
-    return True
-
-
 def thread_poster(notifier: Any, uow: UnitOfWorkFactory) -> Post:
     """Post into the incident's thread: its latest rollback's, else its alert group's."""
 
@@ -262,6 +252,6 @@ def thread_poster(notifier: Any, uow: UnitOfWorkFactory) -> Post:
         with uow(read_only=True) as u:
             groups = u.alert_groups.list_for_incident(incident_id=incident.id)
         if groups:
-            notifier.group_reply(groups[-1], lambda: (line, []))
+            notifier.group_progress(groups[-1], line)
 
     return post

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -33,13 +33,17 @@ MERGE_PATCH = "application/merge-patch+json"
 
 def api_client_from_env(kubeconfig: str | None = None) -> k8s.ApiClient:
     """An ``ApiClient``: ``kubeconfig``, else in-cluster, else the default kubeconfig."""
+    # The client's config loaders carry no annotations; what they return is an ApiClient.
     if kubeconfig:
-        return k8s_config.new_client_from_config(config_file=kubeconfig)
+        made = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        return cast(k8s.ApiClient, made)
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         configuration = k8s.Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return k8s.ApiClient(configuration)
-    return k8s_config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
+    default = os.environ.get("KUBECONFIG") or None
+    made = k8s_config.new_client_from_config(config_file=default)  # type: ignore[no-untyped-call]
+    return cast(k8s.ApiClient, made)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollback_bot.kube.revisions import Revision, history_limit_warning
+from rollback_bot.redaction import MARK, redact_text, secret_name
 
 _GITOPS_PREFIXES: tuple[tuple[str, str], ...] = (
     ("argocd.argoproj.io/", "Argo CD"),
@@ -96,6 +97,9 @@ def template_changes(current: Mapping[str, Any], target: Mapping[str, Any]) -> l
         for key in sorted(set(env_a) | set(env_b)):
             if env_a.get(key) != env_b.get(key):
                 old, new = env_a.get(key, "(unset)"), env_b.get(key, "(unset)")
+                if secret_name(key) or redact_text(old) != old or redact_text(new) != new:
+                    # Say that a secret changed, never what it was or becomes.
+                    old, new = (v if v == "(unset)" else MARK for v in (old, new))
                 lines.append(f"env {key} ({name}): {old} -> {new}")
         if _env_from(a) != _env_from(b):
             lines.append(f"envFrom ({name}): {_env_from(a) or '-'} -> {_env_from(b) or '-'}")

@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from rollback_bot.kube.client import JSON_PATCH, KubeApis, explain, read_json
 from rollback_bot.kube.model import Change, SnapshotRecord
 from rollback_bot.kube.revisions import configmaps_referenced, revision_number
+from rollback_bot.redaction import MARK, redact_text, secret_name
 
 _KEPT_META = ("name", "namespace", "labels", "annotations", "resourceVersion", "uid")
 
@@ -63,13 +64,6 @@ def snapshot_records(
     return records
 
 
-def take_snapshot(apis: KubeApis, deployment: Mapping[str, Any]) -> list[SnapshotRecord]:
-    """Read the referenced ConfigMaps and return the records for a checkpoint."""
-    namespace = deployment["metadata"]["namespace"]
-    names = configmaps_referenced(deployment["spec"]["template"])
-    return snapshot_records(deployment, {n: read_configmap(apis, namespace, n) for n in names})
-
-
 def _short(value: str | None, limit: int = 40) -> str:
     if value is None:
         return "(unset)"
@@ -95,10 +89,19 @@ def configmap_changes(
         return [f"configmap/{name}: recreated from checkpoint ({len(_content(target))} keys)"]
     now, then = _content(current), _content(target)
     return [
-        f"configmap/{name} key {key}: {_short(now.get(key))} -> {_short(then.get(key))}"
+        f"configmap/{name} key {key}: {_shown(key, now.get(key))} -> {_shown(key, then.get(key))}"
         for key in sorted(set(now) | set(then))
         if now.get(key) != then.get(key)
     ]
+
+
+def _shown(key: str, value: str | None) -> str:
+    """A ConfigMap value as a person may see it: a secret-looking one only as changed."""
+    if value is None:
+        return _short(value)
+    if secret_name(key) or redact_text(value) != value:
+        return MARK
+    return _short(value)
 
 
 def differs(current: Mapping[str, Any] | None, target: Mapping[str, Any]) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rollback_bot.ids import format_rollback_id
-from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
+from rollback_bot.rollbacks.model import Reply, RequestSpec
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
 
@@ -12,7 +13,7 @@ class FlagService:
         self._rollbacks = rollbacks
         self._uow = uow
 
-    def kill(self, service: str, flag: str, *, user: str, channel: str | None = None) -> Reply:
+    def kill(self, service: str, flag: str, *, user: str) -> Reply:
         spec = RequestSpec(
             service=service,
             user=user,
@@ -20,13 +21,14 @@ class FlagService:
             flag=flag,
             reason=f"kill switch: {flag} off",
         )
+        # Posted where the service's alerts go, like any request without a thread.
         return self._rollbacks.request(spec, channel=None)
 
     def undo(self, rollback_id: int, *, user: str) -> Reply:
         with self._uow(read_only=True) as uow:
             row = uow.rollbacks.get(id=rollback_id)
         if row is None or row.strategy != "flag":
-            return Reply(False, f"{format_rollback_id(rollback_id)} is not a flag change.")
+            return Reply.refused(f"{format_rollback_id(rollback_id)} is not a flag change.")
         detail = (row.plan or {}).get("detail", {})
         spec = RequestSpec(
             service=row.service,

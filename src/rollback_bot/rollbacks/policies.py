@@ -23,10 +23,21 @@ class Membership(Protocol):
         ...
 
 
+class MembershipUnavailable(Exception):
+    """Some groups could not be read (Slack failed): ``known`` holds the ones that could."""
+
+    def __init__(self, known: frozenset[str], failed: dict[str, str]) -> None:
+        self.known = known
+        self.failed = failed
+        super().__init__(", ".join(f"{g}: {e}" for g, e in sorted(failed.items())))
+
+
 @dataclass(frozen=True)
 class Principal:
     user_id: str
     groups: frozenset[str] = frozenset()
+    # Groups whose membership could not be checked (Slack failed): a refusal says so.
+    unchecked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,18 @@ def _in(audience: Audience, who: Principal) -> bool:
     return who.user_id in audience.users or bool(who.groups & set(audience.usergroups))
 
 
+def _unchecked(who: Principal, *audiences: Audience) -> Verdict | None:
+    """The refusal to give when the answer hung on groups that could not be read."""
+    groups = sorted(who.unchecked & {g for a in audiences for g in a.usergroups})
+    if not groups:
+        return None
+    return Verdict(
+        False,
+        f"could not check group membership of {', '.join(groups)} (Slack did not answer); "
+        "try again in a moment",
+    )
+
+
 def _describe(audience: Audience) -> str:
     names = [f"<@{u}>" for u in audience.users] + [f"<!subteam^{g}>" for g in audience.usergroups]
     return ", ".join(names) if names else "nobody"
@@ -52,15 +75,16 @@ def _describe(audience: Audience) -> str:
 
 def approvals_required(service: Service) -> int:
     """Production defaults to the two-person rule: one approval by someone else."""
-    if service.policy.approvals is not None:
-        return service.policy.approvals
-    return 1 if service.environment == "production" else 0
+    return service.approvals_required
 
 
 def may_request(service: Service, who: Principal) -> Verdict:
     policy = service.policy
     if _in(policy.requesters, who) or _in(policy.approvers, who):
         return ALLOW
+    unchecked = _unchecked(who, policy.requesters, policy.approvers)
+    if unchecked is not None:
+        return unchecked
     return Verdict(
         False,
         f"you are not allowed to request rollbacks of {service.label}: "
@@ -76,6 +100,9 @@ def may_approve(
     if who.user_id in already_approved_by:
         return Verdict(False, "you already approved this rollback; it needs another person")
     if not _in(service.policy.approvers, who):
+        unchecked = _unchecked(who, service.policy.approvers)
+        if unchecked is not None:
+            return unchecked
         return Verdict(
             False,
             f"you are not an approver for {service.label}: "
@@ -85,21 +112,52 @@ def may_approve(
 
 
 def may_deny(service: Service, who: Principal) -> Verdict:
-    """Any approver may stop a request, including their own."""
-    if _in(service.policy.approvers, who) or _in(service.policy.requesters, who):
+    """Approvers deny (a requester withdraws their request with Cancel/Abort instead)."""
+    if _in(service.policy.approvers, who):
         return ALLOW
-    return Verdict(False, f"you may not deny rollbacks of {service.label}")
+    unchecked = _unchecked(who, service.policy.approvers)
+    if unchecked is not None:
+        return unchecked
+    return Verdict(
+        False,
+        f"you may not deny rollbacks of {service.label}: "
+        f"approvers are {_describe(service.policy.approvers)}",
+    )
 
 
 def may_operate(service: Service, who: Principal) -> Verdict:
     """Pause, resume, abort and cancel: anyone who could request or approve."""
     if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
         return ALLOW
+    unchecked = _unchecked(who, service.policy.requesters, service.policy.approvers)
+    if unchecked is not None:
+        return unchecked
     return Verdict(
         False,
         f"you may not pause, resume or abort rollbacks of {service.label}: "
         f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
     )
+
+
+def may_act_on_alerts(service: Service, who: Principal, *, what: str) -> Verdict:
+    """Silence an alert, export a postmortem: the service's requesters and approvers."""
+    if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
+        return ALLOW
+    unchecked = _unchecked(who, service.policy.requesters, service.policy.approvers)
+    if unchecked is not None:
+        return unchecked
+    return Verdict(
+        False,
+        f"you may not {what} for {service.label}: "
+        f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
+    )
+
+
+def in_service_channel(service: Service, channel: str | None, *, what: str) -> Verdict:
+    """What a verb posts goes to the service's own channel, never one the caller picks."""
+    if channel == service.channel:
+        return ALLOW
+    return Verdict(False, f"{what} for {service.label} only in its channel <#{service.channel}>")
 
 
 def automation_allowed(service: Service) -> Verdict:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Protocol
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
@@ -21,10 +19,13 @@ from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
+from rollback_bot.logs import log_context
 from rollback_bot.rollbacks import lifecycle
-from rollback_bot.rollbacks.lifecycle import Decision, IllegalMove, Move, State
+from rollback_bot.rollbacks.lifecycle import IllegalMove, Move, State
+from rollback_bot.rollbacks.model import EffectSink, Reply, RequestSpec
 from rollback_bot.rollbacks.policies import (
     Membership,
+    MembershipUnavailable,
     Principal,
     Verdict,
     approvals_required,
@@ -34,7 +35,15 @@ from rollback_bot.rollbacks.policies import (
     may_operate,
     may_request,
 )
-from rollback_bot.rollbacks.targets import BAD, record_verdict
+from rollback_bot.rollbacks.wording import (
+    expired_why,
+    past_tense,
+    revision_str,
+    revision_text,
+    ttl_text,
+    with_dependents,
+)
+from rollback_bot.rollbacks.writer import RollbackWriter
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -42,41 +51,8 @@ from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
-BOT = "rollback-bot"
 
-
-@dataclass(frozen=True)
-class Reply:
-    """What the person who acted is told (ephemeral); ``ok`` False means refused."""
-
-    ok: bool
-    text: str
-    rollback_id: int | None = None
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    service: str
-    user: str
-    to_revision: int | str | None = None
-    strategy: str | None = None
-    reason: str = ""
-    drill: bool = False
-    automatic: bool = False
-    trigger: str | None = None  # the rule that started an automatic rollback
-    countdown_seconds: float = 60
-    flag: str | None = None  # strategy "flag": which flag
-    flag_restore: str | None = None  # undo: the value to put back (None: turn it off)
-    force_bad: bool = False  # the person overrides "this revision is known bad"
-
-
-class EffectSink(Protocol):
-    """Where decisions' effects go: the runner carries them out."""
-
-    def carry_out(self, rollback: Rollback, decision: Decision) -> None: ...
-
-
-class RollbackService:
+class RollbackService(RollbackWriter):
     def __init__(
         self,
         *,
@@ -100,7 +76,10 @@ class RollbackService:
             *service.policy.requesters.usergroups,
             *service.policy.approvers.usergroups,
         )
-        return Principal(user, self._directory.groups_of(user, named))
+        try:
+            return Principal(user, self._directory.groups_of(user, named))
+        except MembershipUnavailable as exc:
+            return Principal(user, exc.known, unchecked=frozenset(exc.failed))
 
     def actor(self, service: Service, user: str) -> Actor:
         mapped = service.impersonate.get(user)
@@ -131,17 +110,17 @@ class RollbackService:
         try:
             service, verdict = self.check_request(spec)
         except LookupError as exc:
-            return Reply(False, f"{exc} Known services: {', '.join(self._catalog.names)}.")
+            return Reply.refused(f"{exc} Known services: {', '.join(self._catalog.names)}.")
         actor = "automation" if spec.automatic else spec.user
         if not verdict:
             self.refuse(service=service.name, actor=actor, what="request", why=verdict.reason)
-            return Reply(False, f"Refused: {verdict.reason}.")
+            return Reply.refused(f"Refused: {verdict.reason}.")
         self._expire_stale_request(service)
         try:
             plan = self.plan(spec)
         except ExecutionError as exc:
             self.refuse(service=service.name, actor=actor, what="request", why=str(exc))
-            return Reply(False, f"Cannot roll back {service.label}: {exc}")
+            return Reply.refused(f"Cannot roll back {service.label}: {exc}")
         required = 0 if spec.drill and service.environment != "production" else None
         required = approvals_required(service) if required is None else required
         decision = lifecycle.start(approvals_required=required, automatic=spec.automatic)
@@ -178,8 +157,8 @@ class RollbackService:
                     reason=spec.reason,
                     drill=spec.drill,
                     automatic=spec.automatic,
-                    from_revision=_str(plan.from_revision),
-                    to_revision=_str(plan.to_revision),
+                    from_revision=revision_str(plan.from_revision),
+                    to_revision=revision_str(plan.to_revision),
                     from_image=plan.from_image,
                     to_image=plan.to_image,
                     approvals_required=required,
@@ -192,8 +171,7 @@ class RollbackService:
                 uow.rollback()
                 why = f"{service.name} already has an active rollback {rid(exc.existing_id or 0)}"
                 self.refuse(service=service.name, actor=actor, what="request", why=why)
-                return Reply(
-                    False,
+                return Reply.refused(
                     f"Refused: {why}. One rollback per service at a time: "
                     f"see `/rollback status {rid(exc.existing_id or 0)}`.",
                 )
@@ -205,7 +183,7 @@ class RollbackService:
                 actor=actor,
                 kind=TimelineKind.ROLLBACK_REQUESTED,
                 summary=f"{drill}{actor} requested {plan.strategy} rollback of {service.label} "
-                f"from {_rev(plan.from_revision)} to {_rev(plan.to_revision)}"
+                f"from {revision_text(plan.from_revision)} to {revision_text(plan.to_revision)}"
                 + (f": {spec.reason}" if spec.reason else ""),
                 incident_id=row.incident_id,
                 rollback_id=row.id,
@@ -215,27 +193,30 @@ class RollbackService:
             uow.commit()
         self.effects.carry_out(row, decision)
         needs = (
-            f"; waiting for {required} approval(s) within {_ttl_text(service)}"
+            f"; waiting for {required} approval(s) within {ttl_text(service)}"
             if decision.after is State.REQUESTED
             else ""
         )
-        return Reply(
-            True, f"{drill}Rollback {rid(row.id)} of {service.label} requested{needs}.", row.id
+        return Reply.success(
+            f"{drill}Rollback {rid(row.id)} of {service.label} requested{needs}.",
+            rollback_id=row.id,
         )
 
     # -- moves by people -----------------------------------------------------
     def approve(self, rollback_id: int, user: str) -> Reply:
         expired = self.expire_if_stale(rollback_id)
         if expired is not None:
-            why = _expired_why(expired)
+            why = expired_why(expired)
             self.refuse(
                 service=expired.name, actor=user, what="approve", why=why, rollback_id=rollback_id
             )
-            return Reply(False, f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id)
+            return Reply.refused(
+                f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id=rollback_id
+            )
 
         def check(uow: UnitOfWork, service: Service, row: Rollback, who: Principal) -> Verdict:
             if row.state == State.REQUESTED and self._expired(service, row):
-                return Verdict(False, _expired_why(service))
+                return Verdict(False, expired_why(service))
             done = [a.actor for a in uow.approvals.list_for(rollback_id=row.id)]
             if user in done:
                 raise _Repeat(f"You already approved {rid(row.id)}; it needs someone else now.")
@@ -261,7 +242,7 @@ class RollbackService:
 
     def deny(self, rollback_id: int, user: str, reason: str) -> Reply:
         if not reason.strip():
-            return Reply(False, "A denial needs a reason: `/rollback deny R-12 <reason>`.")
+            return Reply.refused("A denial needs a reason: `/rollback deny R-12 <reason>`.")
 
         def record(uow: UnitOfWork, row: Rollback) -> int:
             try:
@@ -295,102 +276,6 @@ class RollbackService:
             note=note,
         )
 
-    # -- moves by the system (runner, countdown) -------------------------------
-    def system_move(
-        self,
-        rollback_id: int,
-        move: Move,
-        *,
-        summary: str,
-        kind: str | None = None,
-        data: dict[str, Any] | None = None,
-        update: Callable[[Rollback], None] | None = None,
-        extra: Callable[[UnitOfWork, Rollback], None] | None = None,
-    ) -> Decision | None:
-        """A move made by the bot itself; returns None if it was no longer legal."""
-        for _attempt in range(5):
-            try:
-                outcome = self._system_move_once(
-                    rollback_id, move, summary, kind, data, update, extra
-                )
-            except ConcurrentUpdate:
-                continue  # someone else moved it first: re-read and decide again
-            if outcome is None:
-                return None
-            row, decision = outcome
-            self.effects.carry_out(row, decision)
-            return decision
-        log.error("%s: gave up on %s after repeated concurrent updates", rid(rollback_id), move)
-        return None
-
-    def _system_move_once(
-        self,
-        rollback_id: int,
-        move: Move,
-        summary: str,
-        kind: str | None,
-        data: dict[str, Any] | None,
-        update: Callable[[Rollback], None] | None,
-        extra: Callable[[UnitOfWork, Rollback], None] | None,
-    ) -> tuple[Rollback, Decision] | None:
-        now = self._clock.now()
-        with self._uow() as uow:
-            row = uow.rollbacks.get(id=rollback_id)
-            if row is None:
-                return None
-            try:
-                decision = lifecycle.decide(State(row.state), move)
-            except IllegalMove as exc:
-                log.info("%s: %s", rid(rollback_id), exc)
-                return None
-            self._apply(uow, row, decision, now)
-            if update:
-                update(row)
-            if extra:
-                extra(uow, row)
-            uow.timeline.append(
-                at=now,
-                actor=BOT,
-                kind=kind or TimelineKind.rollback_entered(decision.after),
-                summary=summary,
-                incident_id=row.incident_id,
-                rollback_id=row.id,
-                service=row.service,
-                data=data or {},
-            )
-            uow.commit()
-        return row, decision
-
-    def record(
-        self,
-        rollback_id: int,
-        *,
-        kind: str,
-        summary: str,
-        data: dict[str, Any] | None = None,
-        actor: str = BOT,
-        update: Callable[[Rollback], None] | None = None,
-    ) -> None:
-        """A timeline event that is not a state change (a Kubernetes write, a health result)."""
-        with self._uow() as uow:
-            row = uow.rollbacks.get(id=rollback_id)
-            if row is None:
-                return
-            if update:
-                update(row)
-                row.updated_at = self._clock.now()
-            uow.timeline.append(
-                at=self._clock.now(),
-                actor=actor,
-                kind=kind,
-                summary=summary,
-                incident_id=row.incident_id,
-                rollback_id=row.id,
-                service=row.service,
-                data=data or {},
-            )
-            uow.commit()
-
     # -- the shared shape ------------------------------------------------------
     def _move(
         self,
@@ -407,14 +292,14 @@ class RollbackService:
         # Group membership may ask Slack: do it before the write transaction, which on
         # SQLite holds the database's write lock until it ends.
         who = self._principal_for(rollback_id, user)
-        with self._uow() as uow:
+        with log_context(rollback=rollback_id), self._uow() as uow:
             row = uow.rollbacks.get(id=rollback_id)
             if row is None:
-                return Reply(False, f"There is no rollback {rid(rollback_id)}.")
+                return Reply.refused(f"There is no rollback {rid(rollback_id)}.")
             service = self._catalog.service(row.service)
             if service is None:
-                return Reply(
-                    False, f"{rid(rollback_id)} is for `{row.service}`, no longer in the catalog."
+                return Reply.refused(
+                    f"{rid(rollback_id)} is for `{row.service}`, no longer in the catalog."
                 )
             try:
                 verdict = check(uow, service, row, who)
@@ -430,7 +315,7 @@ class RollbackService:
             except _Repeat as repeat:
                 # A double click or a retried delivery: the first one acted, this one is quiet.
                 uow.rollback()
-                return Reply(True, str(repeat), rollback_id)
+                return Reply.success(str(repeat), rollback_id=rollback_id)
             except (_Refusal, IllegalMove) as exc:
                 # rollback() expires ``row``: reading it afterwards would reload it in a new
                 # transaction of this unit of work, whose SQLite write lock then blocks
@@ -446,7 +331,9 @@ class RollbackService:
                     rollback_id=rollback_id,
                     incident_id=incident_id,
                 )
-                return Reply(False, f"Cannot {verb} {rid(rollback_id)}: {why}.", rollback_id)
+                return Reply.refused(
+                    f"Cannot {verb} {rid(rollback_id)}: {why}.", rollback_id=rollback_id
+                )
             self._apply(uow, row, decision, now)
             incident = uow.incidents.get(id=row.incident_id) if row.incident_id else None
             if incident and incident.acknowledged_at is None:
@@ -458,7 +345,7 @@ class RollbackService:
                 kind=TimelineKind.ROLLBACK_APPROVAL
                 if waiting
                 else TimelineKind.rollback_entered(decision.after),
-                summary=f"{user} {_past(move)} {rid(row.id)}"
+                summary=f"{user} {past_tense(move)} {rid(row.id)}"
                 + (
                     f" ({approvals}/{row.approvals_required} approvals)"
                     if move is Move.APPROVE
@@ -477,10 +364,11 @@ class RollbackService:
             try:
                 uow.commit()
             except ConcurrentUpdate:
-                return Reply(False, f"{rid(rollback_id)} changed at the same moment; look again.")
+                return Reply.refused(f"{rid(rollback_id)} changed at the same moment; look again.")
         self.effects.carry_out(row, decision)
-        return Reply(
-            True, f"{rid(rollback_id)}: {_past(move)} by you; now {decision.after.value}.", row.id
+        return Reply.success(
+            f"{rid(rollback_id)}: {past_tense(move)} by you; now {decision.after.value}.",
+            rollback_id=row.id,
         )
 
     def _principal_for(self, rollback_id: int, user: str) -> Principal:
@@ -488,34 +376,6 @@ class RollbackService:
             row = uow.rollbacks.get(id=rollback_id)
         service = self._catalog.service(row.service) if row else None
         return self.principal(service, user) if service else Principal(user)
-
-    def _apply(self, uow: UnitOfWork, row: Rollback, decision: Decision, now: Any) -> None:
-        row.state = decision.after.value
-        row.updated_at = now
-        if decision.after.is_terminal:
-            row.finished_at = now
-        if decision.after in (State.DONE, State.FAILED):
-            self._remember_rolled_back_from(uow, row, now)
-
-    def _remember_rolled_back_from(self, uow: UnitOfWork, row: Rollback, now: Any) -> None:
-        """The release a rollback left is known bad: it is never proposed again."""
-        if row.drill or row.strategy == "flag" or not (row.from_image or row.plan):
-            return
-        detail = (row.plan or {}).get("detail") or {}
-        outcome = "done" if row.state == State.DONE else "failed"
-        record_verdict(
-            uow,
-            service=row.service,
-            template_hash=detail.get("from_template_hash"),
-            images=row.from_image,
-            verdict=BAD,
-            source="rollback",
-            actor=row.requested_by,
-            at=now,
-            reason=(row.reason or "") + (" (the rollback failed)" if outcome == "failed" else ""),
-            incident_id=row.incident_id,
-            rollback_id=row.id,
-        )
 
     def _expired(self, service: Service, row: Rollback) -> bool:
         ttl = timedelta(seconds=service.policy.approval_ttl_seconds)
@@ -543,7 +403,7 @@ class RollbackService:
             rollback_id,
             Move.ABORT,
             kind=TimelineKind.ROLLBACK_EXPIRED,
-            summary=f"{rid(rollback_id)} expired: not enough approvals within {_ttl_text(service)}",
+            summary=f"{rid(rollback_id)} expired: not enough approvals within {ttl_text(service)}",
             data={"approval_ttl_seconds": service.policy.approval_ttl_seconds},
         )
         return service
@@ -555,32 +415,6 @@ class RollbackService:
         if active_id is not None:
             self.expire_if_stale(active_id)
 
-    def refuse(
-        self,
-        *,
-        service: str,
-        actor: str,
-        what: str,
-        why: str,
-        rollback_id: int | None = None,
-        incident_id: int | None = None,
-    ) -> None:
-        with self._uow() as uow:
-            if incident_id is None:
-                incident = uow.incidents.open_for_service(service=service)
-                incident_id = incident.id if incident else None
-            uow.timeline.append(
-                at=self._clock.now(),
-                actor=actor,
-                kind=TimelineKind.ROLLBACK_REFUSED,
-                summary=f"refused {what} by {actor}: {why}",
-                incident_id=incident_id,
-                rollback_id=rollback_id,
-                service=service,
-                data={"action": what, "reason": why},
-            )
-            uow.commit()
-
 
 class _Refusal(Exception):
     pass
@@ -588,51 +422,3 @@ class _Refusal(Exception):
 
 class _Repeat(Exception):
     """The same person doing the same thing again: answered, not recorded."""
-
-
-def with_dependents(plan: Plan, service: Service) -> Plan:
-    """Services that depend on this one get a warning line in the plan (modal and message)."""
-    if not service.dependents:
-        return plan
-    names = ", ".join(f"`{d}`" for d in service.dependents)
-    line = f"Depends on {service.name}: {names}. Watch them during and after this rollback."
-    return replace(plan, warnings=(*plan.warnings, line))
-
-
-def _ttl_text(service: Service) -> str:
-    seconds = service.policy.approval_ttl_seconds
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
-
-
-def _expired_why(service: Service) -> str:
-    return (
-        f"this request expired (approvals for {service.label} must come within "
-        f"{_ttl_text(service)}); request the rollback again"
-    )
-
-
-_PAST = {
-    Move.APPROVE: "approved",
-    Move.DENY: "denied",
-    Move.PAUSE: "paused",
-    Move.RESUME: "resumed",
-    Move.SKIP_TO_END: "skipped to the last step of",
-    Move.ABORT: "aborted",
-    Move.RUN_NOW: "started",
-}
-
-
-def _past(move: Move) -> str:
-    return _PAST.get(move, move.value)
-
-
-def _str(value: int | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _rev(value: int | None) -> str:
-    return "?" if value is None else f"revision {value}"

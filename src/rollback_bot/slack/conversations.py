@@ -13,7 +13,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -21,9 +20,19 @@ from rollback_bot.catalog import Catalog
 from rollback_bot.clock import Clock
 from rollback_bot.ids import format_incident_id
 from rollback_bot.incidents.queries import NotFound, Queries
+from rollback_bot.integrations.alertmanager import (
+    AlertmanagerClient,
+    AlertmanagerError,
+    matchers,
+)
 from rollback_bot.kube.model import ExecutionError
-from rollback_bot.rollbacks.policies import approvals_required
-from rollback_bot.rollbacks.service import Reply, RequestSpec, RollbackService
+from rollback_bot.rollbacks.model import Reply, RequestSpec
+from rollback_bot.rollbacks.policies import (
+    approvals_required,
+    in_service_channel,
+    may_act_on_alerts,
+)
+from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.slack.ui.request_modal import request_modal
@@ -60,6 +69,8 @@ def spec_from_metadata(
     metadata: str, user: str, reason: str, *, force_bad: bool = False
 ) -> tuple[RequestSpec, str | None]:
     data = json.loads(metadata)
+    if not isinstance(data, dict) or not isinstance(data.get("service"), str):
+        raise ValueError("not the request modal's metadata")
     spec = RequestSpec(
         service=data["service"],
         user=user,
@@ -83,7 +94,7 @@ class Conversations:
         catalog: Catalog,
         uow: UnitOfWorkFactory,
         clock: Clock,
-        http: requests.Session | None = None,
+        alertmanager: AlertmanagerClient | None = None,
     ) -> None:
         self._slack = slack
         self._rollbacks = rollbacks
@@ -92,19 +103,19 @@ class Conversations:
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
-        self._http = http or requests.Session()
+        self._alertmanager = alertmanager or AlertmanagerClient()
 
     def open_request(self, spec: RequestSpec, *, trigger_id: str, channel: str | None) -> Reply:
         """Policy first, then the modal opens at once and fills once the plan is read."""
         try:
             service, verdict = self._rollbacks.check_request(spec)
         except LookupError as exc:
-            return Reply(False, str(exc))
+            return Reply.refused(str(exc))
         if not verdict:
             self._rollbacks.refuse(
                 service=service.name, actor=spec.user, what="request", why=verdict.reason
             )
-            return Reply(False, f"Refused: {verdict.reason}.")
+            return Reply.refused(f"Refused: {verdict.reason}.")
         title = "Rollback drill" if spec.drill else "Confirm rollback"
         opened = self._slack.views_open(trigger_id=trigger_id, view=loading_modal(title))
         view_id = opened["view"]["id"]
@@ -114,7 +125,7 @@ class Conversations:
             plan = self._rollbacks.plan(replace(spec, force_bad=True))
         except (ExecutionError, LookupError) as exc:
             self._slack.views_update(view_id=view_id, view=message_modal(title, f":x: {exc}"))
-            return Reply(False, f"Cannot roll back {service.label}: {exc}")
+            return Reply.refused(f"Cannot roll back {service.label}: {exc}")
         # The submission asks for exactly the revision shown, not a fresh choice.
         chosen = replace(spec, to_revision=plan.to_revision) if plan.strategy == "instant" else spec
         if spec.force_bad:  # the warning stays in the plan; no checkbox is asked for
@@ -130,15 +141,33 @@ class Conversations:
             ),
         )
         self._slack.views_update(view_id=view_id, view=request_modal(preview))
-        return Reply(True, "")
+        return Reply.success("")
 
     def export(
         self, incident_id: int, fmt: str, *, channel: str, thread_ts: str | None, user: str
     ) -> Reply:
+        with self._uow(read_only=True) as uow:
+            incident = uow.incidents.get(id=incident_id)
+        service = self._catalog.service(incident.service) if incident else None
+        if service is not None:
+            who = self._rollbacks.principal(service, user)
+            for verdict in (
+                may_act_on_alerts(service, who, what="export postmortems"),
+                in_service_channel(service, channel, what="postmortems are exported"),
+            ):
+                if not verdict:
+                    self._rollbacks.refuse(
+                        service=service.name,
+                        actor=user,
+                        what="export",
+                        why=verdict.reason,
+                        incident_id=incident_id,
+                    )
+                    return Reply.refused(f"Refused: {verdict.reason}.")
         try:
             filename, content = self._queries.postmortem(incident_id, fmt)
         except NotFound as exc:
-            return Reply(False, str(exc))
+            return Reply.refused(str(exc))
         try:
             self._slack.files_upload_v2(
                 channel=channel,
@@ -150,7 +179,7 @@ class Conversations:
                 f"exported by <@{user}>.",
             )
         except SlackApiError as exc:
-            return Reply(False, f"Slack refused the upload: {exc.response.get('error')}.")
+            return Reply.refused(f"Slack refused the upload: {exc.response.get('error')}.")
         with self._uow() as uow:
             incident = uow.incidents.get(id=incident_id)
             uow.timeline.append(
@@ -163,38 +192,50 @@ class Conversations:
                 service=incident.service if incident else None,
             )
             uow.commit()
-        return Reply(True, f"Postmortem of {format_incident_id(incident_id)} uploaded.")
+        return Reply.success(f"Postmortem of {format_incident_id(incident_id)} uploaded.")
 
     def silence(self, group_id: int, *, user: str, hours: float = 1.0) -> Reply:
         """An Alertmanager silence (API v2) matching the group's common labels."""
         with self._uow(read_only=True) as uow:
             group = uow.alert_groups.get(id=group_id)
         if group is None:
-            return Reply(False, "That alert group no longer exists.")
+            return Reply.refused("That alert group no longer exists.")
         service = self._catalog.service(group.service) if group.service else None
+        if service is None:
+            return Reply.refused(
+                "That alert matches no catalog service: no policy lets you silence it."
+            )
+        if service is not None:
+            verdict = may_act_on_alerts(
+                service, self._rollbacks.principal(service, user), what="silence alerts"
+            )
+            if not verdict:
+                self._rollbacks.refuse(
+                    service=service.name,
+                    actor=user,
+                    what="silence",
+                    why=verdict.reason,
+                    incident_id=group.incident_id,
+                )
+                return Reply.refused(f"Refused: {verdict.reason}.")
         base = (
             service.health.alertmanager_url if service else None
         ) or self._catalog.alertmanager_url
         if not base:
-            return Reply(False, "No Alertmanager is configured (catalog alertmanager_url).")
+            return Reply.refused("No Alertmanager is configured (catalog alertmanager_url).")
         labels: dict[str, Any] = {"alertname": group.alertname, **(group.labels or {})}
         now = self._clock.now()
-        body = {
-            "matchers": [
-                {"name": k, "value": str(v), "isRegex": False, "isEqual": True}
-                for k, v in sorted(labels.items())
-            ],
-            "startsAt": now.isoformat(),
-            "endsAt": (now + timedelta(hours=hours)).isoformat(),
-            "createdBy": f"slack:{user}",
-            "comment": f"Silenced from Slack by {user} via rollback-bot",
-        }
         try:
-            resp = self._http.post(f"{base.rstrip('/')}/api/v2/silences", json=body, timeout=5)
-            resp.raise_for_status()
-            silence_id = resp.json().get("silenceID", "?")
-        except (requests.RequestException, ValueError) as exc:
-            return Reply(False, f"Alertmanager did not accept the silence: {exc}")
+            silence_id = self._alertmanager.silence(
+                base,
+                labels,
+                starts=now,
+                ends=now + timedelta(hours=hours),
+                created_by=f"slack:{user}",
+                comment=f"Silenced from Slack by {user} via rollback-bot",
+            )
+        except AlertmanagerError as exc:
+            return Reply.refused(f"Alertmanager did not accept the silence: {exc}")
         with self._uow() as uow:
             uow.timeline.append(
                 at=now,
@@ -203,7 +244,7 @@ class Conversations:
                 summary=f"{user} silenced {group.alertname} for {hours:g}h (silence {silence_id})",
                 incident_id=group.incident_id,
                 service=group.service,
-                data={"silence_id": silence_id, "matchers": body["matchers"]},
+                data={"silence_id": silence_id, "matchers": matchers(labels)},
             )
             uow.commit()
-        return Reply(True, f"Silenced {group.alertname} for {hours:g}h (silence `{silence_id}`).")
+        return Reply.success(f"Silenced {group.alertname} for {hours:g}h (silence `{silence_id}`).")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 
+from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from rollback_bot.clock import Clock
+from rollback_bot.rollbacks.policies import MembershipUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,29 +28,43 @@ class GroupDirectory:
 
     def __init__(self, client: WebClient, clock: Clock, *, ttl_seconds: float = 60) -> None:
         self._client = client
-        self._clock = clock
-        self._ttl = timedelta(seconds=ttl_seconds)
-        self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
+        # Expiry follows the injected clock, so tests that move time see entries expire.
+        self._cache: TTLCache[str, frozenset[str]] = TTLCache(
+            maxsize=1024, ttl=ttl_seconds, timer=lambda: clock.now().timestamp()
+        )
+        # cachetools caches are not thread-safe; clicks are handled on many threads.
         self._lock = threading.Lock()
 
     def members(self, group: str) -> frozenset[str]:
-        now = self._clock.now()
+        """The group's members; ``SlackApiError`` when Slack cannot say (nothing is cached)."""
         with self._lock:
             hit = self._cache.get(group)
-            if hit and now - hit[0] < self._ttl:
-                return hit[1]
-        try:
-            resp = self._client.usergroups_users_list(usergroup=group)
-            members: list[object] = resp.get("users", [])
-            users = frozenset(str(u) for u in members)
-        except SlackApiError as exc:
-            # Fail closed: an unknown or unreadable group grants nothing.
-            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
-            users = frozenset()
+        if hit is not None:
+            return hit
+        resp = self._client.usergroups_users_list(usergroup=group)
+        members: list[object] = resp.get("users", [])
+        users = frozenset(str(u) for u in members)
         with self._lock:
-            self._cache[group] = (now, users)
+            self._cache[group] = users
         return users
 
     def groups_of(self, user_id: str, candidates: Iterable[str]) -> frozenset[str]:
-        """The subset of ``candidates`` that ``user_id`` belongs to."""
-        return frozenset(g for g in set(candidates) if user_id in self.members(g))
+        """The subset of ``candidates`` that ``user_id`` belongs to.
+
+        Fails closed and says why: a group Slack cannot read grants nothing, is
+        not remembered (the next click asks again), and is reported in
+        ``MembershipUnavailable`` so the refusal names the failure, not the person.
+        """
+        known: set[str] = set()
+        failed: dict[str, str] = {}
+        for group in sorted(set(candidates)):
+            try:
+                if user_id in self.members(group):
+                    known.add(group)
+            except (SlackApiError, OSError) as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
+                log.warning("cannot read user group %s: %s", group, error)
+                failed[group] = str(error)
+        if failed:
+            raise MembershipUnavailable(frozenset(known), failed)
+        return frozenset(known)

@@ -18,6 +18,8 @@ from rollback_bot.rollbacks.lifecycle import Decision
 from rollback_bot.slack.outbox import Outbox, Rendered
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui.alert_card import alert_message, suggestion_message
+from rollback_bot.slack.ui.limits import MAX_TEXT
+from rollback_bot.slack.ui.mrkdwn import escape
 from rollback_bot.slack.ui.rollback_message import rollback_message
 from rollback_bot.slack.ui.thread import progress_line, summary_line
 from rollback_bot.storage.models import AlertGroup, Rollback
@@ -65,7 +67,7 @@ class SlackNotifier:
             view = self._presenter.rollback(row.id)
             if view is not None:
                 line = progress_line(view, f"{decision.before.value} → {decision.after.value}")
-                self.progress(row, line)
+                self._thread_line(row, line)
 
     def _refresh_cards(self, row: Rollback) -> None:
         """The incident's alert cards are its live view: edit them too (coalesced by key)."""
@@ -87,6 +89,10 @@ class SlackNotifier:
                 self.group_changed(group)
 
     def progress(self, row: Rollback, line: str) -> None:
+        """A line from the runner or the watcher: outside text, shown literally."""
+        self._thread_line(row, escape(line, MAX_TEXT))
+
+    def _thread_line(self, row: Rollback, line: str) -> None:
         if row.channel:
             self._outbox.reply(
                 parent_key=rollback_key(row.id), channel=row.channel, render=lambda: (line, [])
@@ -119,6 +125,11 @@ class SlackNotifier:
     def group_reply(self, group: AlertGroup, render: Callable[[], Rendered]) -> None:
         if group.channel:
             self._outbox.reply(parent_key=group_key(group.id), channel=group.channel, render=render)
+
+    def group_progress(self, group: AlertGroup, line: str) -> None:
+        """A line of outside text (e.g. a manual change) in the alert group's thread."""
+        shown = escape(line, MAX_TEXT)
+        self.group_reply(group, lambda: (shown, []))
 
     def suggest_rollback(self, group: AlertGroup, *, service: str, text: str) -> None:
         """A rollback suggestion with its Roll back button, in the group's thread."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import timedelta
+
+from cachetools import TTLCache
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
@@ -38,22 +39,23 @@ class RevisionCache:
 
     def __init__(self, apis: KubeApis, *, ttl_seconds: float = 5.0) -> None:
         self._apis = apis
-        self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, list[Revision]]] = {}
+        # Bounded so a catalog edit that renames services cannot grow it without end.
+        self._cache: TTLCache[str, list[Revision]] = TTLCache(maxsize=1024, ttl=ttl_seconds)
+        # cachetools caches are not thread-safe; alert messages render on many threads.
         self._lock = threading.Lock()
 
     def get(self, service: Service) -> list[Revision]:
         with self._lock:
             hit = self._cache.get(service.name)
-            if hit and time.monotonic() - hit[0] < self._ttl:
-                return hit[1]
+        if hit is not None:
+            return hit
         try:
             revisions = list_revisions(self._apis, service.namespace, service.deployment)
         except Exception as exc:  # an unreachable cluster must not stop the alert message
             log.warning("cannot read revisions of %s: %s", service.label, exc)
             revisions = []
         with self._lock:
-            self._cache[service.name] = (time.monotonic(), revisions)
+            self._cache[service.name] = revisions
         return revisions
 
     def forget(self, service: str) -> None:

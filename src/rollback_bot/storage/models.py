@@ -25,10 +25,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from rollback_bot.redaction import redact_tree, redact_values
 from rollback_bot.storage.types import JSONDict, JSONType, UTCDateTime
 
 #: Rollback states that hold the per-service slot (``rollbacks.lifecycle.ACTIVE_STATES``).
@@ -266,3 +268,38 @@ apscheduler_jobs = Table(
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
 )
+
+
+# --- nothing secret-looking is stored, except in snapshots --------------------------------
+# Snapshots keep ConfigMap values whole: restoring them needs the real values (they are
+# never rendered). Everything else a person or an alert wrote passes the redactor here,
+# once, whichever code path wrote it. Annotations are judged by name as well as by value.
+_BY_VALUE: dict[type[Base], tuple[str, ...]] = {
+    Rollback: ("reason", "error", "plan", "result"),
+    Approval: ("reason",),
+    Incident: ("title",),
+    AlertGroup: ("links",),
+    TimelineEvent: ("summary",),
+}
+_BY_NAME: dict[type[Base], tuple[str, ...]] = {
+    AlertGroup: ("annotations",),
+    Alert: ("annotations",),
+    TimelineEvent: ("data",),
+}
+
+
+@event.listens_for(Session, "before_flush")
+def _redact(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in (*session.new, *session.dirty):
+        for name in _BY_VALUE.get(type(obj), ()):
+            value = getattr(obj, name)
+            if value is not None:
+                cleaned = redact_values(value)
+                if cleaned != value:
+                    setattr(obj, name, cleaned)
+        for name in _BY_NAME.get(type(obj), ()):
+            value = getattr(obj, name)
+            if value:
+                cleaned = redact_tree(value)
+                if cleaned != value:
+                    setattr(obj, name, cleaned)

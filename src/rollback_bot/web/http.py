@@ -13,18 +13,18 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from kubernetes import client as k8s
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from rollback_bot.alerts.parsers import (
-    Alert,
-    AlertPayloadError,
-    parse_alertmanager,
-    parse_generic,
-    parse_grafana,
-)
+from rollback_bot.alerts.model import Alert, AlertPayloadError
+from rollback_bot.alerts.payloads import parse_alertmanager, parse_generic, parse_grafana
+from rollback_bot.alerts.payloads.body import decode_body
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
 from rollback_bot.services import Services
+from rollback_bot.web.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,13 @@ PARSERS: dict[str, Callable[..., list[Alert]]] = {
     "generic": parse_generic,
 }
 MAX_BODY = 5 * 1024 * 1024
+PROBE_TIMEOUT = 3  # seconds; a probe must answer before the orchestrator's own timeout
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
-    return jsonify({"ok": False, "error": message}), status
+    # A reason quotes the sender's input; a 100 KB field must not come back whole.
+    reason = message if len(message) <= 1000 else message[:999] + "…"
+    return jsonify({"ok": False, "error": reason}), status
 
 
 def create_web_app(services: Services, bolt: App) -> Flask:
@@ -45,9 +48,21 @@ def create_web_app(services: Services, bolt: App) -> Flask:
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     slack = SlackRequestHandler(bolt)
     token = services.settings.alert_webhook_token.get_secret_value()
+    metrics_token = services.settings.metrics_token.get_secret_value()
+    if not token:
+        log.warning(
+            "ALERT_WEBHOOK_TOKEN is not set: /alerts/* accept alerts from anyone who can reach "
+            "this port. They are shown in Slack, but can neither start nor cancel an automatic "
+            "rollback. Set ALERT_WEBHOOK_TOKEN to let trigger rules act."
+        )
 
     @web.post("/slack/events")
     def slack_events() -> Any:
+        # Slack sends whole Unix seconds; anything else cannot be checked (slack_sdk would
+        # raise on it), so it is refused as an unverifiable request, like a bad signature.
+        stamp = request.headers.get("X-Slack-Request-Timestamp")
+        if stamp is not None and not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16):
+            return _error(401, "invalid X-Slack-Request-Timestamp")
         return slack.handle(request)
 
     @web.post("/alerts/<source>")
@@ -60,10 +75,11 @@ def create_web_app(services: Services, bolt: App) -> Flask:
         ):
             services.metrics.alerts_rejected.labels(source=source, reason="unauthorized").inc()
             return _error(401, "missing or wrong bearer token")
-        body = request.get_json(silent=True)
-        if body is None:
+        try:
+            body = decode_body(request.get_data(cache=False))
+        except AlertPayloadError as exc:
             services.metrics.alerts_rejected.labels(source=source, reason="not_json").inc()
-            return _error(400, "the body is not JSON (Content-Type: application/json)")
+            return _error(400, f"the body is not usable JSON: {exc}")
         try:
             parsed = parser(body, received_at=services.clock.now())
         except AlertPayloadError as exc:
@@ -74,21 +90,66 @@ def create_web_app(services: Services, bolt: App) -> Flask:
             services.metrics.alerts_rejected.labels(source=source, reason="unknown_service").inc()
             return _error(422, unknown)
         with services.metrics.ingest_seconds.time():
-            summary = services.relay.ingest(parsed)
+            summary = services.relay.ingest(parsed, may_act=bool(token))
         services.metrics.alerts_received.labels(source=source).inc(len(parsed))
         return jsonify({"ok": True, **summary.as_dict()})
 
     @web.get("/healthz")
     def healthz() -> Any:
-        if services.database_ok():
-            return jsonify({"ok": True})
-        return _error(503, "database does not answer")
+        """Liveness: the process serves. What it depends on is /readyz's question."""
+        return jsonify({"ok": True})
+
+    readiness = readiness_of(services)
+
+    @web.get("/readyz")
+    def readyz() -> Any:
+        results = readiness.results()
+        ready = all(r.ok for r in results)
+        failed = [r.name for r in results if not r.ok]
+        body = {
+            "ok": ready,
+            "checks": {r.name: r.as_dict() for r in results},
+            **({"error": f"not ready: {', '.join(failed)} failed"} if failed else {}),
+        }
+        return jsonify(body), 200 if ready else 503
 
     @web.get("/metrics")
     def metrics() -> Any:
+        if metrics_token and not hmac.compare_digest(
+            request.headers.get("Authorization", ""), f"Bearer {metrics_token}"
+        ):
+            return _error(401, "missing or wrong bearer token (METRICS_TOKEN)")
         return Response(services.metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
     return web
+
+
+def readiness_of(services: Services) -> Readiness:
+    """The dependencies ``/readyz`` asks: the database, the Kubernetes API, Slack."""
+    # Its own client: no retries, short timeout, so a down Slack fails the probe quickly.
+    probe = WebClient(
+        token=services.slack.token, base_url=services.slack.base_url, timeout=PROBE_TIMEOUT
+    )
+    version = k8s.VersionApi(services.kube.api_client)
+
+    def database() -> str | None:
+        return None if services.database_ok() else "the database does not answer"
+
+    def kubernetes() -> str | None:
+        try:
+            version.get_code(_request_timeout=PROBE_TIMEOUT)
+        except k8s.ApiException as exc:
+            return f"the API server answered HTTP {exc.status} {exc.reason}"
+        return None
+
+    def slack() -> str | None:
+        try:
+            probe.auth_test()
+        except SlackApiError as exc:
+            return f"auth.test: {exc.response.get('error')}"
+        return None
+
+    return Readiness({"database": database, "kubernetes": kubernetes, "slack": slack})
 
 
 def _unknown_named_service(services: Services, alerts: list[Alert]) -> str | None:

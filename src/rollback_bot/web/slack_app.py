@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.request import BoltRequest
 
+from rollback_bot.logs import quiet_bolt_rejections
 from rollback_bot.services import Services
 from rollback_bot.web.listeners import actions, commands, views
 
@@ -48,6 +49,7 @@ def _dedupe(services: Services) -> Callable[..., Any]:
 
 def create_bolt_app(services: Services) -> App:
     settings = services.settings
+    quiet_bolt_rejections()
     app = App(
         client=services.slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),

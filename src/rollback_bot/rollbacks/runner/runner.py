@@ -27,14 +27,15 @@ from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.events import EventRecorder
+from rollback_bot.logs import log_context
 from rollback_bot.rollbacks.lifecycle import Decision, Move, State
+from rollback_bot.rollbacks.model import EffectSink
 from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.recovery import recover
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
 from rollback_bot.rollbacks.runner.steps import Steps
-from rollback_bot.rollbacks.service import EffectSink
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
@@ -118,7 +119,8 @@ class Runner(EffectSink, Generic[W]):
     def run(self, rollback_id: int, kind: JobKind) -> None:
         """Run one stored job; every job re-reads the rollback and may find nothing to do."""
         try:
-            self._handlers[kind](rollback_id)
+            with log_context(rollback=rollback_id):
+                self._handlers[kind](rollback_id)
         except Exception as exc:  # the last line of defence: say it, never lose it
             log.exception("%s job for %s failed", kind.value, rid(rollback_id))
             self._steps.fail(rollback_id, f"internal error during {kind.value}: {exc!r}")

@@ -35,7 +35,7 @@ from rollback_bot.rollbacks.runner.jobs import (
 Dispatch = Callable[[int, JobKind], None]
 
 
-class RunnerJobStore(SQLAlchemyJobStore):
+class RunnerJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # APScheduler 3 is untyped
     """The SQLAlchemy job store, whose loaded jobs run in the runner that owns it.
 
     Only the three public lookups are overridden; the pickled form is untouched

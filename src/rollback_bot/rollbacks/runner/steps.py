@@ -34,11 +34,11 @@ from rollback_bot.kube.events import (
 )
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.lifecycle import Move, State
+from rollback_bot.rollbacks.model import BOT
 from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
-from rollback_bot.rollbacks.service import BOT
 from rollback_bot.rollbacks.targets import GOOD, record_verdict
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory

@@ -35,33 +35,40 @@ def _where(service: str | None, environment: str | None) -> str:
 
 
 def _title_and_text(view: AlertGroupView) -> tuple[str, str]:
+    """The header (plain text, cut by the header) and the fallback text (escaped mrkdwn).
+
+    The fallback is what notifications show, and Slack reads mentions in it:
+    every outside field is escaped and cut so that the whole stays far inside
+    Slack's 40,000 characters however long the alert's name is.
+    """
     where = _where(view.service, view.environment)
+    name, place = escape(view.alertname, 500), escape(where, 300)
     incident = f" {format_incident_id(view.incident_id)}." if view.incident_id else ""
     if view.rollback_line:
         incident += f" {view.rollback_line.split(' (')[0]}."
     if view.status == "resolved":
         lasted = f" after {format_duration(view.resolved_after)}" if view.resolved_after else ""
         return (
-            f"✅ RESOLVED · {view.alertname} · {where}",
-            f"✅ RESOLVED: {view.alertname} on {where}{lasted}.{incident}",
+            f"✅ RESOLVED · {clip(view.alertname, 100)} · {where}",
+            f"✅ RESOLVED: {name} on {place}{lasted}.{incident}",
         )
     icon = _SEVERITY_ICON.get(view.severity.lower(), "⚪")
     return (
-        f"{icon} FIRING · {view.alertname} · {where}",
-        f"{icon} FIRING: {view.alertname} on {where}, {view.severity}, "
+        f"{icon} FIRING · {clip(view.alertname, 100)} · {where}",
+        f"{icon} FIRING: {name} on {place}, {escape(view.severity, 100)}, "
         f"{view.firing_count} of {view.total_count} firing.{incident}",
     )
 
 
 def _facts(view: AlertGroupView) -> Block:
     pairs = [
-        ("Service", escape(_where(view.service, view.environment))),
-        ("Severity", escape(view.severity)),
+        ("Service", escape(_where(view.service, view.environment), 500)),
+        ("Severity", escape(view.severity, 500)),
         ("Alerts", f"{view.firing_count} of {view.total_count} firing"),
         ("First seen", when(view.first_seen)),
     ]
     if view.cluster:
-        pairs.insert(1, ("Cluster", escape(view.cluster)))
+        pairs.insert(1, ("Cluster", escape(view.cluster, 500)))
     if view.status == "resolved":
         lasted = format_duration(view.resolved_after) if view.resolved_after else "unknown"
         pairs.append(("Lasted", lasted))
@@ -131,10 +138,12 @@ def alert_message(view: AlertGroupView) -> Message:
     title, text = _title_and_text(view)
     blocks: list[Block] = [header(title)]
     about = []
-    if view.summary:
-        about.append(f"*{escape(clip(view.summary, 500))}*")
-    if view.description:
-        about.append(escape(clip(view.description, 2000)))
+    summary = escape(view.summary or "", 500).strip()
+    description = escape(view.description or "", 2000).strip()
+    if summary:
+        about.append(f"*{summary}*")
+    if description:
+        about.append(description)
     if about:
         blocks.append(section("\n".join(about)))
     blocks.append(_facts(view))
@@ -163,6 +172,9 @@ def suggestion_message(
         button_value(group_id=group_id, incident_id=incident_id, service=service),
     )
     return message(
-        text,
-        [section(escape(clip(text, MAX_TEXT))), *actions(action_ids.SUGGESTION_BLOCK, [roll_back])],
+        escape(text),
+        [
+            section(escape(text, MAX_TEXT).strip() or "A rollback is suggested."),
+            *actions(action_ids.SUGGESTION_BLOCK, [roll_back]),
+        ],
     )

@@ -9,13 +9,15 @@ from slack_sdk.models.blocks import Block
 from rollback_bot.slack.commands import HELP_TEXT, VERBS, CommandError
 from rollback_bot.slack.ui.kit import block_dicts, context, header, section
 from rollback_bot.slack.ui.limits import MAX_TEXT, clip
+from rollback_bot.slack.ui.mrkdwn import code, escape
 
 
 def help_blocks() -> list[dict[str, Any]]:
     """Every verb with its form and an example; the text twin is ``commands.HELP_TEXT``."""
     blocks: list[Block] = [header("/rollback commands")]
     blocks.extend(
-        section(f"`{verb.usage}`\n{verb.summary}\nExample: `{verb.example}`") for verb in VERBS
+        section(f"{code(verb.usage)}\n{escape(verb.summary)}\nExample: {code(verb.example)}")
+        for verb in VERBS
     )
     blocks.append(context(*HELP_TEXT.splitlines()[-2:]))
     return block_dicts(blocks)
@@ -28,5 +30,5 @@ def error_text(error: str | BaseException, *, usage: str | None = None) -> str:
     else:
         body = str(error) or type(error).__name__
         if usage:
-            body += f" Usage: `{usage}`"
+            body += f" Usage: {code(usage)}"
     return clip(f"⚠️ {body}", MAX_TEXT)

@@ -41,6 +41,7 @@ from rollback_bot.slack.ui.limits import (
     MAX_TEXT,
     clip,
 )
+from rollback_bot.slack.ui.mrkdwn import clean, clip_escaped
 
 # What the outbox and ``respond`` send: the fallback text and the blocks, as dicts.
 Message = tuple[str, list[dict[str, Any]]]
@@ -54,11 +55,13 @@ class InvalidPayload(ValueError):
 
 
 def plain(text: str, limit: int) -> PlainTextObject:
-    return PlainTextObject(text=clip(text, limit), emoji=True)
+    """Plain text is never markup; only control and bidi characters are taken care of."""
+    return PlainTextObject(text=clip(clean(text), limit), emoji=True)
 
 
 def mrkdwn(text: str, limit: int = MAX_TEXT) -> MarkdownTextObject:
-    return MarkdownTextObject(text=clip(text, limit))
+    """Already-escaped mrkdwn (outside text went through ``mrkdwn.escape``), cut to fit."""
+    return MarkdownTextObject(text=clip_escaped(clean(text), limit))
 
 
 # --- blocks -------------------------------------------------------------------------
@@ -134,7 +137,7 @@ def reason_input(*, optional: bool, initial: str | None, hint: str) -> InputBloc
             multiline=True,
             max_length=MAX_REASON,
             placeholder=plain(hint, PlainTextInputElement.placeholder_max_length),
-            initial_value=clip(initial, MAX_REASON) if initial else None,
+            initial_value=clip(clean(initial), MAX_REASON) if initial else None,
         ),
     )
 
@@ -187,7 +190,7 @@ def block_dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
 
 def message(text: str, blocks: Sequence[Block]) -> Message:
     """A message's fallback text and blocks, fitted and validated, as dicts."""
-    return clip(text, MAX_MESSAGE_TEXT), block_dicts(blocks)
+    return clip_escaped(clean(text), MAX_MESSAGE_TEXT), block_dicts(blocks)
 
 
 def modal_payload(

@@ -11,21 +11,64 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from rollback_bot.redaction import redact_text
 from rollback_bot.slack.ui.limits import MAX_TEXT, clip
 from rollback_bot.slack.ui.views import Change
 
-# User and group mentions survive escaping; everything else from people is literal.
-_MENTION = re.compile(r"(<(?:@[UW]|#C|!subteam\^)[A-Za-z0-9|._\-^ ]*>)")
+# Characters that are never shown: C0/C1 controls (not tab and newline), DEL, and lone
+# surrogates (not encodable as UTF-8; Slack refuses the whole payload).
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# Bidirectional overrides and isolates reorder what a reader sees (``safe\u202etxt.exe``
+# reads as ``safeexe.txt``): shown as their code point instead.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+# What a URL may look like to become a link: http(s), a host, no spaces, no angle
+# brackets (they would end Slack's ``<url|label>`` markup); a ``|`` is percent-encoded.
+_URL = re.compile(r"https?://[^\s<>\x00-\x1f\x7f\\\"`]+", re.IGNORECASE)
+_URL_MAX = 2000
 
 
-def escape(text: str) -> str:
-    """Escape ``&``, ``<`` and ``>`` for mrkdwn, keeping user, channel and group mentions."""
-    parts = _MENTION.split(text)
-    return "".join(
-        part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        for i, part in enumerate(parts)
-    )
+def clean(text: str) -> str:
+    """``text`` without control characters, with bidi controls made visible (``[U+202E]``).
+
+    For plain_text objects and as the first step of ``escape``: nothing in it is markup.
+    """
+    text = _INVISIBLE.sub("", text)
+    return _BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+
+
+def escape(text: str, limit: int | None = None) -> str:
+    """Outside text (alerts, people, the cluster) as literal mrkdwn: THE one way it enters.
+
+    Control characters are removed, bidi controls made visible, secret-looking
+    values (``rollback_bot.redaction``) replaced by ``[redacted]``, ``&``, ``<`` and
+    ``>`` escaped as Slack documents, so nothing in ``text`` can mention, link or
+    page anyone (``<!channel>``, ``<@U1>``, ``<https://x|y>`` all show as typed).
+    With ``limit`` the escaped result is cut to it with a visible "…", never in
+    the middle of an entity.
+    """
+    out = redact_text(clean(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return out if limit is None else clip_escaped(out, limit)
+
+
+def clip_escaped(text: str, limit: int) -> str:
+    """``clip`` for escaped text: an ``&lt;`` is never cut into ``&l…``."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    amp = cut.rfind("&", max(len(cut) - 5, 0))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
+def safe_url(url: object) -> str | None:
+    """``url`` when it may become a link (http or https, no spaces or markup), else None."""
+    if not isinstance(url, str) or len(url) > _URL_MAX or not _URL.fullmatch(url):
+        return None
+    host = url.split("://", 1)[1].split("/", 1)[0]
+    return url if host and not host.startswith(("@", ":", "?", "#")) else None
 
 
 def code(text: str, limit: int = 200) -> str:
@@ -40,10 +83,22 @@ def who(user: str) -> str:
     return f"<@{user}>" if _USER_ID.fullmatch(user) else escape(user)
 
 
-def link(url: str, label: str) -> str:
-    """``<url|label>``, with the URL unable to break out of the markup."""
-    safe = url.replace(" ", "%20").replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
-    return f"<{safe}|{label}>"
+def group(group_id: str) -> str:
+    """A Slack user group id as a group mention; anything else as literal text."""
+    return f"<!subteam^{group_id}>" if _GROUP_ID.fullmatch(group_id) else escape(group_id)
+
+
+def link(url: str | None, label: str) -> str:
+    """``<url|label>`` for a URL ``safe_url`` accepts; otherwise the label alone, as text.
+
+    The label is escaped; an unusable URL is never shown as a link, so an alert
+    cannot disguise one ("click me") or point a "Runbook" anywhere but http(s).
+    """
+    safe = safe_url(url)
+    shown = escape(clip(label, 100)).replace("|", "¦")
+    if safe is None:
+        return f"{shown} (not a valid link)"
+    return f"<{safe.replace('&', '&amp;').replace('|', '%7C')}|{shown}>"
 
 
 def format_duration(span: timedelta | float) -> str:

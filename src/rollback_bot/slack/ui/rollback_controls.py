@@ -71,7 +71,7 @@ def rollback_button(view: RollbackView, action: str) -> ButtonElement | None:
             style="danger",
             confirm=confirm(
                 f"Roll back {view.service} now?",
-                f"Rolls *{escape(view.service)}* back to {target(view)} without waiting "
+                f"Rolls *{escape(view.service)}* back to {escape(target(view))} without waiting "
                 "for the countdown.",
                 "Roll back now",
             ),

@@ -54,7 +54,8 @@ def _text(view: RollbackView, now: datetime | None) -> str:
         head += f" ({len(view.approvers)} of {view.approvals_required} approvals)"
     if view.incident_id:
         head += f". {format_incident_id(view.incident_id)}"
-    return head + "."
+    # Notifications read mentions in the fallback text: nothing in it is markup.
+    return escape(head + ".")
 
 
 def _countdown(view: RollbackView, now: datetime | None) -> Block | None:
@@ -65,7 +66,7 @@ def _countdown(view: RollbackView, now: datetime | None) -> Block | None:
         if now
         else f"Automatic rollback of {view.service} to {target(view)}"
     )
-    return section(f"⏳ *{escape(line)}* (at {when(view.countdown_ends_at)})")
+    return section(f"⏳ *{escape(line, 1000)}* (at {when(view.countdown_ends_at)})")
 
 
 def _facts(view: RollbackView) -> Block:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rollback_bot.rollbacks.lifecycle import State
 from rollback_bot.slack.commands import format_incident_id, format_rollback_id
 from rollback_bot.slack.ui.limits import MAX_TEXT, clip
-from rollback_bot.slack.ui.mrkdwn import escape, format_duration, revision, who
+from rollback_bot.slack.ui.mrkdwn import clip_escaped, escape, format_duration, revision, who
 from rollback_bot.slack.ui.rollback_wording import state_icon, state_words, target
 from rollback_bot.slack.ui.views import RollbackView
 
@@ -23,8 +23,8 @@ def progress_line(view: RollbackView, event: str) -> str:
         if view.canary_percent is not None:
             where += f", canary at {view.canary_percent}%"
     rid = format_rollback_id(view.rollback_id)
-    line = f"{drill}{state_icon(view.state)} {rid} {view.service}{where}. "
-    return clip(line + escape(event), MAX_TEXT)
+    line = f"{drill}{state_icon(view.state)} {rid} {escape(view.service, 200)}{where}. "
+    return line + escape(event, MAX_TEXT - len(line))
 
 
 def _ended(view: RollbackView, head: str, where: str, took: str) -> str:
@@ -46,11 +46,12 @@ def _ended(view: RollbackView, head: str, where: str, took: str) -> str:
             line += f": {escape(clip(view.deny_reason, 500))}"
         return line
     if view.state is State.FAILED:
-        line = f"{head}rollback of {escape(where)} to {target(view)} failed{took}"
+        line = f"{head}rollback of {escape(where)} to {escape(target(view))} failed{took}"
         if view.error:
             line += f": {escape(clip(view.error, 500))}"
         return line
-    return f"{head}rollback of {escape(where)} to {target(view)} {state_words(view.state)}"
+    to = escape(target(view))
+    return f"{head}rollback of {escape(where)} to {to} {state_words(view.state)}"
 
 
 def summary_line(view: RollbackView) -> str:
@@ -65,4 +66,4 @@ def summary_line(view: RollbackView) -> str:
     line = _ended(view, head, f"{view.service} ({view.environment})", took)
     if view.incident_id:
         line += f". {format_incident_id(view.incident_id)}"
-    return clip(line + ".", MAX_TEXT)
+    return clip_escaped(line + ".", MAX_TEXT)

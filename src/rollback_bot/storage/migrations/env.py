@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from alembic import context
 from sqlalchemy import Engine
 
@@ -11,7 +13,7 @@ from rollback_bot.storage.engine import DEFAULT_URL, make_engine
 def _engine() -> Engine:
     engine = context.config.attributes.get("engine")
     if engine is not None:
-        return engine
+        return cast(Engine, engine)
     # Plain `alembic` command line use: fall back to the configured or default URL.
     return make_engine(context.config.get_main_option("sqlalchemy.url") or DEFAULT_URL)
 

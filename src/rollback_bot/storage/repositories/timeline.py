@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from rollback_bot.redaction import redact_text, redact_tree
 from rollback_bot.storage.models import TimelineEvent
 from rollback_bot.storage.repositories._base import Repository
 
@@ -27,16 +28,20 @@ class TimelineRepository(Repository):
         service: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> TimelineEvent:
-        """Record one entry; ``kind`` is normally a ``rollback_bot.timeline.TimelineKind``."""
+        """Record one entry; ``kind`` is normally a ``rollback_bot.timeline.TimelineKind``.
+
+        Secret-looking values in ``summary`` and ``data`` are redacted before they
+        are stored (``rollback_bot.redaction``): the timeline is exported and shown.
+        """
         event = TimelineEvent(
             at=at,
             actor=actor,
             kind=str(kind),  # the plain value, never an enum member, in the row and the session
-            summary=summary,
+            summary=redact_text(summary),
             incident_id=incident_id,
             rollback_id=rollback_id,
             service=service,
-            data=dict(data or {}),
+            data=dict(redact_tree(data or {})),
         )
         self._session.add(event)
         return event

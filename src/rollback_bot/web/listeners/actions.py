@@ -15,7 +15,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from rollback_bot.rollbacks.lifecycle import Move
-from rollback_bot.rollbacks.service import Reply, RequestSpec
+from rollback_bot.rollbacks.model import Reply, RequestSpec
 from rollback_bot.services import Services
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.slack.ui.deny_modal import deny_modal
@@ -42,6 +42,8 @@ def _tell(services: Services, body: dict[str, Any], reply: Reply) -> None:
 def _on_roll_back(s: Services, body: dict[str, Any]) -> Reply:
     ids = _ids(body)
     to = ids.get("to_revision")  # "Roll back to N" in the history listing
+    if not isinstance(ids["service"], str) or not isinstance(to, int | str | None):
+        raise ValueError("not a Roll back button")
     spec = RequestSpec(service=ids["service"], user=body["user"]["id"], to_revision=to)
     return s.conversations.open_request(
         spec, trigger_id=body["trigger_id"], channel=body["channel"]["id"]
@@ -55,7 +57,7 @@ def _on_approve(s: Services, body: dict[str, Any]) -> Reply:
 def _on_deny(s: Services, body: dict[str, Any]) -> Reply:
     rollback_id = int(_ids(body)["rollback_id"])
     s.slack.views_open(trigger_id=body["trigger_id"], view=deny_modal(rollback_id))
-    return Reply(True, "")
+    return Reply.success("")
 
 
 def _on_move(move: Move) -> Callable[[Services, dict[str, Any]], Reply]:
@@ -104,8 +106,10 @@ def _work(services: Services, handle: Callable[[Services, dict[str, Any]], Reply
     def work(body: dict[str, Any]) -> None:
         try:
             reply = handle(services, body)
-        except ValueError as exc:  # a button value that is not ours
-            reply = Reply(False, f"That button could not be read: {exc}")
+        except (ValueError, KeyError, TypeError) as exc:  # a button value that is not ours
+            # Nothing was acted on: the value is read before any service is called.
+            log.warning("unreadable button value: %s", exc)
+            reply = Reply.refused("That button could not be read; nothing was done.")
         _tell(services, body, reply)
 
     return work

@@ -14,7 +14,7 @@ from slack_bolt import Ack, App, Respond
 
 from rollback_bot.incidents.queries import NotFound
 from rollback_bot.rollbacks.lifecycle import Move
-from rollback_bot.rollbacks.service import RequestSpec
+from rollback_bot.rollbacks.model import RequestSpec
 from rollback_bot.services import Services
 from rollback_bot.slack import commands as c
 from rollback_bot.slack.ui.command_help import help_blocks
@@ -96,7 +96,7 @@ def _export(s: Services, cmd: c.Export, body: dict[str, Any], respond: Respond) 
 
 
 def _kill_flag(s: Services, cmd: c.KillFlag, body: dict[str, Any], respond: Respond) -> None:
-    reply = s.flags.kill(cmd.service, cmd.flag, user=body["user_id"], channel=body["channel_id"])
+    reply = s.flags.kill(cmd.service, cmd.flag, user=body["user_id"])
     respond(response_type="ephemeral", text=reply.text)
 
 

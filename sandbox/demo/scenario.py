@@ -1,34 +1,18 @@
-"""``rollback-bot demo``: the whole loop on loopback stand-ins, told step by step.
+"""The demo's incident, step by step, against a started ``LoopbackStack``.
 
-Before anyone creates a Slack app or points the bot at a cluster they should be able
-to see what it does. The demo starts the Kubernetes API emulator, the Slack stand-in
-and the bot on 127.0.0.1 (``sandbox.stack.LoopbackStack``: the same composition root,
-bolt app, waitress server, signed requests and official Kubernetes client as
-``rollback-bot serve``), plays one incident through them (a good release, a crashing
-one, an alert, a request, a refused self-approval, an approval, the rollback, the
-postmortem) and narrates what Slack showed and what changed in Kubernetes.
-
-The bot's own log goes to a file in the demo directory, so the terminal shows the
-story and not the plumbing.
+Every wait is bounded and names what it waited for, so a failed demo says which promise
+of the product did not hold.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import os
-import re
-import signal
-import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -37,8 +21,10 @@ from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.rollbacks.lifecycle import State
 from rollback_bot.slack.ui import action_ids
+from sandbox.demo.render import buttons, message_lines, plain, view_lines
 
 if TYPE_CHECKING:
+    from sandbox.demo.narration import Narrator
     from sandbox.stack import LoopbackStack
 
 SAMPLE_CATALOG = "sample_catalog.yaml"
@@ -75,71 +61,6 @@ def sample_catalog(*, stable_window: int | None = None) -> Catalog:
         for service in data["services"]:
             service["stable_window_seconds"] = stable_window
     return parse_catalog(data)
-
-
-def run_demo(
-    *,
-    keep: bool = False,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-    directory: Path | None = None,
-    stop: threading.Event | None = None,
-) -> int:
-    """Run the narrated demo; 0 on success, 1 on failure, 130 when interrupted.
-
-    The story goes to ``out`` (stdout), a failure to ``err`` (stderr). ``keep`` leaves
-    everything running until ``stop`` is set (by default: until Ctrl-C or SIGTERM).
-    """
-    # Taken now: while the demo runs, sys.stderr points at bot.log.
-    narrator = Narrator(out or _terminal(), err or sys.stderr)
-    try:
-        workdir = directory or Path(tempfile.mkdtemp(prefix="rollback-bot-demo-"))
-        workdir.mkdir(parents=True, exist_ok=True)
-        log = workdir / "bot.log"
-        log.touch()
-        # A directory used before holds the last run's incident, whose alert would be
-        # taken as already known: every run starts from an empty database.
-        (workdir / "demo.db").unlink(missing_ok=True)
-    except OSError as exc:
-        narrator.fail(f"cannot use {directory or 'a temporary directory'}: {exc}")
-        return 1
-    _bypass_proxies()
-    narrator.intro(workdir)
-    with _log_to(log):
-        return _play(narrator, workdir, keep=keep, stop=stop)
-
-
-def _play(narrator: Narrator, workdir: Path, *, keep: bool, stop: threading.Event | None) -> int:
-    # Imported only now: the migration tooling logs as it loads, and that belongs in
-    # bot.log, not in the story.
-    from sandbox.stack import LoopbackStack
-
-    started = time.monotonic()
-    stack: LoopbackStack | None = None
-    try:
-        stack = LoopbackStack(
-            catalog=sample_catalog(stable_window=DEMO_STABLE_WINDOW),
-            database_url=f"sqlite:///{workdir / 'demo.db'}",
-            ready_delay=READY_DELAY,
-        )
-        Demo(stack, narrator, workdir).play()
-        narrator.finish(time.monotonic() - started)
-        if not keep:
-            narrator.not_kept(workdir)
-            return 0
-        narrator.keep(stack, workdir)
-        _wait_for_stop(stop)
-        narrator.stopping()
-        return 0
-    except KeyboardInterrupt:
-        narrator.fail("interrupted")
-        return 130
-    except Exception as exc:
-        narrator.fail(_describe(exc))
-        return 1
-    finally:
-        if stack is not None:
-            _quietly(stack.stop)
 
 
 @dataclass
@@ -351,7 +272,7 @@ class Demo:
     def _message_with(self, action_id: str, what: str) -> dict[str, Any]:
         def find() -> dict[str, Any] | None:
             for message in self.stack.slack.messages(CHANNEL):
-                if any(b.get("action_id") == action_id for b in _buttons(message)):
+                if any(b.get("action_id") == action_id for b in buttons(message)):
                     return message
             return None
 
@@ -359,7 +280,7 @@ class Demo:
 
     @staticmethod
     def _button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
-        found = next((b for b in _buttons(message) if b.get("action_id") == action_id), None)
+        found = next((b for b in buttons(message) if b.get("action_id") == action_id), None)
         if found is None:
             raise DemoFailed(f"the message has no {action_id} button")
         return found
@@ -413,97 +334,6 @@ class Demo:
 STATE_NAMES = frozenset(s.value for s in State)
 
 
-# -- what the terminal shows --------------------------------------------------------------
-class Narrator:
-    """Short, plain lines: a numbered step, then what Slack and Kubernetes show."""
-
-    def __init__(self, out: TextIO, err: TextIO) -> None:
-        self._out = out
-        self._err = err
-        self.log: Path | None = None
-        self._step = 0
-        self.current = "starting"
-
-    def _print(self, text: str = "") -> None:
-        self._out.write(text + "\n")
-        self._out.flush()
-
-    def intro(self, workdir: Path) -> None:
-        self.log = workdir / "bot.log"
-        self._print("rollback-bot demo: one incident, start to finish, on 127.0.0.1 only")
-        self._print(f"demo directory: {workdir} (database, kubeconfig, bot.log, postmortem)")
-
-    def step(self, title: str) -> None:
-        self._step += 1
-        self.current = f"[{self._step}] {title}"
-        self._print()
-        self._print(self.current)
-
-    def line(self, text: str) -> None:
-        self._print(f"    {text}")
-
-    def block(self, lines: Iterable[str]) -> None:
-        for text in lines:
-            self._print(f"      | {text}".rstrip())
-
-    def slack(self, where: str, lines: Iterable[str]) -> None:
-        self.line(f"Slack, {where}")
-        self.block(lines)
-
-    def kubernetes(self, lines: Iterable[str]) -> None:
-        self.line("Kubernetes:")
-        self.block(lines)
-
-    def finish(self, seconds: float) -> None:
-        self._print()
-        self._print(f"Done in {seconds:.1f} s: alert, request, approval, rollback, postmortem.")
-
-    def not_kept(self, workdir: Path) -> None:
-        self._print("Everything has stopped. The database stays; ask it, for instance:")
-        self._print(f"    DATABASE_URL=sqlite:///{workdir / 'demo.db'} rollback-bot incidents")
-        self._print("Run `rollback-bot demo --keep` to keep the stack up and poke at it, e.g.")
-        self._print(
-            f"    kubectl --kubeconfig {workdir / 'kubeconfig'} -n {NAMESPACE} "
-            f"rollout history deploy/{SERVICE}"
-        )
-
-    def keep(self, stack: LoopbackStack, workdir: Path) -> None:
-        kubeconfig = workdir / "kubeconfig"
-        alert = json.dumps(
-            {"service": SERVICE, "name": "HighLatency", "severity": "warning", "status": "firing"}
-        )
-        self._print()
-        self._print("Still running. Poke at it:")
-        for label, text in [
-            ("bot", f"{stack.url}  (/alerts/<source>, /slack/events, /healthz, /metrics)"),
-            ("Slack stand-in", f"{stack.slack.url}"),
-            ("kubeconfig", f"{kubeconfig}"),
-        ]:
-            self.line(f"{label:<15} {text}")
-        self._print()
-        for command in [
-            f"kubectl --kubeconfig {kubeconfig} -n {NAMESPACE} rollout history deploy/{SERVICE}",
-            f"kubectl --kubeconfig {kubeconfig} -n {NAMESPACE} get deploy,rs,pods",
-            f"curl -s -X POST {stack.url}/alerts/generic -H 'Content-Type: application/json'"
-            f" -d '{alert}'",
-            f"curl -s '{stack.slack.root_url}_sandbox/messages?channel={CHANNEL}'",
-            f"DATABASE_URL=sqlite:///{workdir / 'demo.db'} rollback-bot incidents",
-        ]:
-            self.line(f"$ {command}")
-        self._print()
-        self._print("Press Ctrl-C to stop.")
-
-    def stopping(self) -> None:
-        self._print("Stopping.")
-
-    def fail(self, why: str) -> None:
-        self._print()
-        self._err.write(f"rollback-bot demo: FAILED at {self.current}: {why}\n")
-        if self.log is not None:
-            self._err.write(f"the bot's log: {self.log}\n")
-        self._err.flush()
-
-
 def kube_lines(stack: LoopbackStack, apis: KubeApis) -> list[str]:
     """The Deployment and its revisions, as `kubectl rollout history` would list them."""
     deployment = stack.deployment(NAMESPACE, SERVICE)
@@ -533,70 +363,6 @@ def crashing_pods(stack: LoopbackStack) -> int:
         )
 
     return sum(1 for pod in stack.kube.list("pods", NAMESPACE) if crashing(pod))
-
-
-def message_lines(message: dict[str, Any]) -> list[str]:
-    """A Slack message as a reader sees it: its blocks, or its text when it has none."""
-    blocks = message.get("blocks") or []
-    return blocks_lines(blocks) if blocks else [plain(message.get("text", ""))]
-
-
-def view_lines(view: dict[str, Any]) -> list[str]:
-    title = view.get("title", {}).get("text", "")
-    buttons = [view[k]["text"] for k in ("submit", "close") if view.get(k)]
-    return [f"== {title} ==", *blocks_lines(view.get("blocks", [])), _buttons_line(buttons)]
-
-
-def blocks_lines(blocks: Iterable[dict[str, Any]]) -> list[str]:
-    lines: list[str] = []
-    for block in blocks:
-        kind = block.get("type")
-        if kind in ("header", "section") and block.get("text"):
-            lines += plain(block["text"]["text"]).splitlines()
-        if kind == "section":
-            lines += [_field(f["text"]) for f in block.get("fields", [])]
-        elif kind == "context":
-            lines.append(" · ".join(plain(e.get("text", "")) for e in block.get("elements", [])))
-        elif kind == "actions":
-            lines.append(_buttons_line(b["text"]["text"] for b in _buttons({"blocks": [block]})))
-        elif kind == "input":
-            lines.append(f"{block.get('label', {}).get('text', '')}: [ ______ ]")
-        elif kind == "divider":
-            lines.append("---")
-    return lines
-
-
-_LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
-_MENTION = re.compile(r"<[@#](\w+)>")
-_SUBTEAM = re.compile(r"<!subteam\^(\w+)>")
-_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
-
-
-def plain(mrkdwn: str) -> str:
-    """Slack mrkdwn as plain terminal text: links and dates show their fallback text."""
-    text = _LINK.sub(r"\2", mrkdwn)
-    text = _MENTION.sub(r"@\1", text)
-    text = _SUBTEAM.sub(r"@\1", text)
-    return _BOLD.sub(r"\1", text)
-
-
-def _field(mrkdwn: str) -> str:
-    label, _, value = plain(mrkdwn).partition("\n")
-    return f"{label}: {value}" if value else label
-
-
-def _buttons_line(texts: Iterable[str]) -> str:
-    return " ".join(f"[{t}]" for t in texts)
-
-
-def _buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        element
-        for block in message.get("blocks") or []
-        if block.get("type") == "actions"
-        for element in block.get("elements", [])
-        if element.get("type") == "button"
-    ]
 
 
 def alertmanager_payload(status: str = "firing") -> dict[str, Any]:
@@ -647,72 +413,5 @@ def _expect_ok(response: Any, doing: str) -> None:
         raise DemoFailed(f"the bot answered HTTP {response.status_code} to {doing}")
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, DemoFailed):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
 def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} s"
-
-
-def _terminal() -> TextIO:
-    # Slack texts carry emoji; a terminal or pipe that cannot show them gets "?" instead
-    # of a crash in the middle of the story.
-    with contextlib.suppress(AttributeError, ValueError):
-        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
-    return sys.stdout
-
-
-def _bypass_proxies() -> None:
-    """Loopback traffic must not go to an HTTP proxy configured for the outside world."""
-    for name in ("NO_PROXY", "no_proxy"):
-        hosts = [h for h in os.environ.get(name, "").split(",") if h]
-        missing = [h for h in ("127.0.0.1", "localhost") if h not in hosts]
-        if missing:
-            os.environ[name] = ",".join(hosts + missing)
-
-
-@contextlib.contextmanager
-def _log_to(path: Path) -> Iterator[None]:
-    """Send log records and stray stderr output to ``path`` while the demo runs.
-
-    Stderr too: the loopback servers report dropped client connections there, which
-    is plumbing, not part of the story.
-    """
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    with path.open("a", encoding="utf-8", errors="replace") as stream:
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.handlers = [handler]
-        root.setLevel(logging.INFO)
-        try:
-            with contextlib.redirect_stderr(stream):
-                yield
-        finally:
-            root.handlers = saved_handlers
-            root.setLevel(saved_level)
-
-
-def _wait_for_stop(stop: threading.Event | None) -> None:
-    """Block until ``stop`` is set, or, without one, until Ctrl-C or SIGTERM."""
-    if stop is not None:
-        stop.wait()
-        return
-    interrupted = threading.Event()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = [signal.signal(sig, lambda *_: interrupted.set()) for sig in signals]
-    try:
-        # Short waits so that the handlers get to run on the main thread.
-        while not interrupted.wait(0.2):
-            pass
-    finally:
-        for sig, handler in zip(signals, previous, strict=True):
-            signal.signal(sig, handler)
-
-
-def _quietly(action: Callable[[], object]) -> None:
-    with contextlib.suppress(Exception):
-        action()

@@ -1,0 +1,132 @@
+"""What counts as a secret, and how it is shown: "changed", never the value.
+
+A value is secret when its name matches a name pattern (``*PASSWORD*``,
+``*TOKEN*``... on env variables and ConfigMap keys) or when the value itself
+looks like a credential (a Slack or GitHub token, an AWS key id, a PEM block).
+Every path from the cluster or an alert to a person or a record runs through
+here: the rollback preview and plan, the timeline (summary and data, before
+they are stored), the Slack text escape, and the exports.
+
+Snapshots are the exception, on purpose: restoring a ConfigMap needs its real
+values, so ``snapshots.body`` keeps them. They are never rendered (the lines
+that describe a restore are redacted); protect the database accordingly.
+
+The patterns can be replaced at start-up (``configure``; the settings
+``REDACT_NAME_PATTERNS`` and ``REDACT_VALUE_PATTERNS``, comma-separated).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MARK = "[redacted]"
+# The bot's own field names that merely contain a pattern's word (a flag's ``key``).
+_OWN_FIELDS = frozenset({"key", "keys", "flag_key"})
+
+DEFAULT_NAME_PATTERNS: tuple[str, ...] = (
+    "*PASSWORD*",
+    "*PASSWD*",
+    "*SECRET*",
+    "*TOKEN*",
+    "*KEY*",
+    "*CREDENTIAL*",
+)
+DEFAULT_VALUE_PATTERNS: tuple[str, ...] = (
+    r"xox[abposre]-[A-Za-z0-9-]+",  # Slack tokens
+    r"xapp-[A-Za-z0-9-]+",  # Slack app-level tokens
+    r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
+    r"github_pat_[A-Za-z0-9_]{20,}",
+    r"(?:AKIA|ASIA)[0-9A-Z]{16}",  # AWS access key ids
+    r"-----BEGIN [A-Z0-9 ]*-----[\s\S]*?(?:-----END [A-Z0-9 ]*-----|\Z)",  # PEM blocks
+)
+
+
+class Redactor:
+    def __init__(
+        self,
+        names: Iterable[str] = DEFAULT_NAME_PATTERNS,
+        values: Iterable[str] = DEFAULT_VALUE_PATTERNS,
+    ) -> None:
+        self.name_patterns = tuple(n.upper() for n in names)
+        self.value_patterns = tuple(values)
+        joined = "|".join(f"(?:{v})" for v in self.value_patterns)
+        self._value = re.compile(joined or r"(?!)")
+
+    def secret_name(self, name: str) -> bool:
+        upper = name.upper()
+        return any(fnmatch.fnmatchcase(upper, pattern) for pattern in self.name_patterns)
+
+    def looks_secret(self, value: str) -> bool:
+        return bool(self._value.search(value))
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret-looking value replaced by ``[redacted]``."""
+        return self._value.sub(MARK, text) if text else text
+
+    def value(self, name: str, value: str | None) -> str | None:
+        """How the value of ``name`` may be shown: itself, or ``[redacted]``."""
+        if value is None:
+            return None
+        return MARK if self.secret_name(name) else self.text(value)
+
+    def tree(self, node: Any, name: str = "") -> Any:
+        """A JSON-like structure with secret-named entries and secret-looking values hidden."""
+        if isinstance(node, Mapping):
+            return {k: self.tree(v, str(k)) for k, v in node.items()}
+        if isinstance(node, list | tuple):
+            return [self.tree(v, name) for v in node]
+        if isinstance(node, str):
+            hidden = name and name not in _OWN_FIELDS and self.secret_name(name)
+            return MARK if hidden else self.text(node)
+        return node
+
+    def values(self, node: Any) -> Any:
+        """A JSON-like structure with secret-looking values hidden; names are not judged."""
+        if isinstance(node, Mapping):
+            return {k: self.values(v) for k, v in node.items()}
+        if isinstance(node, list | tuple):
+            return [self.values(v) for v in node]
+        return self.text(node) if isinstance(node, str) else node
+
+
+_lock = threading.Lock()
+_current = Redactor()
+
+
+def configure(names: Iterable[str] | None = None, values: Iterable[str] | None = None) -> Redactor:
+    """Replace the patterns for the whole process (from the settings, at start-up)."""
+    global _current
+    with _lock:
+        _current = Redactor(
+            DEFAULT_NAME_PATTERNS if names is None else names,
+            DEFAULT_VALUE_PATTERNS if values is None else values,
+        )
+        return _current
+
+
+def current() -> Redactor:
+    return _current
+
+
+def redact_text(text: str) -> str:
+    return _current.text(text)
+
+
+def redact_value(name: str, value: str | None) -> str | None:
+    return _current.value(name, value)
+
+
+def redact_tree(node: Any) -> Any:
+    return _current.tree(node)
+
+
+def redact_values(node: Any) -> Any:
+    return _current.values(node)
+
+
+def secret_name(name: str) -> bool:
+    return _current.secret_name(name)
