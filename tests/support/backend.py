@@ -99,6 +99,11 @@ class Backend(Protocol):
         """kubectl as the administrator (on the real plane the pinned one)."""
         ...
 
+    def grant(self, namespace: str, user: str, rules: list[dict[str, Any]]) -> None:
+        """Let ``user`` do ``rules`` (RBAC PolicyRules) in ``namespace``; the emulator has no
+        authorization, so there it is a no-op."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -171,6 +176,9 @@ class EmulatorBackend:
             text=True,
             timeout=60,
         )
+
+    def grant(self, namespace: str, user: str, rules: list[dict[str, Any]]) -> None:
+        return None
 
     def close(self) -> None:
         self._client.close()
@@ -247,6 +255,24 @@ class RealBackend:
 
     def kubectl(self, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return self.plane.kubectl(*args, check=False)
+
+    def grant(self, namespace: str, user: str, rules: list[dict[str, Any]]) -> None:
+        name = f"test-{uuid.uuid4().hex[:8]}"
+        rbac = k8s.RbacAuthorizationV1Api(self._client)
+        rbac.create_namespaced_role(
+            namespace,
+            {"metadata": {"name": name}, "rules": rules},  # type: ignore[arg-type]
+        )
+        rbac.create_namespaced_role_binding(
+            namespace,
+            {  # type: ignore[arg-type]
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                ],
+            },
+        )
 
     def close(self) -> None:
         for name in self.created:  # the namespace controller deletes the rest; no wait
