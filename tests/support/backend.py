@@ -284,6 +284,38 @@ class RealBackend:
         self._client.close()
 
 
+class Scoped:
+    """One test's view: a backend and its namespace, with the emulator-shaped calls the
+    suites were written against (``get``, ``audit``, ``dump``) answered by either backend."""
+
+    def __init__(self, backend: Backend, ns: str) -> None:
+        self.backend = backend
+        self.ns = ns
+        self.wait = 30.0 if backend.name == EMULATOR else 90.0
+
+    def get(self, resource: str, name: str) -> dict[str, Any] | None:
+        return self.backend.get(resource, self.ns, name)
+
+    @property
+    def audit(self) -> list[dict[str, Any]]:
+        return self.backend.writes(self.ns)
+
+    def dump(self) -> Any:
+        return self.backend.fingerprint(self.ns)
+
+    def wait_for(self, predicate: Callable[[], bool]) -> None:
+        self.backend.wait_for(predicate, timeout=self.wait)
+
+    @property
+    def emu(self) -> KubeEmulator:
+        """For emulator_only tests."""
+        assert isinstance(self.backend, EmulatorBackend), "mark the test emulator_only"
+        return self.backend.emu
+
+    def inject_faults(self, **kw: Any) -> None:
+        self.emu.inject_faults(**{**kw, "namespace": self.ns})
+
+
 def backend_params(metafunc: pytest.Metafunc) -> None:
     """``pytest_generate_tests`` for packages using ``kube_backend``.
 
