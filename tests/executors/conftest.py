@@ -227,11 +227,24 @@ class Cluster:
                 want = int(rs["spec"].get("replicas") or 0)
                 if int(status.get("replicas") or 0) != want:
                     return False
-                if int(status.get("readyReplicas") or 0) != want:
-                    return False
+                for field in ("readyReplicas", "availableReplicas", "fullyLabeledReplicas"):
+                    if int(status.get(field) or 0) != want:
+                        return False
             return True
 
         self.wait(settled)
+        # The controllers' last status writes trail those counts (conditions, the other
+        # ReplicaSets): quiet means two reads a moment apart see the same versions.
+        last: list[Any] = [self.backend.fingerprint(namespace)]
+
+        def unchanged() -> bool:
+            time.sleep(0.5)
+            now = self.backend.fingerprint(namespace)
+            same = now == last[0]
+            last[0] = now
+            return same
+
+        self.wait(unchanged)
 
     def wait(self, predicate: Callable[[], bool]) -> None:
         """Poll ``predicate`` (it may call the API) until it holds."""

@@ -22,7 +22,9 @@ CAUSE = "kubernetes.io/change-cause"
 
 
 def executor(apis: KubeApis, store: MemorySnapshotStore, **kw: Any) -> InstantExecutor:
-    return InstantExecutor(apis, store, **{"backoff_seconds": 0.0, **kw})
+    """A short backoff: on the real plane the controller may still be writing a Deployment's
+    status from the last release when the rollback starts, and conflicts re-read after it."""
+    return InstantExecutor(apis, store, **{"backoff_seconds": 0.1, **kw})
 
 
 def release(cluster: Cluster, namespace: str, image: str, cause: str, **env: str) -> None:
