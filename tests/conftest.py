@@ -26,6 +26,9 @@ from rollback_bot.storage import db
 
 SERVER_URL_ENV = "ROLLBACK_BOT_TEST_DATABASE_URL"
 
+# One session-scoped real control plane (``real_control_plane``) for every package that uses it.
+pytest_plugins = ["tests.support.realk8s"]
+
 
 @pytest.fixture
 def database_url(tmp_path: os.PathLike[str]) -> Iterator[str]:

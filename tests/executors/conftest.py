@@ -1,7 +1,10 @@
-"""Fixtures for executor tests: a loopback cluster, API bundles and an in-memory checkpoint store.
+"""Fixtures for executor tests: a cluster, API bundles and an in-memory checkpoint store.
 
-Every test gets its own emulator (it starts in milliseconds), so tests cannot
-see each other's objects and ``emu.dump()`` comparisons are exact.
+Tests run on both backends (``kube_backend``: ``emulator`` | ``real``, see
+``tests/support/backend.py``). Every emulator test gets its own emulator (it starts in
+milliseconds); every real-plane test gets fresh namespaces on the session's control plane
+(``ns``), so tests cannot see each other's objects. ``emu`` is for tests marked
+``emulator_only`` (fault injection, the exact ``emu.dump()``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,23 @@ from kubernetes import utils
 from rollback_bot.catalog import Service
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import SnapshotRecord
+from rollback_bot.kube.rollout import rollout_status
 from sandbox.kube import KubeEmulator
+from tests.support.backend import (
+    EMULATOR_ONLY,
+    Backend,
+    EmulatorBackend,
+    backend_params,
+    open_backend,
+)
 
 NAMESPACE = "shop"
 WAIT = 20.0  # generous: a loaded 2-core machine must not make these flaky
+REAL_WAIT = 90.0  # the real controllers and kwok take seconds, more on a busy machine
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backend_params(metafunc)
 
 
 class MemorySnapshotStore:
@@ -53,20 +69,28 @@ class MemorySnapshotStore:
 
 
 @pytest.fixture
-def emu() -> Iterator[KubeEmulator]:
-    emulator = KubeEmulator(ready_delay=0.05).start()
-    try:
-        emulator.api_client()  # fail early if the emulator cannot hand out clients
-        yield emulator
-    finally:
-        emulator.stop()
+def kube_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    yield from open_backend(request)
 
 
 @pytest.fixture
-def apis(emu: KubeEmulator) -> Iterator[KubeApis]:
-    client = emu.api_client()
-    yield KubeApis(client)
-    client.close()
+def emu(kube_backend: Backend, request: pytest.FixtureRequest) -> KubeEmulator:
+    """The emulator itself, for what only it can do; such tests are marked emulator_only."""
+    if request.node.get_closest_marker(EMULATOR_ONLY) is None:
+        pytest.fail(f"{request.node.name} uses the emulator's own API: mark it {EMULATOR_ONLY}")
+    assert isinstance(kube_backend, EmulatorBackend)
+    return kube_backend.emu
+
+
+@pytest.fixture
+def apis(kube_backend: Backend) -> KubeApis:
+    return kube_backend.apis
+
+
+@pytest.fixture
+def ns(kube_backend: Backend) -> str:
+    """This test's namespace: "shop" on the emulator, a fresh "shop-<hex>" on the real plane."""
+    return kube_backend.namespace(NAMESPACE)
 
 
 def create(apis: KubeApis, obj: dict[str, Any], namespace: str = NAMESPACE) -> None:
@@ -120,21 +144,24 @@ def deployment_body(
 class Cluster:
     """Arranging cluster state the way people do: create, then roll out new versions."""
 
-    def __init__(self, emu: KubeEmulator, apis: KubeApis) -> None:
-        self.emu = emu
-        self.apis = apis
-        self.ensure_namespace(NAMESPACE)
+    def __init__(self, backend: Backend, ns: str) -> None:
+        self.backend = backend
+        self.apis = backend.apis
+        self.ns = ns
+        self.wait_seconds = WAIT if backend.name == "emulator" else REAL_WAIT
 
-    def ensure_namespace(self, name: str) -> None:
-        if self.emu.get("namespaces", "", name) is None:
-            self.apis.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
+    def namespace(self, logical: str) -> str:
+        """Another namespace for this test (see ``Backend.namespace``)."""
+        return self.backend.namespace(logical)
 
-    def deployment(self, name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
-        obj = self.emu.get("deployments", namespace, name)
+    def deployment(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        namespace = namespace or self.ns
+        obj = self.backend.get("deployments", namespace, name)
         assert obj is not None, f"deployment {namespace}/{name} missing"
         return obj
 
-    def create(self, name: str, image: str, namespace: str = NAMESPACE, **kw: Any) -> None:
+    def create(self, name: str, image: str, namespace: str | None = None, **kw: Any) -> None:
+        namespace = namespace or self.ns
         self.apis.apps.create_namespaced_deployment(
             namespace,
             deployment_body(name, image, **kw),  # type: ignore[arg-type]
@@ -142,7 +169,8 @@ class Cluster:
         )
         self.wait_revision(name, 1, namespace)
 
-    def patch(self, name: str, patch: dict[str, Any], namespace: str = NAMESPACE) -> None:
+    def patch(self, name: str, patch: dict[str, Any], namespace: str | None = None) -> None:
+        namespace = namespace or self.ns
         self.apis.apps.patch_namespaced_deployment(
             name,
             namespace,
@@ -151,15 +179,16 @@ class Cluster:
             _preload_content=False,
         )
 
-    def roll(self, name: str, image: str, *, revision: int, namespace: str = NAMESPACE) -> None:
+    def roll(self, name: str, image: str, *, revision: int, namespace: str | None = None) -> None:
         """A new image, and wait for the controller to number the new revision."""
         patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
         self.patch(name, patch, namespace)
         self.wait_revision(name, revision, namespace)
 
-    def configmap(self, name: str, data: dict[str, str], namespace: str = NAMESPACE) -> None:
+    def configmap(self, name: str, data: dict[str, str], namespace: str | None = None) -> None:
+        namespace = namespace or self.ns
         body = {"metadata": {"name": name, "namespace": namespace}, "data": data}
-        if self.emu.get("configmaps", namespace, name) is None:
+        if self.backend.get("configmaps", namespace, name) is None:
             self.apis.core.create_namespaced_config_map(namespace, body)  # type: ignore[arg-type]
         else:
             self.apis.core.patch_namespaced_config_map(
@@ -170,22 +199,59 @@ class Cluster:
                 _preload_content=False,
             )
 
-    def revision(self, name: str, namespace: str = NAMESPACE) -> int | None:
-        obj = self.emu.get("deployments", namespace, name)
+    def revision(self, name: str, namespace: str | None = None) -> int | None:
+        obj = self.backend.get("deployments", namespace or self.ns, name)
         if obj is None:
             return None
         raw = (obj["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision")
         return int(raw) if raw else None
 
-    def wait_revision(self, name: str, revision: int, namespace: str = NAMESPACE) -> None:
-        self.emu.wait_for(lambda: self.revision(name, namespace) == revision, timeout=WAIT)
+    def wait_revision(self, name: str, revision: int, namespace: str | None = None) -> None:
+        self.wait(lambda: self.revision(name, namespace) == revision)
+
+    def quiet(self, namespace: str | None = None) -> None:
+        """Wait until the controllers have nothing left to do in ``namespace``: every
+        rollout complete, every ReplicaSet's status caught up with its spec. Only then does
+        "nothing changed" mean the bot changed nothing (a real controller keeps writing
+        status while a rollout settles)."""
+        namespace = namespace or self.ns
+
+        def settled() -> bool:
+            for d in self.backend.list("deployments", namespace):
+                if not rollout_status(d).ok:
+                    return False
+            for rs in self.backend.list("replicasets", namespace):
+                status = rs.get("status") or {}
+                if status.get("observedGeneration") != rs["metadata"].get("generation"):
+                    return False
+                want = int(rs["spec"].get("replicas") or 0)
+                if int(status.get("replicas") or 0) != want:
+                    return False
+                for field in ("readyReplicas", "availableReplicas", "fullyLabeledReplicas"):
+                    if int(status.get(field) or 0) != want:
+                        return False
+            return True
+
+        self.wait(settled)
+        # The controllers' last status writes trail those counts (conditions, the other
+        # ReplicaSets): quiet means two reads a moment apart see the same versions.
+        last: list[Any] = [self.backend.fingerprint(namespace)]
+
+        def unchanged() -> bool:
+            time.sleep(0.5)
+            now = self.backend.fingerprint(namespace)
+            same = now == last[0]
+            last[0] = now
+            return same
+
+        self.wait(unchanged)
 
     def wait(self, predicate: Callable[[], bool]) -> None:
-        """Wait on the emulator's own state (the predicate must not call the API)."""
-        self.emu.wait_for(predicate, timeout=WAIT)
+        """Poll ``predicate`` (it may call the API) until it holds."""
+        self.backend.wait_for(predicate, timeout=self.wait_seconds)
 
 
-def poll(predicate: Callable[[], bool], timeout: float = WAIT, interval: float = 0.05) -> None:
+def poll(predicate: Callable[[], bool], timeout: float = REAL_WAIT, interval: float = 0.05) -> None:
     """Wait for a predicate that talks to the API (so cannot run under the store's lock)."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -195,5 +261,5 @@ def poll(predicate: Callable[[], bool], timeout: float = WAIT, interval: float =
 
 
 @pytest.fixture
-def cluster(emu: KubeEmulator, apis: KubeApis) -> Cluster:
-    return Cluster(emu, apis)
+def cluster(kube_backend: Backend, ns: str) -> Cluster:
+    return Cluster(kube_backend, ns)

@@ -4,7 +4,6 @@ and a drill changes nothing."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,36 @@ from rollback_bot.kube.model import Actor, ExecutionError
 from sandbox.kube import KubeEmulator
 from sandbox.stack import deployment_manifest
 from tests.executors.conftest import create
-from tests.support import tools
+from tests.support.backend import EMULATOR, Backend
 
-NS = "shop"
 ALICE = Actor(slack_user="U0ALICE")
+EDIT_SERVICES = {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "patch"]}
 
 
-def _service(slots: dict[str, str] | None = None) -> Service:
+class Slots:
+    """The cluster these tests arrange: a backend and this test's namespace."""
+
+    def __init__(self, backend: Backend, ns: str) -> None:
+        self.backend = backend
+        self.ns = ns
+        self.wait = 20.0 if backend.name == EMULATOR else 90.0
+
+    def get(self, resource: str, name: str) -> dict[str, Any] | None:
+        return self.backend.get(resource, self.ns, name)
+
+    def writes(self) -> list[dict[str, Any]]:
+        return self.backend.writes(self.ns)
+
+    @property
+    def emu(self) -> KubeEmulator:
+        return self.backend.emu  # type: ignore[attr-defined, no-any-return]
+
+
+def _service(ns: str, slots: dict[str, str] | None = None) -> Service:
     return Service.model_validate(
         {
             "name": "checkout",
-            "namespace": NS,
+            "namespace": ns,
             "deployment": "checkout-blue",
             "channel": "C0ALERTS",
             "match": {"service": "checkout"},
@@ -46,14 +64,14 @@ def _deployment(name: str, slot: str, replicas: int, image: str) -> dict[str, An
     )
 
 
-def _available(emu: KubeEmulator, name: str) -> int:
-    obj = emu.get("deployments", NS, name) or {}
+def _available(c: Slots, name: str) -> int:
+    obj = c.get("deployments", name) or {}
     return int((obj.get("status") or {}).get("availableReplicas") or 0)
 
 
-def _settled(emu: KubeEmulator, name: str, replicas: int) -> None:
+def _settled(c: Slots, name: str, replicas: int) -> None:
     def done() -> bool:
-        obj = emu.get("deployments", NS, name) or {}
+        obj = c.get("deployments", name) or {}
         status = obj.get("status") or {}
         return (
             status.get("observedGeneration") == obj["metadata"]["generation"]
@@ -61,16 +79,16 @@ def _settled(emu: KubeEmulator, name: str, replicas: int) -> None:
             and int(status.get("replicas") or 0) == replicas
         )
 
-    emu.wait_for(done, timeout=20)
+    c.backend.wait_for(done, timeout=c.wait)
 
 
 @pytest.fixture
-def cluster(emu: KubeEmulator, apis: KubeApis) -> KubeEmulator:
+def cluster(kube_backend: Backend, ns: str, apis: KubeApis) -> Slots:
     """blue (live) and green, two ready replicas each, behind Service checkout."""
-    create(apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    c = Slots(kube_backend, ns)
     for slot, image in (("blue", "shop/checkout:v2"), ("green", "shop/checkout:v1")):
         body = _deployment(f"checkout-{slot}", slot, 2, image)
-        create(apis, body)
+        create(apis, body, ns)
     create(
         apis,
         {
@@ -82,33 +100,35 @@ def cluster(emu: KubeEmulator, apis: KubeApis) -> KubeEmulator:
                 "ports": [{"port": 80, "targetPort": 8080}],
             },
         },
+        ns,
     )
-    _settled(emu, "checkout-blue", 2)
-    _settled(emu, "checkout-green", 2)
-    return emu
+    _settled(c, "checkout-blue", 2)
+    _settled(c, "checkout-green", 2)
+    return c
 
 
-def _selector(emu: KubeEmulator) -> dict[str, str]:
-    svc = emu.get("services", NS, "checkout") or {}
+def _selector(c: Slots) -> dict[str, str]:
+    svc = c.get("services", "checkout") or {}
     return dict(svc["spec"]["selector"])
 
 
-def _crash_green(emu: KubeEmulator, apis: KubeApis) -> None:
-    """Green's pods die and their replacements crash-loop: nothing available."""
-    emu.crash_image("shop/checkout:v1")
-    apis.core.delete_collection_namespaced_pod(NS, label_selector="slot=green")
-    emu.wait_for(lambda: _available(emu, "checkout-green") == 0, timeout=20)
+def _crash_green(c: Slots, apis: KubeApis) -> None:
+    """Green's pods die and their replacements crash-loop: nothing available (the emulator
+    crashes a running image in place; a real cluster cannot)."""
+    c.emu.crash_image("shop/checkout:v1")
+    apis.core.delete_collection_namespaced_pod(c.ns, label_selector="slot=green")
+    c.backend.wait_for(lambda: _available(c, "checkout-green") == 0, timeout=20)
 
 
-def _scale(apis: KubeApis, name: str, replicas: int) -> None:
-    apis.apps.patch_namespaced_deployment_scale(name, NS, {"spec": {"replicas": replicas}})
+def _scale(c: Slots, apis: KubeApis, name: str, replicas: int) -> None:
+    apis.apps.patch_namespaced_deployment_scale(name, c.ns, {"spec": {"replicas": replicas}})
 
 
 def test_switches_selector_to_the_other_slot_and_keeps_the_old_one_warm(
-    cluster: KubeEmulator, apis: KubeApis, tmp_path: Path
+    cluster: Slots, apis: KubeApis, tmp_path: Path
 ) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
     assert plan.detail["from_slot"] == "blue"
     assert plan.detail["target_slot"] == "green"
@@ -119,44 +139,38 @@ def test_switches_selector_to_the_other_slot_and_keeps_the_old_one_warm(
     assert result.finished and not result.noop
     assert [c.verb for c in result.changes] == ["switched"]
     assert _selector(cluster) == {"app": "checkout", "slot": "green"}
-    blue = cluster.get("deployments", NS, "checkout-blue") or {}
+    blue = cluster.get("deployments", "checkout-blue") or {}
     assert blue["spec"]["replicas"] == 2  # warm for a quick roll forward
     verification = executor.verify(service, plan, drill=False)
     assert verification.ok and verification.done, verification.detail
     # kubectl reads the same selector back.
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kc")
-    shown = subprocess.run(
-        [
-            *(tools.kubectl(), "--kubeconfig", kubeconfig, "--cache-dir", str(tmp_path / "cache")),
-            *("-n", NS, "get", "service", "checkout", "-o", "jsonpath={.spec.selector.slot}"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    shown = cluster.backend.kubectl(
+        tmp_path,
+        *("-n", cluster.ns, "get", "service", "checkout", "-o", "jsonpath={.spec.selector.slot}"),
     )
+    assert shown.returncode == 0, shown.stderr
     assert shown.stdout == "green"
 
 
-def test_applying_the_switch_again_changes_nothing(cluster: KubeEmulator, apis: KubeApis) -> None:
+def test_applying_the_switch_again_changes_nothing(cluster: Slots, apis: KubeApis) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
     executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)
-    writes = len(cluster.audit)
+    writes = len(cluster.writes())
 
     again = executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)
 
     assert again.noop and again.changes == ()
-    assert len(cluster.audit) == writes
+    assert len(cluster.writes()) == writes
     assert _selector(cluster)["slot"] == "green"
 
 
-def test_refuses_a_slot_scaled_to_zero(cluster: KubeEmulator, apis: KubeApis) -> None:
+def test_refuses_a_slot_scaled_to_zero(cluster: Slots, apis: KubeApis) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
-    _scale(apis, "checkout-green", 0)
+    _scale(cluster, apis, "checkout-green", 0)
     _settled(cluster, "checkout-green", 0)
 
     with pytest.raises(ExecutionError) as refused:
@@ -171,9 +185,10 @@ def test_refuses_a_slot_scaled_to_zero(cluster: KubeEmulator, apis: KubeApis) ->
         executor.plan(service)
 
 
-def test_refuses_a_slot_with_no_available_replicas(cluster: KubeEmulator, apis: KubeApis) -> None:
+@pytest.mark.emulator_only
+def test_refuses_a_slot_with_no_available_replicas(cluster: Slots, apis: KubeApis) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
     _crash_green(cluster, apis)
 
@@ -186,24 +201,24 @@ def test_refuses_a_slot_with_no_available_replicas(cluster: KubeEmulator, apis: 
     assert _selector(cluster)["slot"] == "blue"
 
 
-def test_refuses_when_the_live_slot_is_not_in_the_catalog(
-    cluster: KubeEmulator, apis: KubeApis
-) -> None:
-    apis.core.patch_namespaced_service("checkout", NS, {"spec": {"selector": {"slot": "purple"}}})
+def test_refuses_when_the_live_slot_is_not_in_the_catalog(cluster: Slots, apis: KubeApis) -> None:
+    apis.core.patch_namespaced_service(
+        "checkout", cluster.ns, {"spec": {"selector": {"slot": "purple"}}}
+    )
 
     with pytest.raises(ExecutionError) as refused:
-        BlueGreenExecutor(apis).plan(_service())
+        BlueGreenExecutor(apis).plan(_service(cluster.ns))
 
     assert "selects slot=purple, which is none of the catalog's slots (blue, green)" in str(
         refused.value
     )
 
 
-def test_a_chosen_target_among_three_slots(cluster: KubeEmulator, apis: KubeApis) -> None:
-    create(apis, _deployment("checkout-red", "red", 1, "shop/checkout:v0"))
+def test_a_chosen_target_among_three_slots(cluster: Slots, apis: KubeApis) -> None:
+    create(apis, _deployment("checkout-red", "red", 1, "shop/checkout:v0"), cluster.ns)
     _settled(cluster, "checkout-red", 1)
     slots = {"blue": "checkout-blue", "green": "checkout-green", "red": "checkout-red"}
-    service = _service(slots)
+    service = _service(cluster.ns, slots)
     executor = BlueGreenExecutor(apis)
     default = executor.plan(service)
     assert default.detail["target_slot"] == "green"
@@ -216,11 +231,14 @@ def test_a_chosen_target_among_three_slots(cluster: KubeEmulator, apis: KubeApis
     assert executor.verify(service, plan, drill=False).ok
 
 
-def test_a_conflict_mid_switch_is_retried(cluster: KubeEmulator, apis: KubeApis) -> None:
+@pytest.mark.emulator_only
+def test_a_conflict_mid_switch_is_retried(cluster: Slots, apis: KubeApis) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
-    cluster.inject_faults(resource="services", namespace=NS, name="checkout", conflicts=2)
+    cluster.emu.inject_faults(
+        resource="services", namespace=cluster.ns, name="checkout", conflicts=2
+    )
 
     result = executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)
 
@@ -228,14 +246,13 @@ def test_a_conflict_mid_switch_is_retried(cluster: KubeEmulator, apis: KubeApis)
     assert _selector(cluster)["slot"] == "green"
 
 
-def test_conflicts_past_the_budget_are_a_retryable_error(
-    cluster: KubeEmulator, apis: KubeApis
-) -> None:
+@pytest.mark.emulator_only
+def test_conflicts_past_the_budget_are_a_retryable_error(cluster: Slots, apis: KubeApis) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
-    cluster.inject_faults(
-        resource="services", namespace=NS, name="checkout", conflicts=WRITE_ATTEMPTS
+    cluster.emu.inject_faults(
+        resource="services", namespace=cluster.ns, name="checkout", conflicts=WRITE_ATTEMPTS
     )
 
     with pytest.raises(ExecutionError) as failed:
@@ -249,18 +266,21 @@ def test_conflicts_past_the_budget_are_a_retryable_error(
     assert _selector(cluster)["slot"] == "green"
 
 
+@pytest.mark.emulator_only
 def test_server_errors_are_retried_then_reported_as_retryable(
-    cluster: KubeEmulator, apis: KubeApis
+    cluster: Slots, apis: KubeApis
 ) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
-    cluster.inject_faults(resource="services", namespace=NS, name="checkout", errors=2, status=503)
+    cluster.emu.inject_faults(
+        resource="services", namespace=cluster.ns, name="checkout", errors=2, status=503
+    )
     executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)
     assert _selector(cluster)["slot"] == "green"
 
     back = executor.plan(service)  # green -> blue
-    cluster.inject_faults(resource="services", namespace=NS, name="checkout", errors=50)
+    cluster.emu.inject_faults(resource="services", namespace=cluster.ns, name="checkout", errors=50)
     with pytest.raises(ExecutionError) as failed:
         executor.apply_step(service, back, step=0, actor=ALICE, drill=False)
 
@@ -269,28 +289,30 @@ def test_server_errors_are_retried_then_reported_as_retryable(
     assert _selector(cluster)["slot"] == "green"
 
 
-def test_a_drill_changes_nothing(cluster: KubeEmulator, apis: KubeApis) -> None:
+def test_a_drill_changes_nothing(cluster: Slots, apis: KubeApis) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
-    before = cluster.dump()
+    cluster.backend.grant(cluster.ns, "alice", [EDIT_SERVICES])
+    before = cluster.backend.fingerprint(cluster.ns)
 
     result = executor.apply_step(
         service, plan, step=0, actor=Actor("U0ALICE", kube_user="alice"), drill=True
     )
 
-    assert cluster.dump() == before
+    assert cluster.backend.fingerprint(cluster.ns) == before
     assert [c.dry_run for c in result.changes] == [True]
-    writes = [e for e in cluster.audit if e["verb"] == "patch" and e["resource"] == "services"]
+    writes = [e for e in cluster.writes() if e["verb"] == "patch" and e["resource"] == "services"]
     assert [(e["user"], e["dryRun"]) for e in writes] == [("alice", True)]
     assert executor.verify(service, plan, drill=True).ok
 
 
+@pytest.mark.emulator_only
 def test_verify_is_not_done_while_the_target_is_not_fully_available(
-    cluster: KubeEmulator, apis: KubeApis
+    cluster: Slots, apis: KubeApis
 ) -> None:
     executor = BlueGreenExecutor(apis)
-    service = _service()
+    service = _service(cluster.ns)
     plan = executor.plan(service)
     executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)
     _crash_green(cluster, apis)

@@ -12,19 +12,23 @@ from rollback_bot.catalog import Service
 from rollback_bot.executors.gradual import CANARY, CANARY_WEIGHT, GradualExecutor, canary_share
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, ExecutionError
-from sandbox.kube import KubeEmulator
 from sandbox.stack import deployment_manifest
 from tests.executors.conftest import create
+from tests.support.backend import Backend, Scoped
 
-NS = "shop"
 ALICE = Actor(slack_user="U0ALICE")
 
 
-def _service(**gradual: Any) -> Service:
+@pytest.fixture
+def tracks(kube_backend: Backend, ns: str) -> Scoped:
+    return Scoped(kube_backend, ns)
+
+
+def _service(ns: str, **gradual: Any) -> Service:
     return Service.model_validate(
         {
             "name": "checkout",
-            "namespace": NS,
+            "namespace": ns,
             "deployment": "checkout",
             "channel": "C0ALERTS",
             "match": {"service": "checkout"},
@@ -44,7 +48,7 @@ def _ingress(name: str, annotations: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": name, "namespace": NS, "annotations": annotations},
+        "metadata": {"name": name, "annotations": annotations},
         "spec": {
             "ingressClassName": "nginx",
             "rules": [
@@ -67,9 +71,9 @@ def _ingress(name: str, annotations: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _settled(emu: KubeEmulator, name: str) -> None:
+def _settled(tracks: Scoped, name: str) -> None:
     def done() -> bool:
-        obj = emu.get("deployments", NS, name) or {}
+        obj = tracks.get("deployments", name) or {}
         status = obj.get("status") or {}
         want = obj["spec"]["replicas"]
         return (
@@ -78,25 +82,24 @@ def _settled(emu: KubeEmulator, name: str) -> None:
             and int(status.get("replicas") or 0) == want
         )
 
-    emu.wait_for(done, timeout=30)
+    tracks.wait_for(done)
 
 
-def _start(emu: KubeEmulator, apis: KubeApis, *, stable: int, canary: int) -> None:
-    create(apis, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    create(apis, _deployment("checkout", "stable", stable, "shop/checkout:v1"))
-    create(apis, _deployment("checkout-canary", "canary", canary, "shop/checkout:v2"))
-    _settled(emu, "checkout")
-    _settled(emu, "checkout-canary")
+def _start(tracks: Scoped, apis: KubeApis, *, stable: int, canary: int) -> None:
+    create(apis, _deployment("checkout", "stable", stable, "shop/checkout:v1"), tracks.ns)
+    create(apis, _deployment("checkout-canary", "canary", canary, "shop/checkout:v2"), tracks.ns)
+    _settled(tracks, "checkout")
+    _settled(tracks, "checkout-canary")
 
 
-def _replicas(emu: KubeEmulator) -> tuple[int, int]:
-    stable = emu.get("deployments", NS, "checkout") or {}
-    canary = emu.get("deployments", NS, "checkout-canary") or {}
+def _replicas(tracks: Scoped) -> tuple[int, int]:
+    stable = tracks.get("deployments", "checkout") or {}
+    canary = tracks.get("deployments", "checkout-canary") or {}
     return stable["spec"]["replicas"], canary["spec"]["replicas"]
 
 
-def _weight(emu: KubeEmulator) -> str:
-    ingress = emu.get("ingresses", NS, "checkout-canary") or {}
+def _weight(tracks: Scoped) -> str:
+    ingress = tracks.get("ingresses", "checkout-canary") or {}
     return str(ingress["metadata"]["annotations"][CANARY_WEIGHT])
 
 
@@ -106,9 +109,9 @@ def test_canary_share_rounds_half_up() -> None:
     assert canary_share(4, 5) == 0
 
 
-def test_replica_driver_moves_traffic_step_by_step(emu: KubeEmulator, apis: KubeApis) -> None:
-    _start(emu, apis, stable=2, canary=8)
-    service = _service(steps=[60, 30, 10, 0])
+def test_replica_driver_moves_traffic_step_by_step(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=2, canary=8)
+    service = _service(tracks.ns, steps=[60, 30, 10, 0])
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
     assert plan.steps == (60, 30, 10, 0)
@@ -119,8 +122,8 @@ def test_replica_driver_moves_traffic_step_by_step(emu: KubeEmulator, apis: Kube
     for step in range(len(plan.steps)):
         result = executor.apply_step(service, plan, step=step, actor=ALICE, drill=False)
         assert result.finished == (step == 3)
-        seen.append(_replicas(emu))
-        _settled(emu, "checkout")
+        seen.append(_replicas(tracks))
+        _settled(tracks, "checkout")
 
     assert seen == [(4, 6), (7, 3), (9, 1), (10, 0)]
     verification = executor.verify(service, plan, drill=False)
@@ -128,10 +131,10 @@ def test_replica_driver_moves_traffic_step_by_step(emu: KubeEmulator, apis: Kube
 
 
 def test_stable_is_scaled_up_before_the_canary_is_scaled_down(
-    emu: KubeEmulator, apis: KubeApis
+    tracks: Scoped, apis: KubeApis
 ) -> None:
-    _start(emu, apis, stable=2, canary=2)
-    service = _service()
+    _start(tracks, apis, stable=2, canary=2)
+    service = _service(tracks.ns)
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
 
@@ -141,43 +144,41 @@ def test_stable_is_scaled_up_before_the_canary_is_scaled_down(
         ("checkout", "replicas 2 -> 3"),
         ("checkout-canary", "replicas 2 -> 1"),
     ]
-    patched = [e["name"] for e in emu.audit if e["verb"] == "patch"]
+    patched = [e["name"] for e in tracks.audit if e["verb"] == "patch"]
     assert patched == ["checkout", "checkout-canary"]
 
 
-def test_stable_never_goes_below_its_plan_time_count(emu: KubeEmulator, apis: KubeApis) -> None:
-    _start(emu, apis, stable=3, canary=1)  # 25% on the canary
-    service = _service()
+def test_stable_never_goes_below_its_plan_time_count(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=3, canary=1)  # 25% on the canary
+    service = _service(tracks.ns)
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
 
     first = executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)  # 50%
 
     assert first.noop and first.changes == ()
-    assert _replicas(emu) == (3, 1)  # neither stable down nor canary up
+    assert _replicas(tracks) == (3, 1)  # neither stable down nor canary up
 
 
-def test_reapplying_a_step_is_a_noop(emu: KubeEmulator, apis: KubeApis) -> None:
-    _start(emu, apis, stable=2, canary=2)
-    service = _service()
+def test_reapplying_a_step_is_a_noop(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=2, canary=2)
+    service = _service(tracks.ns)
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
     executor.apply_step(service, plan, step=1, actor=ALICE, drill=False)
-    writes = len(emu.audit)
+    writes = len(tracks.audit)
 
     again = executor.apply_step(service, plan, step=1, actor=ALICE, drill=False)
 
     assert again.noop
-    assert len(emu.audit) == writes
-    assert _replicas(emu) == (3, 1)
+    assert len(tracks.audit) == writes
+    assert _replicas(tracks) == (3, 1)
 
 
-def test_ingress_driver_writes_the_canary_weight_per_step(
-    emu: KubeEmulator, apis: KubeApis
-) -> None:
-    _start(emu, apis, stable=2, canary=1)
-    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
-    service = _service(driver="ingress", canary_ingress="checkout-canary")
+def test_ingress_driver_writes_the_canary_weight_per_step(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=2, canary=1)
+    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}), tracks.ns)
+    service = _service(tracks.ns, driver="ingress", canary_ingress="checkout-canary")
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
     assert plan.detail["initial_weight"] == "100"
@@ -185,66 +186,71 @@ def test_ingress_driver_writes_the_canary_weight_per_step(
     weights = []
     for step in range(len(plan.steps)):
         executor.apply_step(service, plan, step=step, actor=ALICE, drill=False)
-        weights.append(_weight(emu))
+        weights.append(_weight(tracks))
 
     assert weights == ["50", "20", "5", "0"]
-    assert _replicas(emu) == (2, 1)  # the ingress driver leaves replicas alone
+    assert _replicas(tracks) == (2, 1)  # the ingress driver leaves replicas alone
     assert executor.verify(service, plan, drill=False).ok
     assert executor.apply_step(service, plan, step=3, actor=ALICE, drill=False).noop
 
 
-def test_refuses_an_ingress_that_is_not_a_canary(emu: KubeEmulator, apis: KubeApis) -> None:
-    _start(emu, apis, stable=1, canary=1)
-    create(apis, _ingress("checkout-canary", {}))
-    service = _service(driver="ingress", canary_ingress="checkout-canary")
+def test_refuses_an_ingress_that_is_not_a_canary(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=1, canary=1)
+    create(apis, _ingress("checkout-canary", {}), tracks.ns)
+    service = _service(tracks.ns, driver="ingress", canary_ingress="checkout-canary")
 
     with pytest.raises(ExecutionError) as refused:
         GradualExecutor(apis).plan(service)
 
     assert str(refused.value) == (
-        "ingress shop/checkout-canary is not an ingress-nginx canary "
+        f"ingress {tracks.ns}/checkout-canary is not an ingress-nginx canary "
         '(nginx.ingress.kubernetes.io/canary is not "true"); refusing to steer traffic with it'
     )
 
 
-def test_a_conflict_on_the_ingress_is_retried(emu: KubeEmulator, apis: KubeApis) -> None:
-    _start(emu, apis, stable=1, canary=1)
-    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
-    service = _service(driver="ingress", canary_ingress="checkout-canary")
+@pytest.mark.emulator_only
+def test_a_conflict_on_the_ingress_is_retried(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=1, canary=1)
+    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}), tracks.ns)
+    service = _service(tracks.ns, driver="ingress", canary_ingress="checkout-canary")
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
-    emu.inject_faults(resource="ingresses", namespace=NS, name="checkout-canary", conflicts=3)
+    tracks.inject_faults(resource="ingresses", name="checkout-canary", conflicts=3)
 
     executor.apply_step(service, plan, step=0, actor=ALICE, drill=False)
 
-    assert _weight(emu) == "50"
+    assert _weight(tracks) == "50"
 
 
+@pytest.mark.emulator_only
 def test_server_errors_on_scaling_are_retried_then_retryable(
-    emu: KubeEmulator, apis: KubeApis
+    tracks: Scoped, apis: KubeApis
 ) -> None:
-    _start(emu, apis, stable=2, canary=2)
-    service = _service()
+    _start(tracks, apis, stable=2, canary=2)
+    service = _service(tracks.ns)
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
-    emu.inject_faults(resource="deployments", namespace=NS, name="checkout", errors=2)
+    tracks.inject_faults(resource="deployments", name="checkout", errors=2)
     executor.apply_step(service, plan, step=1, actor=ALICE, drill=False)
-    assert _replicas(emu) == (3, 1)
+    assert _replicas(tracks) == (3, 1)
 
-    emu.inject_faults(resource="deployments", namespace=NS, name="checkout", errors=50)
+    tracks.inject_faults(resource="deployments", name="checkout", errors=50)
     with pytest.raises(ExecutionError) as failed:
         executor.apply_step(service, plan, step=2, actor=ALICE, drill=False)
 
     assert failed.value.retryable
     assert "scaling deployment shop/checkout" in str(failed.value)
-    assert _replicas(emu) == (3, 1)  # canary untouched when stable could not grow
+    assert _replicas(tracks) == (3, 1)  # canary untouched when stable could not grow
 
 
-def test_a_drill_changes_nothing(emu: KubeEmulator, apis: KubeApis) -> None:
-    _start(emu, apis, stable=2, canary=2)
-    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}))
-    before = emu.dump()
-    for service in (_service(), _service(driver="ingress", canary_ingress="checkout-canary")):
+def test_a_drill_changes_nothing(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=2, canary=2)
+    create(apis, _ingress("checkout-canary", {CANARY: "true", CANARY_WEIGHT: "100"}), tracks.ns)
+    before = tracks.dump()
+    for service in (
+        _service(tracks.ns),
+        _service(tracks.ns, driver="ingress", canary_ingress="checkout-canary"),
+    ):
         executor = GradualExecutor(apis)
         plan = executor.plan(service)
         for step in range(len(plan.steps)):
@@ -252,13 +258,13 @@ def test_a_drill_changes_nothing(emu: KubeEmulator, apis: KubeApis) -> None:
             assert all(c.dry_run for c in result.changes)
         assert executor.verify(service, plan, drill=True).ok
 
-    assert emu.dump() == before
-    assert {e["dryRun"] for e in emu.audit if e["verb"] == "patch"} == {True}
+    assert tracks.dump() == before
+    assert {e["dryRun"] for e in tracks.audit if e["verb"] == "patch"} == {True}
 
 
-def test_a_step_outside_the_plan_is_refused(emu: KubeEmulator, apis: KubeApis) -> None:
-    _start(emu, apis, stable=1, canary=1)
-    service = _service()
+def test_a_step_outside_the_plan_is_refused(tracks: Scoped, apis: KubeApis) -> None:
+    _start(tracks, apis, stable=1, canary=1)
+    service = _service(tracks.ns)
     executor = GradualExecutor(apis)
     plan = executor.plan(service)
 

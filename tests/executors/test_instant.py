@@ -14,15 +14,17 @@ from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.kube.rollout import rollout_status
 from sandbox.kube import KubeEmulator
-from tests.executors.conftest import NAMESPACE, Cluster, MemorySnapshotStore, make_service, poll
-from tests.support import tools
+from tests.executors.conftest import Cluster, MemorySnapshotStore, make_service, poll
+from tests.support.backend import REAL, Backend
 
 ACTOR = Actor("U0BOB")
 CAUSE = "kubernetes.io/change-cause"
 
 
 def executor(apis: KubeApis, store: MemorySnapshotStore, **kw: Any) -> InstantExecutor:
-    return InstantExecutor(apis, store, backoff_seconds=0.0, **kw)
+    """A short backoff: on the real plane the controller may still be writing a Deployment's
+    status from the last release when the rollback starts, and conflicts re-read after it."""
+    return InstantExecutor(apis, store, **{"backoff_seconds": 0.1, **kw})
 
 
 def release(cluster: Cluster, namespace: str, image: str, cause: str, **env: str) -> None:
@@ -37,9 +39,9 @@ def release(cluster: Cluster, namespace: str, image: str, cause: str, **env: str
     cluster.patch("checkout", patch, namespace)
 
 
-def three_revisions(cluster: Cluster, namespace: str = NAMESPACE) -> None:
+def three_revisions(cluster: Cluster, namespace: str | None = None) -> None:
     """checkout at v1, v2 (new env and change-cause), v3: revision 3 live."""
-    cluster.ensure_namespace(namespace)
+    namespace = namespace or cluster.ns
     cluster.create(
         "checkout",
         "shop/checkout:v1",
@@ -53,23 +55,18 @@ def three_revisions(cluster: Cluster, namespace: str = NAMESPACE) -> None:
     cluster.wait_revision("checkout", 3, namespace)
 
 
-def kubectl(emu: KubeEmulator, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    config = emu.write_kubeconfig(tmp_path / "kc")
-    return subprocess.run(
-        [tools.kubectl(), "--kubeconfig", config, "--cache-dir", str(tmp_path / "cache"), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def kubectl(backend: Backend, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """kubectl itself: on the real plane the one pinned to the server's version."""
+    return backend.kubectl(tmp_path, *args)
 
 
-def outcome(emu: KubeEmulator, namespace: str) -> dict[str, Any]:
+def outcome(backend: Backend, namespace: str) -> dict[str, Any]:
     """What kubectl's and our rollback must agree on."""
-    deployment = emu.get("deployments", namespace, "checkout")
+    deployment = backend.get("deployments", namespace, "checkout")
     assert deployment is not None
     replicasets = {
         rs["metadata"]["name"]: (rs["metadata"].get("annotations"), rs["spec"]["template"])
-        for rs in emu.list("replicasets", namespace)
+        for rs in backend.list("replicasets", namespace)
     }
     return {
         "template": deployment["spec"]["template"],
@@ -89,27 +86,28 @@ def settle(cluster: Cluster, revision: int, *namespaces: str) -> None:
 
 @pytest.mark.parametrize("to_revision", [None, 1])
 def test_end_state_is_identical_to_kubectl_rollout_undo(
-    emu: KubeEmulator,
+    kube_backend: Backend,
     apis: KubeApis,
     cluster: Cluster,
     store: MemorySnapshotStore,
     tmp_path: Path,
     to_revision: int | None,
 ) -> None:
-    three_revisions(cluster, "shop-a")
-    three_revisions(cluster, "shop-b")
-    args = ["rollout", "undo", "deployment/checkout", "-n", "shop-a"]
+    shop_a, shop_b = cluster.namespace("shop-a"), cluster.namespace("shop-b")
+    three_revisions(cluster, shop_a)
+    three_revisions(cluster, shop_b)
+    args = ["rollout", "undo", "deployment/checkout", "-n", shop_a]
     if to_revision:
         args.append(f"--to-revision={to_revision}")
-    done = kubectl(emu, tmp_path, *args)
+    done = kubectl(kube_backend, tmp_path, *args)
     assert done.returncode == 0, done.stderr
     ex = executor(apis, store)
-    service = make_service(namespace="shop-b")
+    service = make_service(namespace=shop_b)
     plan = ex.plan(service, to_revision=to_revision)
     result = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     assert result.finished and not result.noop
-    settle(cluster, 4, "shop-a", "shop-b")
-    ours, theirs = outcome(emu, "shop-b"), outcome(emu, "shop-a")
+    settle(cluster, 4, shop_a, shop_b)
+    ours, theirs = outcome(kube_backend, shop_b), outcome(kube_backend, shop_a)
     assert ours["template"] == theirs["template"]
     assert ours["annotations"] == theirs["annotations"]
     assert ours["replicasets"].keys() == theirs["replicasets"].keys()
@@ -117,7 +115,7 @@ def test_end_state_is_identical_to_kubectl_rollout_undo(
         assert (name, rs_annotations) == (name, theirs["replicasets"][name][0])
         assert (name, template) == (name, theirs["replicasets"][name][1])
     expected_image = "shop/checkout:v1" if to_revision else "shop/checkout:v2"
-    template = outcome(emu, "shop-b")["template"]
+    template = outcome(kube_backend, shop_b)["template"]
     assert template["spec"]["containers"][0]["image"] == expected_image
     assert "pod-template-hash" not in template["metadata"]["labels"]
 
@@ -126,7 +124,7 @@ def test_plan_describes_the_previous_revision(
     apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
-    plan = executor(apis, store).plan(make_service())
+    plan = executor(apis, store).plan(make_service(namespace=cluster.ns))
     assert (plan.from_revision, plan.to_revision) == (3, 2)
     assert (plan.from_image, plan.to_image) == ("shop/checkout:v3", "shop/checkout:v2")
     assert "image (app): shop/checkout:v3 -> shop/checkout:v2" in plan.changes
@@ -134,19 +132,19 @@ def test_plan_describes_the_previous_revision(
 
 
 def test_already_at_the_revision_is_a_noop(
-    emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store)
-    service = make_service()
+    service = make_service(namespace=cluster.ns)
     plan = ex.plan(service, to_revision=2)
     ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     cluster.wait_revision("checkout", 4)
-    patches = len([e for e in emu.audit if e["verb"] == "patch"])
+    patches = len([e for e in kube_backend.writes(cluster.ns) if e["verb"] == "patch"])
     again = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     assert again.noop and again.finished and again.changes == ()
     assert "already at revision 4" in again.message
-    assert len([e for e in emu.audit if e["verb"] == "patch"]) == patches
+    assert len([e for e in kube_backend.writes(cluster.ns) if e["verb"] == "patch"]) == patches
     assert ex.plan(service, to_revision=4).detail["noop"] is True
 
 
@@ -157,7 +155,7 @@ def test_missing_revision_is_refused_with_kubectls_words(
     with pytest.raises(
         ExecutionError, match="unable to find specified revision 9 in history"
     ) as exc:
-        executor(apis, store).plan(make_service(), to_revision=9)
+        executor(apis, store).plan(make_service(namespace=cluster.ns), to_revision=9)
     assert not exc.value.retryable
 
 
@@ -166,45 +164,48 @@ def test_no_history_is_refused(
 ) -> None:
     cluster.create("checkout", "shop/checkout:v1")
     with pytest.raises(ExecutionError, match='no rollout history found for deployment "checkout"'):
-        executor(apis, store).plan(make_service())
+        executor(apis, store).plan(make_service(namespace=cluster.ns))
 
 
 def test_missing_deployment_names_it(
     apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
-    with pytest.raises(ExecutionError, match="deployment shop/checkout not found"):
-        executor(apis, store).plan(make_service())
+    with pytest.raises(ExecutionError, match=f"deployment {cluster.ns}/checkout not found"):
+        executor(apis, store).plan(make_service(namespace=cluster.ns))
 
 
 def test_paused_deployment_is_refused_and_untouched(
-    emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store)
-    plan = ex.plan(make_service())
+    plan = ex.plan(make_service(namespace=cluster.ns))
     cluster.patch("checkout", {"spec": {"paused": True}})
-    assert any("paused" in w for w in ex.plan(make_service()).warnings)
+    assert any("paused" in w for w in ex.plan(make_service(namespace=cluster.ns)).warnings)
     before = cluster.deployment("checkout")
-    writes = len([e for e in emu.audit if e["verb"] == "patch"])
+    writes = len([e for e in kube_backend.writes(cluster.ns) if e["verb"] == "patch"])
     with pytest.raises(ExecutionError, match="you cannot rollback a paused deployment") as exc:
-        ex.apply_step(make_service(), plan, step=0, actor=ACTOR, drill=False)
+        ex.apply_step(make_service(namespace=cluster.ns), plan, step=0, actor=ACTOR, drill=False)
     assert not exc.value.retryable
     after = cluster.deployment("checkout")
     assert (after["spec"], after["metadata"]["annotations"]) == (
         before["spec"],
         before["metadata"]["annotations"],
     )
-    assert len([e for e in emu.audit if e["verb"] == "patch"]) == writes
+    assert len([e for e in kube_backend.writes(cluster.ns) if e["verb"] == "patch"]) == writes
 
 
+@pytest.mark.emulator_only
 def test_conflicts_are_retried_after_a_fresh_read(
     emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store, conflict_retries=3)
-    plan = ex.plan(make_service())
-    emu.inject_faults(resource="deployments", namespace=NAMESPACE, name="checkout", conflicts=2)
-    result = ex.apply_step(make_service(), plan, step=0, actor=ACTOR, drill=False)
+    plan = ex.plan(make_service(namespace=cluster.ns))
+    emu.inject_faults(resource="deployments", namespace=cluster.ns, name="checkout", conflicts=2)
+    result = ex.apply_step(
+        make_service(namespace=cluster.ns), plan, step=0, actor=ACTOR, drill=False
+    )
     assert not result.noop
     cluster.wait_revision("checkout", 4)
     patches = [e for e in emu.audit if e["verb"] == "patch" and e["resource"] == "deployments"]
@@ -212,12 +213,14 @@ def test_conflicts_are_retried_after_a_fresh_read(
 
 
 def test_a_stale_resource_version_answers_409_and_is_redecided(
-    emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     """A concurrent change between our read and our patch must not be overwritten blindly."""
     three_revisions(cluster)
-    ex = executor(apis, store)
-    service = make_service()
+    # The product's backoff: on a real plane the controller keeps writing the Deployment's
+    # status while the concurrent scale settles, so every re-read must not be immediate.
+    ex = executor(apis, store, backoff_seconds=0.2)
+    service = make_service(namespace=cluster.ns)
     plan = ex.plan(service)
     real_read = ex._read
     calls = {"n": 0}
@@ -232,52 +235,60 @@ def test_a_stale_resource_version_answers_409_and_is_redecided(
     ex._read = read_then_race  # type: ignore[method-assign]
     result = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     assert calls["n"] >= 2 and not result.noop  # the controller may bump it once more
+    if kube_backend.name == REAL:  # the apiserver itself refused the stale write
+        codes = [w["code"] for w in kube_backend.writes(cluster.ns) if w["verb"] == "patch"]
+        assert 409 in codes
     final = cluster.deployment("checkout")
     assert final["spec"]["replicas"] == 3  # the concurrent change survived
     assert final["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/checkout:v2"
 
 
+@pytest.mark.emulator_only
 def test_conflicts_past_the_budget_stop_with_nothing_changed(
     emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store, conflict_retries=2)
-    plan = ex.plan(make_service())
-    emu.inject_faults(resource="deployments", namespace=NAMESPACE, name="checkout", conflicts=5)
+    plan = ex.plan(make_service(namespace=cluster.ns))
+    emu.inject_faults(resource="deployments", namespace=cluster.ns, name="checkout", conflicts=5)
     with pytest.raises(ExecutionError, match="kept changing") as exc:
-        ex.apply_step(make_service(), plan, step=0, actor=ACTOR, drill=False)
+        ex.apply_step(make_service(namespace=cluster.ns), plan, step=0, actor=ACTOR, drill=False)
     assert exc.value.retryable
     assert "the deployment was not patched" in str(exc.value)
     assert cluster.revision("checkout") == 3
 
 
+@pytest.mark.emulator_only
 def test_server_errors_are_retried_with_backoff(
     emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
     sleeps: list[float] = []
     ex = InstantExecutor(apis, store, server_retries=3, backoff_seconds=0.01, sleep=sleeps.append)
-    plan = ex.plan(make_service())
+    plan = ex.plan(make_service(namespace=cluster.ns))
     emu.inject_faults(
-        resource="deployments", namespace=NAMESPACE, name="checkout", errors=2, status=503
+        resource="deployments", namespace=cluster.ns, name="checkout", errors=2, status=503
     )
-    result = ex.apply_step(make_service(), plan, step=0, actor=ACTOR, drill=False)
+    result = ex.apply_step(
+        make_service(namespace=cluster.ns), plan, step=0, actor=ACTOR, drill=False
+    )
     assert not result.noop
     assert sleeps == [0.01, 0.02]
     cluster.wait_revision("checkout", 4)
 
 
+@pytest.mark.emulator_only
 def test_server_errors_past_the_budget_are_retryable_and_say_what_happened(
     emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store, server_retries=1)
-    plan = ex.plan(make_service())
+    plan = ex.plan(make_service(namespace=cluster.ns))
     emu.inject_faults(
-        resource="deployments", namespace=NAMESPACE, name="checkout", errors=5, status=500
+        resource="deployments", namespace=cluster.ns, name="checkout", errors=5, status=500
     )
     with pytest.raises(ExecutionError) as exc:
-        ex.apply_step(make_service(), plan, step=0, actor=ACTOR, drill=False)
+        ex.apply_step(make_service(namespace=cluster.ns), plan, step=0, actor=ACTOR, drill=False)
     assert exc.value.retryable
     assert "HTTP 500" in str(exc.value)
     assert "the deployment was not patched" in str(exc.value)
@@ -285,12 +296,12 @@ def test_server_errors_past_the_budget_are_retryable_and_say_what_happened(
 
 
 def test_drill_changes_nothing_but_reports_the_changes(
-    emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     cluster.configmap("checkout-config", {"MODE": "safe"})
     cluster.create("checkout", "shop/checkout:v1", configmap="checkout-config")
     ex = executor(apis, store)
-    service = make_service()
+    service = make_service(namespace=cluster.ns)
     ex.snapshot(service)
     cluster.configmap("checkout-config", {"MODE": "fast"})
     cluster.roll("checkout", "shop/checkout:v2", revision=2)
@@ -299,16 +310,19 @@ def test_drill_changes_nothing_but_reports_the_changes(
     cluster.wait(lambda: _rolled_out(cluster.deployment("checkout")))
     plan = ex.plan(service)
     saved = len(store.batches)
-    before = emu.dump()
+    cluster.quiet()
+    before = kube_backend.fingerprint(cluster.ns)
     result = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=True)
-    assert emu.dump() == before
+    assert kube_backend.fingerprint(cluster.ns) == before
     assert len(store.batches) == saved
     assert {(c.kind, c.dry_run) for c in result.changes} == {
         ("ConfigMap", True),
         ("Deployment", True),
     }
     assert result.message.startswith("drill, nothing changed: would roll back")
-    writes = [e for e in emu.audit if e["verb"] in ("patch", "update", "create")][-2:]
+    writes = [
+        e for e in kube_backend.writes(cluster.ns) if e["verb"] in ("patch", "update", "create")
+    ][-2:]
     assert all(e["dryRun"] for e in writes)
     assert ex.verify(service, plan, drill=True).ok
 
@@ -324,12 +338,12 @@ def _rolled_out(deployment: dict[str, Any]) -> bool:
 
 
 def test_configmaps_the_target_ran_with_are_restored(
-    emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     cluster.configmap("checkout-config", {"MODE": "safe", "OLD": "1"})
     cluster.create("checkout", "shop/checkout:v1", configmap="checkout-config")
     ex = executor(apis, store)
-    service = make_service()
+    service = make_service(namespace=cluster.ns)
     ex.snapshot(service)  # the checkpoint taken while revision 1 is live
     cluster.configmap("checkout-config", {"MODE": "fast", "OLD": None, "NEW": "2"})  # type: ignore[dict-item]
     cluster.roll("checkout", "shop/checkout:v2", revision=2)
@@ -338,7 +352,7 @@ def test_configmaps_the_target_ran_with_are_restored(
     assert "configmap/checkout-config key NEW: 2 -> (unset)" in plan.changes
     result = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     assert [c.kind for c in result.changes] == ["ConfigMap", "Deployment"]
-    stored = emu.get("configmaps", NAMESPACE, "checkout-config")
+    stored = kube_backend.get("configmaps", cluster.ns, "checkout-config")
     assert stored is not None and stored["data"] == {"MODE": "safe", "OLD": "1"}
     # The checkpoint before the change recorded the state being left.
     last = store.batches[-1]
@@ -350,21 +364,22 @@ def test_a_third_version_since_the_plan_is_refused(
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store)
-    plan = ex.plan(make_service())
+    plan = ex.plan(make_service(namespace=cluster.ns))
     cluster.roll("checkout", "shop/checkout:v4", revision=4)
     with pytest.raises(ExecutionError, match="changed since the plan was made"):
-        ex.apply_step(make_service(), plan, step=0, actor=ACTOR, drill=False)
+        ex.apply_step(make_service(namespace=cluster.ns), plan, step=0, actor=ACTOR, drill=False)
     assert cluster.revision("checkout") == 4
 
 
+@pytest.mark.emulator_only
 def test_writes_impersonate_the_actor(
     emu: KubeEmulator, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store)
-    plan = ex.plan(make_service())
+    plan = ex.plan(make_service(namespace=cluster.ns))
     actor = Actor("U0BOB", kube_user="bob@example.com", kube_groups=("sre",))
-    ex.apply_step(make_service(), plan, step=0, actor=actor, drill=False)
+    ex.apply_step(make_service(namespace=cluster.ns), plan, step=0, actor=actor, drill=False)
     patch = [e for e in emu.audit if e["verb"] == "patch" and e["resource"] == "deployments"][-1]
     assert patch["user"] == "bob@example.com"
     assert "sre" in patch["groups"]
@@ -375,7 +390,7 @@ def test_verify_waits_for_the_rollout_then_passes(
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store)
-    service = make_service()
+    service = make_service(namespace=cluster.ns)
     plan = ex.plan(service)
     ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     poll(lambda: ex.verify(service, plan, drill=False).done)
@@ -387,7 +402,7 @@ def test_verify_fails_when_the_image_moved_on(
 ) -> None:
     three_revisions(cluster)
     ex = executor(apis, store)
-    service = make_service()
+    service = make_service(namespace=cluster.ns)
     plan = ex.plan(service)
     ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     cluster.wait_revision("checkout", 4)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.revisions import read_deployment
 from rollback_bot.kube.rollout import rollout_status
-from sandbox.kube import KubeEmulator
-from tests.executors.conftest import NAMESPACE, Cluster, poll
-from tests.support import tools
+from tests.executors.conftest import Cluster, poll
+from tests.support.backend import Backend
 
 
 def deployment(generation: int = 2, observed: int = 2, **status: Any) -> dict[str, Any]:
@@ -57,29 +55,35 @@ def test_complete_rollout() -> None:
 
 
 def test_agrees_with_kubectl_on_a_live_rollout(
-    emu: KubeEmulator, apis: KubeApis, cluster: Cluster, tmp_path: Path
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, tmp_path: Path
 ) -> None:
     cluster.create("checkout", "shop/checkout:v1")
-    poll(lambda: rollout_status(read_deployment(apis, NAMESPACE, "checkout")).done)
-    config = emu.write_kubeconfig(tmp_path / "kc")
-    done = subprocess.run(
-        [
-            tools.kubectl(),
-            "--kubeconfig",
-            config,
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "rollout",
-            "status",
-            "deployment/checkout",
-            "-n",
-            NAMESPACE,
-            "--watch=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    poll(lambda: rollout_status(read_deployment(apis, cluster.ns, "checkout")).done)
+    done = kube_backend.kubectl(
+        tmp_path, "rollout", "status", "deployment/checkout", "-n", cluster.ns, "--watch=false"
     )
-    ours = rollout_status(read_deployment(apis, NAMESPACE, "checkout"))
+    ours = rollout_status(read_deployment(apis, cluster.ns, "checkout"))
     assert done.returncode == 0 and ours.ok
     assert done.stdout.strip() == ours.detail
+
+
+def test_a_crashing_release_exceeds_its_progress_deadline_as_kubectl_says(
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, tmp_path: Path
+) -> None:
+    """A release whose pods never become Ready: the controller gives up after
+    progressDeadlineSeconds, and our verdict and kubectl's are the same final failure."""
+    cluster.create("checkout", "shop/checkout:v1")
+    poll(lambda: rollout_status(read_deployment(apis, cluster.ns, "checkout")).ok)
+    cluster.patch("checkout", {"spec": {"progressDeadlineSeconds": 2}})
+    cluster.roll("checkout", kube_backend.crashing("shop/checkout:v2"), revision=2)
+    poll(lambda: rollout_status(read_deployment(apis, cluster.ns, "checkout")).done)
+    ours = rollout_status(read_deployment(apis, cluster.ns, "checkout"))
+    assert (ours.ok, ours.done) == (False, True)
+    assert ours.detail == 'deployment "checkout" exceeded its progress deadline'
+    done = kube_backend.kubectl(
+        tmp_path, "rollout", "status", "deployment/checkout", "-n", cluster.ns, "--watch=false"
+    )
+    assert done.returncode != 0
+    assert 'deployment "checkout" exceeded its progress deadline' in done.stderr
+    old = [rs for rs in kube_backend.list("replicasets", cluster.ns) if rs["spec"]["replicas"]]
+    assert len(old) == 2  # the old pods keep serving next to the stalled new ones

@@ -1,3 +1,5 @@
-"""Tests here run against the real control plane (sandbox/realk8s), started once a session."""
+"""Tests here run against the real control plane (sandbox/realk8s), started once a session.
 
-from tests.support.realk8s import real_control_plane  # noqa: F401
+The ``real_control_plane`` fixture comes from ``tests.support.realk8s``, a plugin of the
+root conftest, so this package and the executor suites share one control plane.
+"""

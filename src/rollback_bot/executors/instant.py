@@ -183,6 +183,10 @@ class InstantExecutor:
                 pending = getattr(api, "pending_change", None)
                 if api.status == 409 and conflicts < self.conflict_retries:
                     conflicts += 1
+                    # A real deployment controller writes status (bumping resourceVersion)
+                    # for as long as a rollout or scale settles: an immediate re-read would
+                    # lose the race again, so conflicts wait as server errors do.
+                    self.sleep(self.backoff_seconds * 2 ** (conflicts - 1))
                     continue
                 if is_retryable_status(api) and failures < self.server_retries:
                     failures += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -108,6 +109,33 @@ def _status_message(exc: ApiException) -> str:
     return str(exc.reason or "").strip()
 
 
+# The apiserver's RBAC refusal: 'deployments.apps "web" is forbidden: User "alice" cannot
+# patch resource "deployments" in API group "apps" in the namespace "shop"'.
+_FORBIDDEN = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)"'
+    r'(?: in API group "(?P<group>[^"]*)")?'
+    r'(?: in the namespace "(?P<namespace>[^"]+)"| at the cluster scope)?'
+)
+
+
+def refusal(detail: str, what: str) -> str:
+    """Who may not do what, in the words people use to fix an RBAC rule."""
+    found = _FORBIDDEN.search(detail)
+    if found is None:
+        return (
+            f"Kubernetes refused {what}: {detail or 'forbidden'}; "
+            "check the RBAC rules for the user the bot acts as"
+        )
+    group = found["group"]
+    resource = f"{found['resource']}.{group}" if group else found["resource"]
+    where = f"in namespace {found['namespace']}" if found["namespace"] else "cluster-wide"
+    verb, user = found["verb"], found["user"]
+    return (
+        f'Kubernetes refused {what}: user "{user}" may not {verb} {resource} {where}; '
+        f"an RBAC Role bound to {user} must allow verb {verb!r} on {resource!r}"
+    )
+
+
 def explain(exc: ApiException, what: str) -> ExecutionError:
     """An ``ExecutionError`` people can act on; ``what`` names the object (``deployment a/b``)."""
     status = int(exc.status or 0)
@@ -118,10 +146,12 @@ def explain(exc: ApiException, what: str) -> ExecutionError:
         return ExecutionError(
             f"{what} was changed by someone else at the same time ({detail})", retryable=True
         )
-    if status in (401, 403):
+    if status == 403:
+        return ExecutionError(refusal(detail, what))
+    if status == 401:
         return ExecutionError(
-            f"not allowed to change {what}: {detail or 'forbidden'}; "
-            "check the RBAC rules for the user the bot acts as"
+            f"Kubernetes did not accept the bot's credentials for {what}: "
+            f"{detail or 'unauthorized'}"
         )
     if status == 422 or status == 400:
         return ExecutionError(f"the API server rejected the change to {what}: {detail}")
