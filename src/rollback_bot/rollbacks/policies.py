@@ -127,28 +127,30 @@ def may_deny(service: Service, who: Principal) -> Verdict:
 
 def may_operate(service: Service, who: Principal) -> Verdict:
     """Pause, resume, abort and cancel: anyone who could request or approve."""
-    if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
-        return ALLOW
-    unchecked = _unchecked(who, service.policy.requesters, service.policy.approvers)
-    if unchecked is not None:
-        return unchecked
-    return Verdict(
-        False,
-        f"you may not pause, resume or abort rollbacks of {service.label}: "
-        f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
-    )
+    return _requester_or_approver(service, who, "pause, resume or abort rollbacks of {label}")
 
 
 def may_act_on_alerts(service: Service, who: Principal, *, what: str) -> Verdict:
     """Silence an alert, export a postmortem: the service's requesters and approvers."""
+    return _requester_or_approver(service, who, what)
+
+
+def _requester_or_approver(service: Service, who: Principal, doing: str) -> Verdict:
+    """The rule of every verb that anyone who could request or approve may use.
+
+    ``doing`` names the verb for the refusal; ``{label}`` in it becomes the service's label.
+    """
     if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
         return ALLOW
     unchecked = _unchecked(who, service.policy.requesters, service.policy.approvers)
     if unchecked is not None:
         return unchecked
+    phrase = (
+        doing.format(label=service.label) if "{label}" in doing else f"{doing} for {service.label}"
+    )
     return Verdict(
         False,
-        f"you may not {what} for {service.label}: "
+        f"you may not {phrase}: "
         f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
     )
 
@@ -168,21 +170,9 @@ def automation_allowed(service: Service) -> Verdict:
 
 def may_mark(service: Service, who: Principal) -> Verdict:
     """Mark a release good or bad: the requesters and approvers of the service."""
-    if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
-        return ALLOW
-    return Verdict(
-        False,
-        f"you may not mark releases of {service.label}: "
-        f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
-    )
+    return _requester_or_approver(service, who, "mark releases of {label}")
 
 
 def may_declare_mitigated(service: Service, who: Principal) -> Verdict:
     """Declare an incident mitigated: the requesters and approvers of its service."""
-    if _in(service.policy.requesters, who) or _in(service.policy.approvers, who):
-        return ALLOW
-    return Verdict(
-        False,
-        f"you may not declare incidents of {service.label} mitigated: "
-        f"ask {_describe(service.policy.requesters)} or {_describe(service.policy.approvers)}",
-    )
+    return _requester_or_approver(service, who, "declare incidents of {label} mitigated")

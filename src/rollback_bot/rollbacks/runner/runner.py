@@ -38,6 +38,7 @@ from rollback_bot.rollbacks.runner.scheduling import JobScheduler
 from rollback_bot.rollbacks.runner.steps import Steps
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Runner(EffectSink, Generic[W]):
                 summary=f"the bot restarted while step {action.step + 1} of {rid(row.id)} was "
                 "running; paused so nothing repeats blindly. Resume re-reads the cluster "
                 "and applies only what is missing; or abort.",
-                kind="rollback.paused",
+                kind=TimelineKind.ROLLBACK_PAUSED,
             )
         else:
             assert_never(action)
@@ -162,7 +163,7 @@ class Runner(EffectSink, Generic[W]):
         deadline = self._clock.now() + timedelta(seconds=seconds)
         self.rollbacks.record(
             row.id,
-            kind="countdown.started",
+            kind=TimelineKind.COUNTDOWN_STARTED,
             summary=f"automatic rollback {rid(row.id)} of {row.service} in {seconds:.0f} s "
             "unless someone cancels",
             update=lambda r: setattr(r, "deadline_at", deadline),
@@ -192,7 +193,7 @@ class Runner(EffectSink, Generic[W]):
             rollback_id,
             Move.COUNTDOWN_ELAPSED,
             summary=f"countdown for {rid(rollback_id)} elapsed with nobody cancelling; starting",
-            kind="countdown.elapsed",
+            kind=TimelineKind.COUNTDOWN_ELAPSED,
         )
 
     def _schedule_expiry(self, row: Rollback) -> None:

@@ -30,7 +30,6 @@ from rollback_bot.kube.events import (
     ROLLED_BACK,
     STARTED,
     EventRecorder,
-    change_cause,
 )
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.rollbacks.lifecycle import Move, State
@@ -39,6 +38,7 @@ from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
+from rollback_bot.rollbacks.runner.trace import ClusterTrace, change_recorder, check_line
 from rollback_bot.rollbacks.targets import GOOD, record_verdict
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -64,7 +64,7 @@ class Steps:
         events: EventRecorder | None = None,
     ) -> None:
         self._mitigate = mitigate
-        self._events = events
+        self._trace = ClusterTrace(uow=uow, clock=clock, events=events)
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
@@ -96,11 +96,11 @@ class Steps:
             Move.BEGIN,
             summary=f"{drill}executing {rid(rollback_id)}: snapshot of "
             + ", ".join(f"{r.kind}/{r.name}" for r in records),
-            kind="rollback.executing",
+            kind=TimelineKind.ROLLBACK_EXECUTING,
             update=_reset_attempts,
             extra=save,
         )
-        self._event(row, service, STARTED, f"{rid(row.id)} started: {self._cause(row)}")
+        self._trace.event(row, service, STARTED, f"{rid(row.id)} started: {self._trace.cause(row)}")
         self.step(rollback_id)
 
     def step(self, rollback_id: int) -> None:
@@ -110,7 +110,7 @@ class Steps:
         row, service, executor = loaded
         plan = Plan.from_dict(row.plan)
         self._mark_applying(row, plan)
-        plan = replace(plan, detail={**plan.detail, "change_cause": self._cause(row)})
+        plan = replace(plan, detail={**plan.detail, "change_cause": self._trace.cause(row)})
         try:
             with self._bound(rollback_id):
                 result = executor.apply_step(
@@ -132,7 +132,7 @@ class Steps:
         if row.step != last:
             self._rollbacks.record(
                 rollback_id,
-                kind="rollback.skipped",
+                kind=TimelineKind.ROLLBACK_SKIPPED,
                 summary=f"skipping to the last step ({last + 1}) of {rid(rollback_id)}",
                 data={"from_step": row.step, "to_step": last},
                 update=lambda r: setattr(r, "step", last),
@@ -148,7 +148,7 @@ class Steps:
         if result.ok:
             self._rollbacks.record(
                 rollback_id,
-                kind="health.passed",
+                kind=TimelineKind.HEALTH_PASSED,
                 summary=f"health gate green before step {row.step + 1}",
                 data={"checks": result.checks},
             )
@@ -160,7 +160,7 @@ class Steps:
             summary=f"health gate failed before step {row.step + 1}, {rid(rollback_id)} paused: "
             + "; ".join(result.reasons)
             + ". Resume to continue, go to 0% now, or abort.",
-            kind="health.failed",
+            kind=TimelineKind.HEALTH_FAILED,
             data={"checks": result.checks, "reasons": list(result.reasons)},
         )
 
@@ -186,12 +186,12 @@ class Steps:
                 rollback_id,
                 Move.VERIFIED,
                 summary=self._verified_text(row, seen.detail, gate),
-                kind="rollback.done",
+                kind=TimelineKind.ROLLBACK_DONE,
                 data={"checks": gate.checks if gate else {}, "rollout_healthy": True},
                 extra=(lambda uow, r: self._after_verified(uow, r, plan, gate)) if gate else None,
             )
             if moved is not None:
-                self._event(row, service, ROLLED_BACK, f"{rid(row.id)} done: {seen.detail}")
+                self._trace.event(row, service, ROLLED_BACK, f"{rid(row.id)} done: {seen.detail}")
         elif (seen.done and not seen.ok) or self._clock.now() >= deadline:
             self.fail(
                 rollback_id,
@@ -222,7 +222,7 @@ class Steps:
         now = self._clock.now()
         for check in gate.checks.values():
             self._note(
-                uow, row, kind=TimelineKind.HEALTH_CHECK, summary=_check_line(check), data=check
+                uow, row, kind=TimelineKind.HEALTH_CHECK, summary=check_line(check), data=check
             )
         if not gate.alerts_cleared:
             return
@@ -271,20 +271,20 @@ class Steps:
             self._notifier.progress(row, f":warning: {summary}")
             service = self._catalog.service(row.service)
             if service is not None:
-                self._event(row, service, PAUSED, summary, warning=True)
+                self._trace.event(row, service, PAUSED, summary, warning=True)
 
     def fail(self, rollback_id: int, why: str, *, gate: GateResult | None = None) -> None:
         def checks(uow: UnitOfWork, row: Rollback) -> None:
             for check in (gate.checks if gate else {}).values():
                 self._note(
-                    uow, row, kind=TimelineKind.HEALTH_CHECK, summary=_check_line(check), data=check
+                    uow, row, kind=TimelineKind.HEALTH_CHECK, summary=check_line(check), data=check
                 )
 
         moved = self._rollbacks.system_move(
             rollback_id,
             Move.FAIL,
             summary=f"{rid(rollback_id)} FAILED: {why}",
-            kind="rollback.failed",
+            kind=TimelineKind.ROLLBACK_FAILED,
             data={"checks": gate.checks} if gate else None,
             update=lambda r: setattr(r, "error", why),
             extra=checks if gate else None,
@@ -295,52 +295,9 @@ class Steps:
             row = uow.rollbacks.get(id=rollback_id)
         service = self._catalog.service(row.service) if row else None
         if row is not None and service is not None:
-            self._event(row, service, FAILED, f"{rid(rollback_id)} failed: {why}", warning=True)
-
-    # -- the trace on the cluster -------------------------------------------------------
-    def _cause(self, row: Rollback) -> str:
-        """``kubernetes.io/change-cause`` of this rollback's writes: ids, people, why."""
-        with self._uow(read_only=True) as uow:
-            approvers = tuple(
-                a.actor
-                for a in uow.approvals.list_for(rollback_id=row.id)
-                if a.decision == "approve"
+            self._trace.event(
+                row, service, FAILED, f"{rid(rollback_id)} failed: {why}", warning=True
             )
-        return change_cause(
-            rollback=rid(row.id),
-            incident=format_incident_id(row.incident_id) if row.incident_id else None,
-            requested_by=row.requested_by,
-            approved_by=approvers,
-            reason=row.reason or "",
-            target=f"revision {row.to_revision} ({row.to_image})"
-            if row.to_revision
-            else (row.to_image or "the previous state"),
-        )
-
-    def _event(
-        self, row: Rollback, service: Service, reason: str, message: str, *, warning: bool = False
-    ) -> None:
-        """A core/v1 Event on the object the rollback changes; drills change nothing."""
-        if self._events is None or row.drill:
-            return
-        if service.blue_green is not None and row.strategy == "blue-green":
-            kind, name = "Service", service.blue_green.service
-        elif row.strategy == "flag":
-            flag = service.flag(str((row.plan.get("detail") or {}).get("flag", "")))
-            if flag is None:
-                return
-            kind, name = "ConfigMap", flag.configmap
-        else:
-            kind, name = "Deployment", service.deployment
-        self._events.record(
-            namespace=service.namespace,
-            kind=kind,
-            name=name,
-            reason=reason,
-            message=message,
-            at=self._clock.now(),
-            warning=warning,
-        )
 
     # -- helpers -----------------------------------------------------------------------
     def _load(self, rollback_id: int, state: State) -> tuple[Rollback, Service, Executor] | None:
@@ -363,7 +320,7 @@ class Steps:
                 self._note(
                     uow,
                     row,
-                    kind="rollback.applying",
+                    kind=TimelineKind.ROLLBACK_APPLYING,
                     summary=f"{'DRILL: ' if row.drill else ''}applying step {row.step + 1}/"
                     f"{len(plan.steps)}" + (f": {line}" if line else ""),
                     data={"step": row.step},
@@ -373,7 +330,7 @@ class Steps:
     def _record_step(self, row: Rollback, service: Service, plan: Plan, result: StepResult) -> None:
         """The step's writes and the move they make, in one transaction."""
         next_step = result.step + 1
-        save_changes = _change_recorder(result, self._clock.now())
+        save_changes = change_recorder(result, self._clock.now())
 
         def recorded(uow: UnitOfWork, r: Rollback) -> None:
             uow.rollbacks.record_step(rollback=r, next_step=next_step)
@@ -384,7 +341,7 @@ class Steps:
                 row.id,
                 Move.APPLIED,
                 summary=f"{rid(row.id)} applied ({result.message}); verifying",
-                kind="rollback.verifying",
+                kind=TimelineKind.ROLLBACK_VERIFYING,
                 update=lambda r: _set_verify_deadline(r, service, self._clock.now()),
                 extra=recorded,
             )
@@ -393,7 +350,7 @@ class Steps:
                 row.id,
                 Move.STEP_DONE,
                 summary=f"{rid(row.id)} step {next_step}/{len(plan.steps)}: {result.message}",
-                kind="rollback.step",
+                kind=TimelineKind.ROLLBACK_STEP,
                 extra=recorded,
             )
         if moved is None:
@@ -412,7 +369,7 @@ class Steps:
             self._note(
                 uow,
                 row,
-                kind="error",
+                kind=TimelineKind.ERROR,
                 summary=f"{kind.value} attempt {attempts} failed: {exc}",
                 data={"retryable": exc.retryable, "attempt": attempts},
             )
@@ -430,7 +387,7 @@ class Steps:
                 Move.PAUSE,
                 summary=f"{rid(row.id)} paused half-way: {exc}. Earlier steps are in "
                 "place; resume to try this step again, go to 0% now, or abort.",
-                kind="rollback.paused",
+                kind=TimelineKind.ROLLBACK_PAUSED,
                 data={"error": str(exc), "attempts": attempts},
                 update=_reset_attempts,
             )
@@ -477,47 +434,9 @@ class Steps:
         self._notifier.progress(row, "\n".join(lines))
 
 
-def _check_line(check: dict[str, Any]) -> str:
-    """One health check as a person reads it on the timeline."""
-    if check.get("result") == "skipped":
-        return f"health check {check['name']}: not checked ({check.get('skipped')})"
-    line = (
-        f"health check {check['name']} ({check.get('source')}): {check.get('query')} = "
-        f"{check.get('value')}; wanted {check.get('threshold')}: {check.get('result')}"
-    )
-    return line + (f" ({check['reason']})" if check.get("reason") else "")
-
-
 def _reset_attempts(row: Rollback) -> None:
     row.attempts = 0
 
 
 def _set_verify_deadline(row: Rollback, service: Service, now: datetime) -> None:
     row.deadline_at = now + timedelta(seconds=service.health.timeout_seconds)
-
-
-def _change_recorder(result: StepResult, now: datetime) -> Callable[[UnitOfWork, Rollback], None]:
-    """Kubernetes writes of a step, stored in the same transaction as the step's move."""
-
-    def save(uow: UnitOfWork, row: Rollback) -> None:
-        for change in result.changes:
-            prefix = "dry run: " if change.dry_run else ""
-            uow.timeline.append(
-                at=now,
-                actor=BOT,
-                kind="kube.changed",
-                summary=f"{prefix}{change.verb} {change.kind}/{change.name}: {change.summary}",
-                incident_id=row.incident_id,
-                rollback_id=row.id,
-                service=row.service,
-                data={
-                    "verb": change.verb,
-                    "kind": change.kind,
-                    "namespace": change.namespace,
-                    "name": change.name,
-                    "dry_run": change.dry_run,
-                    "step": result.step,
-                },
-            )
-
-    return save

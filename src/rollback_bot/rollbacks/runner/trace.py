@@ -1,0 +1,114 @@
+"""What a rollback leaves on the cluster and the timeline beside its writes.
+
+``kubernetes.io/change-cause`` and core/v1 Events make the bot's changes visible to a
+``kubectl`` user; the change recorder files each Kubernetes write on the timeline in the
+transaction of the step that made it; ``check_line`` words a health check for people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rollback_bot.catalog import Service
+from rollback_bot.clock import Clock
+from rollback_bot.executors.base import StepResult
+from rollback_bot.ids import format_incident_id
+from rollback_bot.ids import format_rollback_id as rid
+from rollback_bot.kube.events import EventRecorder, change_cause
+from rollback_bot.rollbacks.model import BOT
+from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
+from rollback_bot.timeline import TimelineKind
+
+
+class ClusterTrace:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, events: EventRecorder | None
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._events = events
+
+    def cause(self, row: Rollback) -> str:
+        """``kubernetes.io/change-cause`` of this rollback's writes: ids, people, why."""
+        with self._uow(read_only=True) as uow:
+            approvers = tuple(
+                a.actor
+                for a in uow.approvals.list_for(rollback_id=row.id)
+                if a.decision == "approve"
+            )
+        return change_cause(
+            rollback=rid(row.id),
+            incident=format_incident_id(row.incident_id) if row.incident_id else None,
+            requested_by=row.requested_by,
+            approved_by=approvers,
+            reason=row.reason or "",
+            target=f"revision {row.to_revision} ({row.to_image})"
+            if row.to_revision
+            else (row.to_image or "the previous state"),
+        )
+
+    def event(
+        self, row: Rollback, service: Service, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        """A core/v1 Event on the object the rollback changes; drills change nothing."""
+        if self._events is None or row.drill:
+            return
+        if service.blue_green is not None and row.strategy == "blue-green":
+            kind, name = "Service", service.blue_green.service
+        elif row.strategy == "flag":
+            flag = service.flag(str((row.plan.get("detail") or {}).get("flag", "")))
+            if flag is None:
+                return
+            kind, name = "ConfigMap", flag.configmap
+        else:
+            kind, name = "Deployment", service.deployment
+        self._events.record(
+            namespace=service.namespace,
+            kind=kind,
+            name=name,
+            reason=reason,
+            message=message,
+            at=self._clock.now(),
+            warning=warning,
+        )
+
+
+def check_line(check: dict[str, Any]) -> str:
+    """One health check as a person reads it on the timeline."""
+    if check.get("result") == "skipped":
+        return f"health check {check['name']}: not checked ({check.get('skipped')})"
+    line = (
+        f"health check {check['name']} ({check.get('source')}): {check.get('query')} = "
+        f"{check.get('value')}; wanted {check.get('threshold')}: {check.get('result')}"
+    )
+    return line + (f" ({check['reason']})" if check.get("reason") else "")
+
+
+def change_recorder(result: StepResult, now: datetime) -> Callable[[UnitOfWork, Rollback], None]:
+    """Kubernetes writes of a step, stored in the same transaction as the step's move."""
+
+    def save(uow: UnitOfWork, row: Rollback) -> None:
+        for change in result.changes:
+            prefix = "dry run: " if change.dry_run else ""
+            uow.timeline.append(
+                at=now,
+                actor=BOT,
+                kind=TimelineKind.KUBE_CHANGED,
+                summary=f"{prefix}{change.verb} {change.kind}/{change.name}: {change.summary}",
+                incident_id=row.incident_id,
+                rollback_id=row.id,
+                service=row.service,
+                data={
+                    "verb": change.verb,
+                    "kind": change.kind,
+                    "namespace": change.namespace,
+                    "name": change.name,
+                    "dry_run": change.dry_run,
+                    "step": result.step,
+                },
+            )
+
+    return save
