@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rollback_bot.slack.ui import action_ids
 from sandbox.slack.__main__ import main
 from sandbox.slack.remote import DemoState, DriveError, Session
 from sandbox.stack import SIGNING_SECRET, LoopbackStack, wait_until
@@ -31,6 +32,9 @@ def test_click_r1_approve_runs_the_rollback(
     assert request_via_command(stack, "checkout").status_code == 200
     state = _state(stack, tmp_path)
     wait_until(lambda: state_of(stack, 1) == "requested")
+    # The Approve button arrives with the request message, which the outbox posts after the
+    # row is written: a person can only click it once Slack shows it.
+    wait_until(lambda: action_ids.APPROVE in json.dumps(stack.slack.messages(CHANNEL)))
 
     # Alice may not approve her own request: the refusal reaches her terminal.
     assert main(["click", "R-1", "approve", "--user", ALICE, "--state", str(state)]) == 0
