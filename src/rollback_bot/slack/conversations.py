@@ -57,6 +57,19 @@ def spec_to_metadata(spec: RequestSpec, channel: str | None, *, known_bad: bool 
     return json.dumps(data, separators=(",", ":"))
 
 
+def form_not_opened(exc: Exception, *, what: str) -> str:
+    """What to tell a person whose modal Slack would not open (or fill): nothing happened.
+
+    A ``trigger_id`` lives three seconds and works once, so the usual cause is a slow or
+    failing Slack; the person's way forward is to run the same command again.
+    """
+    if isinstance(exc, SlackApiError):
+        cause = f"Slack answered `{exc.response.get('error') or exc.response.status_code}`"
+    else:
+        cause = "Slack could not be reached"
+    return f"Could not open {what}: {cause}. Nothing was done; run it again in a moment."
+
+
 def metadata_needs_override(metadata: str) -> bool:
     """The modal showed a known-bad target: submitting needs the override ticked."""
     try:
@@ -117,7 +130,11 @@ class Conversations:
             )
             return Reply.refused(f"Refused: {verdict.reason}.")
         title = "Rollback drill" if spec.drill else "Confirm rollback"
-        opened = self._slack.views_open(trigger_id=trigger_id, view=loading_modal(title))
+        form = f"the rollback form for {service.label}"
+        try:
+            opened = self._slack.views_open(trigger_id=trigger_id, view=loading_modal(title))
+        except (SlackApiError, OSError) as exc:
+            return Reply.refused(form_not_opened(exc, what=form))
         view_id = opened["view"]["id"]
         try:
             # Previewed with the override so the modal can show the warning and ask for it;
@@ -140,7 +157,10 @@ class Conversations:
                 chosen, channel, known_bad=bool(plan.detail.get("known_bad"))
             ),
         )
-        self._slack.views_update(view_id=view_id, view=request_modal(preview))
+        try:
+            self._slack.views_update(view_id=view_id, view=request_modal(preview))
+        except (SlackApiError, OSError) as exc:
+            return Reply.refused(form_not_opened(exc, what=form))
         return Reply.success("")
 
     def export(

@@ -16,9 +16,11 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
 
 from rollback_bot.logs import quiet_bolt_rejections
 from rollback_bot.services import Services
+from rollback_bot.slack.identity import BotIdentity
 from rollback_bot.web.listeners import actions, commands, views
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,12 @@ def create_bolt_app(services: Services) -> App:
     settings = services.settings
     quiet_bolt_rejections()
     app = App(
-        client=services.slack,
+        # Tokenless: bolt gives each request a client with the token ``authorize`` returns.
+        client=WebClient(base_url=services.slack.base_url, timeout=services.slack.timeout),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        token_verification_enabled=False,
+        # Not bolt's own single-workspace check: it refuses every request while auth.test
+        # fails, so one failed call at the first request would leave the buttons dead.
+        authorize=BotIdentity(services.slack),
         # Acknowledgements run in the request thread and return at once; the work runs
         # after, as lazy listeners (no polling for the ack, nothing blocks the response).
         process_before_response=True,

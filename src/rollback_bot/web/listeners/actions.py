@@ -14,9 +14,11 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
+from rollback_bot.ids import format_rollback_id
 from rollback_bot.rollbacks.lifecycle import Move
 from rollback_bot.rollbacks.model import Reply, RequestSpec
 from rollback_bot.services import Services
+from rollback_bot.slack.conversations import form_not_opened
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.slack.ui.deny_modal import deny_modal
 from rollback_bot.slack.ui.values import read_button_value
@@ -56,7 +58,12 @@ def _on_approve(s: Services, body: dict[str, Any]) -> Reply:
 
 def _on_deny(s: Services, body: dict[str, Any]) -> Reply:
     rollback_id = int(_ids(body)["rollback_id"])
-    s.slack.views_open(trigger_id=body["trigger_id"], view=deny_modal(rollback_id))
+    try:
+        s.slack.views_open(trigger_id=body["trigger_id"], view=deny_modal(rollback_id))
+    except (SlackApiError, OSError) as exc:
+        text = form_not_opened(exc, what="the deny form")
+        command = f"/rollback deny {format_rollback_id(rollback_id)} <reason>"
+        return Reply.refused(f"{text} Or deny with `{command}`.")
     return Reply.success("")
 
 
