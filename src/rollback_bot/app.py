@@ -293,6 +293,11 @@ def resolve_revision(kube: KubeApis, service: Service, spec: int | str | None) -
     return hits[0]
 
 
+CONNECTION_LIMIT = 1000  # open connections; each idle one is a socket in the event loop
+CHANNEL_TIMEOUT = 10  # seconds a connection may sit idle (Slack's own requests take < 3)
+CLEANUP_INTERVAL = 2  # seconds between sweeps for idle connections
+
+
 class ServerThread:
     """The WSGI app served by waitress on a background thread; binds port 0 in tests."""
 
@@ -304,7 +309,13 @@ class ServerThread:
             host=host,
             port=port,
             threads=threads,
-            channel_timeout=30,
+            # A connection costs a socket, not a thread, until its request is complete:
+            # waitress reads in its event loop. So a crowd of idle or half-sent clients is
+            # bounded by the connection limit (default 100, which such a crowd would fill,
+            # and then nothing is accepted) and by the idle timeout that reaps them.
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=CHANNEL_TIMEOUT,
+            cleanup_interval=CLEANUP_INTERVAL,
             ident="rollback-bot",
         )
         self.port = int(self._server.effective_port)
