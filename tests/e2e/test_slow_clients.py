@@ -5,7 +5,6 @@ connection open. The HTTP server reads requests in its event loop and hands a
 worker only a complete request, so such clients cost a socket each, not a
 thread; the connection limit is high enough for a crowd of them, and the idle
 ones are closed after ``CHANNEL_TIMEOUT`` seconds.
-
 """
 
 from __future__ import annotations
