@@ -61,6 +61,7 @@ from rollback_bot.slack.directory import GroupDirectory
 from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.presenter import Presenter, RevisionCache
+from rollback_bot.slack.undelivered import UndeliveredRecorder
 from rollback_bot.storage.engine import make_engine
 from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.migrator import ensure_up_to_date
@@ -148,7 +149,7 @@ def build(
     outbox = Outbox(
         slack,
         rate_per_second=settings.slack_channel_rate,
-        on_error=lambda ch, key, exc: metrics.slack_errors.inc(),
+        on_error=UndeliveredRecorder(uow=uow, clock=clock, metrics=metrics),
     )
     directory = GroupDirectory(slack, clock)
     targets = Targets(

@@ -55,6 +55,8 @@ class TimelineKind(StrEnum):
     # the cluster
     KUBE_CHANGED = "kube.changed"  # written by a rollback
     KUBE_MANUAL_CHANGE = "kube.manual_change"  # by someone else, while an incident is open
+
+    SLACK_UNDELIVERED = "slack.undelivered"  # the outbox gave up on a message
     # what is known about a release (rolled back from, verified, marked by a person)
     RELEASE_VERDICT = "release.verdict"
 

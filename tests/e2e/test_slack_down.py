@@ -8,12 +8,15 @@ them all with "your installation with this app is no longer available").
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+import requests
 
 from rollback_bot.slack.ui import action_ids
-from sandbox.stack import LoopbackStack
-from tests.e2e.conftest import ALICE, BOB, CHANNEL, release
+from rollback_bot.timeline import TimelineKind
+from sandbox.stack import LoopbackStack, wait_until
+from tests.e2e.conftest import ALICE, BOB, CHANNEL, alertmanager_payload, release
 from tests.e2e.test_slack_commands import (
     button,
     message_with,
@@ -92,3 +95,37 @@ def test_a_bot_started_while_auth_test_fails_still_answers(
         wait_state(stack, 1, "done")
         # The refusal bolt would have sent never reached anyone.
         assert "no longer available" not in told(stack, BOB)
+
+
+def test_an_alert_that_arrives_while_slack_fails_is_posted_once_slack_is_back(
+    stack: LoopbackStack,
+) -> None:
+    # Each outbox attempt is three calls (slack_sdk retries 5xx twice); two attempts fail.
+    stack.slack.inject("chat.postMessage", status=503, count=6)
+    assert stack.post_alert("alertmanager", alertmanager_payload()).status_code == 200
+    posted = wait_until(lambda: stack.slack.messages(CHANNEL), timeout=20)
+    assert len(posted) == 1 and "HighErrorRate" in posted[0]["text"]
+    refused = [c for c in stack.slack.calls_for("chat.postMessage") if not c["ok"]]
+    assert len(refused) == 6
+
+
+def test_a_message_slack_refuses_for_good_is_on_the_timeline_and_in_metrics(
+    stack: LoopbackStack,
+) -> None:
+    assert stack.services is not None
+    stack.slack.inject("chat.postMessage", error="channel_not_found")  # not worth a retry
+    assert stack.post_alert("alertmanager", alertmanager_payload()).status_code == 200
+
+    def undelivered() -> list[Any]:
+        assert stack.services is not None
+        with stack.services.uow(read_only=True) as uow:
+            events = uow.timeline.list_for_incident(incident_id=1)
+        return [e for e in events if e.kind == TimelineKind.SLACK_UNDELIVERED]
+
+    (gone,) = wait_until(undelivered, timeout=10)
+    assert gone.summary == f"Slack never received a message in {CHANNEL} (channel_not_found)"
+    assert gone.data["cause"] == "channel_not_found"
+    assert gone.data["message"].startswith("group:")
+    assert stack.slack.messages(CHANNEL) == []
+    metrics = requests.get(f"{stack.url}/metrics", timeout=5).text
+    assert "rollback_bot_slack_write_errors_total 1.0" in metrics

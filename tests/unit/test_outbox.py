@@ -1,4 +1,5 @@
-"""The outbox: per-channel pacing, coalesced updates, new messages first, 429s honoured."""
+"""The outbox: per-channel pacing, coalesced updates, urgent and new messages first, 429s
+honoured, Slack outages outlasted."""
 
 from __future__ import annotations
 
@@ -21,12 +22,31 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.rate_limit_next: list[float] = []  # Retry-After of the next 429s
+        self.down_next: list[int | None] = []  # the next calls fail: 5xx status, None = no link
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
 
     def _record(self, method: str, **args: Any) -> dict[str, Any]:
         with self._lock:
             call = {"method": method, "at": time.monotonic(), **args}
+            if self.down_next:
+                status = self.down_next.pop(0)
+                call["status"] = status or 0
+                self.calls.append(call)
+                if status is None:
+                    raise ConnectionRefusedError("connection refused")
+                raise SlackApiError(
+                    "unavailable",
+                    SlackResponse(
+                        client=None,
+                        http_verb="POST",
+                        api_url=method,
+                        req_args={},
+                        data={"ok": False, "error": "service_unavailable"},
+                        headers={},
+                        status_code=status,
+                    ),
+                )
             if self.rate_limit_next:
                 retry_after = self.rate_limit_next.pop(0)
                 call["status"] = 429
@@ -183,3 +203,68 @@ def test_a_write_rate_limited_past_the_limit_is_reported(slack: FakeSlack) -> No
         box.close()
     assert errors == [("C1", "group:1")]
     assert slack.ok_calls() == []
+
+
+def test_a_message_meant_during_a_slack_outage_is_posted_once_slack_is_back(
+    slack: FakeSlack,
+) -> None:
+    errors: list[str] = []
+    pauses: list[int] = []
+    box = Outbox(
+        slack,  # type: ignore[arg-type]
+        rate_per_second=50.0,
+        burst=4,
+        on_error=lambda channel, key, exc: errors.append(key),
+        outage_pause=lambda n: (pauses.append(n), 0.02 * n)[1],
+    )
+    try:
+        slack.down_next = [503, 500, None, 502]  # 5xx answers and a refused connection
+        box.upsert(key="group:1", channel="C1", render=lambda: text("new alert"))
+        box.reply(parent_key="group:1", channel="C1", render=lambda: text("in the thread"))
+        assert box.flush(timeout=10)
+    finally:
+        box.close()
+    ok = slack.ok_calls("C1")
+    assert [c["text"] for c in ok] == ["new alert", "in the thread"]
+    assert ok[1]["thread_ts"] == box.ts_of("group:1") == "1.000"  # the reply found its parent
+    assert pauses == [1, 2, 3, 4]  # each failure of the same write waits longer
+    assert errors == []
+    assert box.outages == {"C1": 4}
+
+
+def test_a_write_that_outlives_the_outage_budget_is_reported_once(slack: FakeSlack) -> None:
+    errors: list[str] = []
+    box = Outbox(
+        slack,  # type: ignore[arg-type]
+        rate_per_second=50.0,
+        burst=4,
+        on_error=lambda channel, key, exc: errors.append(key),
+        outage_pause=lambda n: 0.0,
+    )
+    try:
+        slack.down_next = [503] * 50
+        box.upsert(key="rollback:1", channel="C1", render=lambda: text("awaiting approval"))
+        assert box.flush(timeout=10)
+    finally:
+        box.close()
+    assert errors == ["rollback:1"]
+    assert len(slack.calls) == 1 + 8  # the first try and MAX_OUTAGE_RETRIES more
+
+
+def test_what_asks_a_person_to_decide_goes_before_a_storm_of_cards(slack: FakeSlack) -> None:
+    box = Outbox(slack, rate_per_second=5.0, burst=1)  # type: ignore[arg-type]
+    try:
+        for i in range(8):
+            box.upsert(key=f"group:{i}", channel="C1", render=lambda i=i: text(f"card {i}"))
+        box.upsert(key="rollback:1", channel="C1", render=lambda: text("approve?"), urgent=True)
+        box.reply(
+            parent_key="rollback:1", channel="C1", render=lambda: text("countdown"), urgent=True
+        )
+        assert box.flush(timeout=10)
+    finally:
+        box.close()
+    texts = [c["text"] for c in slack.ok_calls("C1")]
+    # At most the card already taken when the urgent writes arrived goes first.
+    assert texts.index("approve?") <= 1
+    assert texts.index("countdown") == texts.index("approve?") + 1
+    assert len(texts) == 10

@@ -36,6 +36,7 @@ ADDED_SINCE = {
     "health.check",  # every check of the health gate, one entry each
     "incident.mitigated",  # the incident's own state machine
     "release.verdict",  # rolled back from / verified / marked good or bad
+    "slack.undelivered",  # a message the outbox gave up on
 }
 
 

@@ -61,6 +61,7 @@ class SlackNotifier:
             channel=row.channel,
             render=self._render_rollback(row.id),
             on_posted=self._saver(row.id, "rollback"),
+            urgent=True,  # approvals, countdowns and failures: a person must decide
         )
         self._refresh_cards(row)
         if decision is not None and decision.before is not decision.after:
@@ -95,7 +96,10 @@ class SlackNotifier:
     def _thread_line(self, row: Rollback, line: str) -> None:
         if row.channel:
             self._outbox.reply(
-                parent_key=rollback_key(row.id), channel=row.channel, render=lambda: (line, [])
+                parent_key=rollback_key(row.id),
+                channel=row.channel,
+                render=lambda: (line, []),
+                urgent=True,
             )
 
     def finished(self, row: Rollback) -> None:
@@ -107,6 +111,7 @@ class SlackNotifier:
                 channel=row.channel,
                 render=lambda: (line, []),
                 broadcast=True,
+                urgent=True,
             )
 
     # -- alert groups ----------------------------------------------------------------

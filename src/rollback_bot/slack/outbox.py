@@ -5,11 +5,16 @@ an alert storm or a busy rollback wants to say far more. So writes are queued
 per channel, in order, behind a token bucket; repeated updates of the same
 message coalesce into one (the message is rendered when it is sent, from the
 latest state); a new message jumps ahead of updates so that a new alert group
-is never stuck behind edits of old ones. A 429 from Slack pauses the channel
-for its ``Retry-After`` and puts the write back at the head of its queue, so a
-rate limit delays a message but never drops it. Posting never blocks the
-caller and any other Slack failure loses nothing but the post itself: the
-timeline was already written before the outbox was asked to speak.
+is never stuck behind edits of old ones, and what asks a person to decide
+(an approval request, a countdown, a failure: ``urgent``) goes before both, so
+a storm of alert cards never delays it by more than the bucket's next token.
+A 429 from Slack pauses the channel for its ``Retry-After`` and puts the write
+back at the head of its queue, so a rate limit delays a message but never
+drops it. A 5xx or a dropped connection (Slack down) does the same with a
+growing pause, up to ``MAX_OUTAGE_RETRIES``; a write Slack refuses for good
+(``channel_not_found``) or that outlived the outage budget is reported to
+``on_error``, which puts it on the timeline and in ``/metrics``. Posting never
+blocks the caller: the timeline was already written before the outbox spoke.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_RATE_LIMITED_RETRIES = 5  # per write; past that Slack is refusing more than pacing
 DEFAULT_RETRY_AFTER = 1.0  # seconds, when a 429 carries no usable Retry-After
+MAX_OUTAGE_RETRIES = 8  # per write, 5xx or no connection: about two minutes of pauses
+OUTAGE_PAUSE_CAP = 30.0  # seconds; pauses double from 1 s up to this
 
 Rendered = tuple[str, list[dict[str, Any]]]  # fallback text, blocks
 
@@ -41,12 +48,15 @@ class _Item:
     on_posted: Callable[[str], None] | None = None
     parent_key: str | None = None
     broadcast: bool = False
+    urgent: bool = False  # asks a person to decide: before every other write
     rate_limited: int = 0  # 429s seen by this write
+    outages: int = 0  # 5xx answers or failed connections seen by this write
 
 
 @dataclass
 class _Channel:
-    posts: deque[_Item] = field(default_factory=deque)  # new messages first
+    urgent: deque[_Item] = field(default_factory=deque)  # what a person must act on
+    posts: deque[_Item] = field(default_factory=deque)  # then new messages
     others: deque[_Item] = field(default_factory=deque)  # updates and replies, FIFO
     pending_upserts: set[str] = field(default_factory=set)
     tokens: float = 0.0
@@ -55,7 +65,15 @@ class _Channel:
     worker: threading.Thread | None = None
 
     def empty(self) -> bool:
-        return not self.posts and not self.others
+        return not self.urgent and not self.posts and not self.others
+
+    def popleft(self) -> _Item:
+        return (self.urgent or self.posts or self.others).popleft()
+
+    def requeue(self, item: _Item, *, posted: bool) -> None:
+        """Back at the head of the lane it came from."""
+        lane = self.urgent if item.urgent else self.others if posted else self.posts
+        lane.appendleft(item)
 
 
 class Outbox:
@@ -67,12 +85,14 @@ class Outbox:
         burst: int = 4,
         on_error: Callable[[str, str, Exception], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        outage_pause: Callable[[int], float] | None = None,
     ) -> None:
         self._client = client
         self._rate = rate_per_second
         self._burst = burst
         self._on_error = on_error
         self._monotonic = monotonic
+        self._outage_pause = outage_pause or _doubling_pause
         self._lock = threading.Condition()
         self._channels: dict[str, _Channel] = {}
         self._ts: dict[str, tuple[str, str]] = {}  # key -> (channel, ts)
@@ -81,6 +101,7 @@ class Outbox:
         self._closed = False
         self.sent: dict[str, int] = {}  # channel -> calls made, for benchmarks and metrics
         self.rate_limited: dict[str, int] = {}  # channel -> 429s answered by Slack
+        self.outages: dict[str, int] = {}  # channel -> 5xx answers and failed connections
 
     # -- what callers use -------------------------------------------------
     def remember(self, key: str, channel: str, ts: str) -> None:
@@ -100,6 +121,7 @@ class Outbox:
         channel: str,
         render: Callable[[], Rendered],
         on_posted: Callable[[str], None] | None = None,
+        urgent: bool = False,
     ) -> None:
         """Post the message for ``key``, or update it in place if it exists."""
         with self._lock:
@@ -107,9 +129,9 @@ class Outbox:
             if key in ch.pending_upserts:
                 return  # coalesced: the queued write renders the latest state
             ch.pending_upserts.add(key)
-            item = _Item("upsert", key, render, on_posted)
+            item = _Item("upsert", key, render, on_posted, urgent=urgent)
             known = key in self._ts or key in self._posting
-            (ch.others if known else ch.posts).append(item)
+            (ch.urgent if urgent else ch.others if known else ch.posts).append(item)
             self._wake(channel, ch)
 
     def reply(
@@ -119,13 +141,23 @@ class Outbox:
         channel: str,
         render: Callable[[], Rendered],
         broadcast: bool = False,
+        urgent: bool = False,
     ) -> None:
-        """A line in the thread of ``parent_key``'s message (top level if it never got posted)."""
+        """A line in the thread of ``parent_key``'s message (top level if it never got posted).
+
+        An urgent reply keeps its place after its urgent parent: both go in one FIFO lane.
+        """
         with self._lock:
             ch = self._channel(channel)
-            ch.others.append(
-                _Item("reply", parent_key, render, parent_key=parent_key, broadcast=broadcast)
+            item = _Item(
+                "reply",
+                parent_key,
+                render,
+                parent_key=parent_key,
+                broadcast=broadcast,
+                urgent=urgent,
             )
+            (ch.urgent if urgent else ch.others).append(item)
             self._wake(channel, ch)
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -181,7 +213,7 @@ class Outbox:
                 if not ch.empty():
                     if ch.tokens >= 1:
                         ch.tokens -= 1
-                        item = ch.posts.popleft() if ch.posts else ch.others.popleft()
+                        item = ch.popleft()
                         if item.kind == "upsert":
                             ch.pending_upserts.discard(item.key)
                             if item.key not in self._ts:
@@ -203,8 +235,19 @@ class Outbox:
             except SlackApiError as exc:
                 if self._requeued_after_429(channel, item, exc):
                     continue
+                status = getattr(exc.response, "status_code", None)
+                if (
+                    isinstance(status, int)
+                    and status >= 500
+                    and self._requeued_in_outage(channel, item)
+                ):
+                    continue
                 self._report(channel, item, exc, str(exc.response.get("error", exc)))
-            except Exception as exc:  # a Slack outage must not kill the channel's worker
+            except OSError as exc:  # no connection: Slack (or the way to it) is down
+                if self._requeued_in_outage(channel, item):
+                    continue
+                self._report(channel, item, exc, repr(exc))
+            except Exception as exc:  # a bug in a renderer must not kill the channel's worker
                 self._report(channel, item, exc, repr(exc))
             finally:
                 with self._lock:
@@ -230,10 +273,31 @@ class Outbox:
                 if item.key in ch.pending_upserts:
                     return True  # a newer write of the same message is queued already
                 ch.pending_upserts.add(item.key)
-            posted = item.kind == "upsert" and item.key in self._ts
-            (ch.others if posted or item.kind == "reply" else ch.posts).appendleft(item)
+            self._put_back(ch, item)
         log.info("slack rate-limited %s; pausing the channel %.1f s", channel, wait)
         return True
+
+    def _requeued_in_outage(self, channel: str, item: _Item) -> bool:
+        """Slack is down: pause the channel, doubling each time, and keep the write first."""
+        item.outages += 1
+        if item.outages > MAX_OUTAGE_RETRIES:
+            return False
+        wait = self._outage_pause(item.outages)
+        with self._lock:
+            ch = self._channels[channel]
+            ch.paused_until = max(ch.paused_until, self._monotonic() + wait)
+            self.outages[channel] = self.outages.get(channel, 0) + 1
+            if item.kind == "upsert":
+                if item.key in ch.pending_upserts:
+                    return True  # a newer write of the same message is queued already
+                ch.pending_upserts.add(item.key)
+            self._put_back(ch, item)
+        log.warning("slack unavailable for %s; retrying in %.0f s", channel, wait)
+        return True
+
+    def _put_back(self, ch: _Channel, item: _Item) -> None:
+        posted = item.kind == "reply" or item.key in self._ts
+        ch.requeue(item, posted=posted)
 
     def _report(self, channel: str, item: _Item, exc: Exception, what: str) -> None:
         log.warning("slack write for %s in %s failed: %s", item.key, channel, what)
@@ -262,6 +326,11 @@ class Outbox:
             self._ts[item.key] = (str(resp.get("channel", channel)), ts)
         if item.on_posted:
             item.on_posted(ts)
+
+
+def _doubling_pause(outages: int) -> float:
+    """1, 2, 4, ... seconds, capped: Slack's own incidents last minutes, not seconds."""
+    return float(min(OUTAGE_PAUSE_CAP, 2.0 ** (outages - 1)))
 
 
 def _retry_after(exc: SlackApiError) -> float:
