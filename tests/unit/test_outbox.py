@@ -268,3 +268,52 @@ def test_what_asks_a_person_to_decide_goes_before_a_storm_of_cards(slack: FakeSl
     assert texts.index("approve?") <= 1
     assert texts.index("countdown") == texts.index("approve?") + 1
     assert len(texts) == 10
+
+
+def test_after_an_outage_the_messages_it_lost_show_the_current_state(slack: FakeSlack) -> None:
+    state = ["awaiting approval"]
+    box = Outbox(
+        slack,  # type: ignore[arg-type]
+        rate_per_second=50.0,
+        burst=4,
+        outage_pause=lambda n: 0.0,
+        stale_retry=3600.0,  # only Slack's first success may bring it back here
+    )
+    try:
+        box.upsert(key="rollback:1", channel="C1", render=lambda: text(state[0]))
+        assert box.flush(timeout=10)
+        slack.down_next = [503] * 9  # the update outlives its retries
+        state[0] = "rolled back"
+        box.upsert(key="rollback:1", channel="C1", render=lambda: text(state[0]))
+        assert box.flush(timeout=10)
+        assert [c["text"] for c in slack.ok_calls("C1")] == ["awaiting approval"]
+
+        state[0] = "verified"
+        box.upsert(key="group:2", channel="C1", render=lambda: text("another alert"))
+        assert box.flush(timeout=10)
+    finally:
+        box.close()
+    ok = [(c["method"], c["text"]) for c in slack.ok_calls("C1")]
+    assert ok[-2:] == [("chat.postMessage", "another alert"), ("chat.update", "verified")]
+
+
+def test_a_lost_message_is_tried_again_even_if_nothing_else_is_said(slack: FakeSlack) -> None:
+    box = Outbox(
+        slack,  # type: ignore[arg-type]
+        rate_per_second=50.0,
+        burst=4,
+        outage_pause=lambda n: 0.0,
+        stale_retry=0.2,
+    )
+    try:
+        slack.down_next = [None] * 9  # no connection for the whole outage budget
+        box.upsert(key="group:1", channel="C1", render=lambda: text("alert"))
+        posted = None
+        for _ in range(100):
+            posted = slack.ok_calls("C1")
+            if posted:
+                break
+            time.sleep(0.05)
+    finally:
+        box.close()
+    assert posted and posted[0]["text"] == "alert"

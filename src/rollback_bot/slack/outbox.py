@@ -13,8 +13,12 @@ back at the head of its queue, so a rate limit delays a message but never
 drops it. A 5xx or a dropped connection (Slack down) does the same with a
 growing pause, up to ``MAX_OUTAGE_RETRIES``; a write Slack refuses for good
 (``channel_not_found``) or that outlived the outage budget is reported to
-``on_error``, which puts it on the timeline and in ``/metrics``. Posting never
-blocks the caller: the timeline was already written before the outbox spoke.
+``on_error``, which puts it on the timeline and in ``/metrics``. A message
+given up on in an outage is not forgotten: it is written again, rendered from
+the current state, as soon as Slack takes any write in that channel (or every
+``stale_retry`` seconds), so after recovery the channel never shows a state
+that is no longer true. Posting never blocks the caller: the timeline was
+already written before the outbox spoke.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class _Channel:
     posts: deque[_Item] = field(default_factory=deque)  # then new messages
     others: deque[_Item] = field(default_factory=deque)  # updates and replies, FIFO
     pending_upserts: set[str] = field(default_factory=set)
+    stale: dict[str, _Item] = field(default_factory=dict)  # upserts lost to an outage
+    stale_retry_at: float = 0.0
     tokens: float = 0.0
     refilled_at: float = 0.0
     paused_until: float = 0.0  # Slack's Retry-After, on the outbox's monotonic clock
@@ -86,6 +92,7 @@ class Outbox:
         on_error: Callable[[str, str, Exception], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         outage_pause: Callable[[int], float] | None = None,
+        stale_retry: float = 60.0,
     ) -> None:
         self._client = client
         self._rate = rate_per_second
@@ -93,6 +100,7 @@ class Outbox:
         self._on_error = on_error
         self._monotonic = monotonic
         self._outage_pause = outage_pause or _doubling_pause
+        self._stale_retry = stale_retry
         self._lock = threading.Condition()
         self._channels: dict[str, _Channel] = {}
         self._ts: dict[str, tuple[str, str]] = {}  # key -> (channel, ts)
@@ -222,6 +230,12 @@ class Outbox:
                         return item
                     self._lock.wait((1 - ch.tokens) / self._rate)
                     continue
+                if ch.stale:  # an outage left messages behind: try them again now and then
+                    if now >= ch.stale_retry_at:
+                        self._requeue_stale(ch)
+                        continue
+                    self._lock.wait(min(0.5, ch.stale_retry_at - now))
+                    continue
                 if time.monotonic() - idle_since > 5:
                     ch.worker = None
                     return None
@@ -232,6 +246,10 @@ class Outbox:
         while (item := self._take(channel)) is not None:
             try:
                 self._send(channel, item)
+                with self._lock:
+                    ch = self._channels[channel]
+                    if ch.stale:  # Slack is back: the messages it missed show the present
+                        self._requeue_stale(ch)
             except SlackApiError as exc:
                 if self._requeued_after_429(channel, item, exc):
                     continue
@@ -281,6 +299,11 @@ class Outbox:
         """Slack is down: pause the channel, doubling each time, and keep the write first."""
         item.outages += 1
         if item.outages > MAX_OUTAGE_RETRIES:
+            if item.kind == "upsert":
+                with self._lock:
+                    ch = self._channels[channel]
+                    ch.stale[item.key] = item
+                    ch.stale_retry_at = self._monotonic() + self._stale_retry
             return False
         wait = self._outage_pause(item.outages)
         with self._lock:
@@ -294,6 +317,17 @@ class Outbox:
             self._put_back(ch, item)
         log.warning("slack unavailable for %s; retrying in %.0f s", channel, wait)
         return True
+
+    def _requeue_stale(self, ch: _Channel) -> None:
+        """Under the lock: every stale upsert queued again, with a fresh outage budget."""
+        for key, item in ch.stale.items():
+            item.outages = 0
+            if key not in ch.pending_upserts:
+                ch.pending_upserts.add(key)
+                lane = ch.urgent if item.urgent else ch.others if key in self._ts else ch.posts
+                lane.append(item)
+        ch.stale.clear()
+        ch.stale_retry_at = self._monotonic() + self._stale_retry
 
     def _put_back(self, ch: _Channel, item: _Item) -> None:
         posted = item.kind == "reply" or item.key in self._ts
