@@ -56,7 +56,13 @@ class KubeEmulator:
 
     def start(self, *, port: int = 0) -> KubeEmulator:
         self._seed()
-        self._server = KubeHTTPServer(self.api, self._admin, lambda: self.faults.latency, port=port)
+        self._server = KubeHTTPServer(
+            self.api,
+            self._admin,
+            lambda: self.faults.latency,
+            port=port,
+            reply_latency=lambda: self.faults.reply_latency,
+        )
         self.api.server_address = f"127.0.0.1:{self._server.port}"
         self.controllers.start()
         self._thread = threading.Thread(
@@ -174,8 +180,13 @@ class KubeEmulator:
             status=status,
         )
 
-    def set_latency(self, seconds: float) -> None:
-        self.faults.latency = max(0.0, float(seconds))
+    def set_latency(self, seconds: float, *, before_reply: bool = False) -> None:
+        """Every request waits ``seconds`` before it is handled, or (``before_reply``) each
+        write is handled at once and its answer waits: the write lands, the client hangs."""
+        if before_reply:
+            self.faults.reply_latency = max(0.0, float(seconds))
+        else:
+            self.faults.latency = max(0.0, float(seconds))
 
     @property
     def audit(self) -> list[dict[str, Any]]:
@@ -239,7 +250,9 @@ class KubeEmulator:
                 status=int(payload.get("status", 500)),
             )
         elif action == "latency":
-            self.set_latency(float(payload["seconds"]))
+            self.set_latency(
+                float(payload["seconds"]), before_reply=bool(payload.get("before_reply"))
+            )
         else:
             return None
         return Response(200, {"ok": True})

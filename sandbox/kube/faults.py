@@ -26,6 +26,7 @@ class _Pending:
 @dataclass
 class Faults:
     latency: float = 0.0
+    reply_latency: float = 0.0  # after a write is stored, before it is answered
     crashing: set[str] = field(default_factory=set)
     _pending: dict[tuple[str, str, str], _Pending] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

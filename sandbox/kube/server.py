@@ -56,6 +56,10 @@ class _Handler(BaseHTTPRequestHandler):
             ],
         )
         result = self.server.api.handle(req)
+        if self.server.reply_latency() > 0 and self.command != "GET":
+            # The write is stored; only its answer is late (a client killed now never
+            # learns that its write landed).
+            time.sleep(self.server.reply_latency())
         if isinstance(result, WatchStream):
             self._stream(result)
         else:
@@ -103,12 +107,19 @@ class KubeHTTPServer(QuietThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, api: Any, admin: AdminHandler, latency: Callable[[], float], *, port: int = 0
+        self,
+        api: Any,
+        admin: AdminHandler,
+        latency: Callable[[], float],
+        *,
+        port: int = 0,
+        reply_latency: Callable[[], float] = lambda: 0.0,
     ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.api = api
         self.admin = admin
         self.latency = latency
+        self.reply_latency = reply_latency
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._conn_lock = threading.Lock()
 

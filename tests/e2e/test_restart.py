@@ -273,3 +273,33 @@ def _jobs(uow: UnitOfWorkFactory) -> list[str]:
     with uow(read_only=True) as u:
         query: Any = select(column("id")).select_from(table("apscheduler_jobs"))
         return [str(job_id) for job_id in u.session.scalars(query)]
+
+
+def test_a_write_that_landed_just_before_kill_9_is_on_the_timeline(
+    cluster: LoopbackStack, bot: Bot, uow: UnitOfWorkFactory
+) -> None:
+    """The cluster stored the PATCH, the bot died before it heard so: still recorded once."""
+    release_gradual(cluster, "shopfront")
+    bot.start()
+    _request(bot, "shopfront")
+    _wait_row(uow, lambda r: r.state == "executing" and r.step == 1, "reached step 1")
+
+    # From now on every write is stored at once and answered 3 s later.
+    before = len(writes(cluster, "shopfront", dry_run=False))
+    cluster.kube.set_latency(3, before_reply=True)
+    wait_until(lambda: len(writes(cluster, "shopfront", dry_run=False)) > before, timeout=WAIT)
+    bot.kill()  # step 2's scale-up of stable landed; its answer never arrived
+    cluster.kube.set_latency(0, before_reply=True)
+    bot.start()
+    _wait_row(uow, lambda r: r.state == "paused", "paused after the restart")
+    _click(bot, action_ids.RESUME)
+    _wait_row(uow, lambda r: r.state == "done", "finished")
+
+    changed = [e for e in _events(uow) if e.kind == "kube.changed" and not e.data["dry_run"]]
+    for name in ("shopfront", "shopfront-canary"):
+        landed = writes(cluster, name, dry_run=False)
+        recorded = [e for e in changed if e.data["name"] == name]
+        assert len(recorded) == len(landed), (name, [e.summary for e in recorded])
+    (recovered,) = [e for e in changed if e.data.get("recovered")]
+    assert recovered.data["name"] == "shopfront" and recovered.data["step"] == 1
+    assert recovered.summary.startswith("recovered (written before the bot restarted): ")

@@ -56,6 +56,9 @@ class StepResult:
     changes: tuple[Change, ...] = ()
     message: str = ""  # for the thread: "canary at 20%", "already at revision 3"
     noop: bool = False
+    # Writes this step exists to make that the cluster already shows: after a restart
+    # mid-step, the ones that landed before the bot died (the runner records them).
+    found_done: tuple[Change, ...] = ()
 
 
 class SnapshotStore(Protocol):

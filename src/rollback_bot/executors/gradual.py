@@ -141,11 +141,14 @@ class GradualExecutor:
         finished = step == len(plan.steps) - 1
         writer = self._apis.for_actor(actor)
         cause = plan.detail.get("change_cause")
+        found: list[Change] = []
         if plan.detail.get("driver", g.driver) == "ingress":
-            changes = self._set_weight(service, g, pct, writer=writer, drill=drill, cause=cause)
+            changes = self._set_weight(
+                service, g, pct, writer=writer, drill=drill, cause=cause, found=found
+            )
         else:
             changes = self._set_replicas(
-                service, plan, pct, writer=writer, drill=drill, cause=cause
+                service, plan, pct, writer=writer, drill=drill, cause=cause, found=found
             )
         where = "would be" if drill else "is"
         return StepResult(
@@ -154,6 +157,7 @@ class GradualExecutor:
             changes=tuple(changes),
             message=f"canary {where} at {pct}% (step {step + 1} of {len(plan.steps)})",
             noop=not changes,
+            found_done=tuple(found),
         )
 
     def _set_replicas(
@@ -165,13 +169,19 @@ class GradualExecutor:
         writer: KubeApis,
         drill: bool,
         cause: str | None = None,
+        found: list[Change] | None = None,
     ) -> list[Change]:
         g = _config(service)
         stable_target, canary_target = _replica_targets(plan.detail, pct)
         # Stable first: capacity must arrive before the canary's goes away.
         ns = service.namespace
-        up = self._scale(ns, g.stable, stable_target, grow=True, w=writer, d=drill, cause=cause)
-        down = self._scale(ns, g.canary, canary_target, grow=False, w=writer, d=drill, cause=cause)
+        seen = found if found is not None else []
+        up = self._scale(
+            ns, g.stable, stable_target, grow=True, w=writer, d=drill, cause=cause, found=seen
+        )
+        down = self._scale(
+            ns, g.canary, canary_target, grow=False, w=writer, d=drill, cause=cause, found=seen
+        )
         return [c for c in (up, down) if c is not None]
 
     def _scale(
@@ -184,12 +194,22 @@ class GradualExecutor:
         w: KubeApis,
         d: bool,
         cause: str | None = None,
+        found: list[Change] | None = None,
     ) -> Change | None:
-        """Scale ``name`` to ``target`` only if that moves it in the allowed direction."""
+        """Scale ``name`` to ``target`` only if that moves it in the allowed direction.
+
+        Already exactly at ``target`` with this rollback's change-cause is reported in
+        ``found``: the write this step exists to make, made by this rollback, seen on the
+        cluster.
+        """
 
         def attempt() -> Change | None:
             dep = self._apis.apps.read_namespaced_deployment(name, ns)
             current = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
+            notes = (dep.metadata.annotations if dep.metadata else None) or {}
+            ours = cause is not None and notes.get(CHANGE_CAUSE) == cause
+            if current == target and ours and found is not None:
+                found.append(Change("scaled", "Deployment", ns, name, f"replicas {target}", d))
             if (grow and current >= target) or (not grow and current <= target):
                 return None
             rv = dep.metadata.resource_version if dep.metadata else None
@@ -213,6 +233,7 @@ class GradualExecutor:
         writer: KubeApis,
         drill: bool,
         cause: str | None = None,
+        found: list[Change] | None = None,
     ) -> list[Change]:
         ns, name = service.namespace, _ingress_name(g)
 
@@ -220,6 +241,10 @@ class GradualExecutor:
             ing = self._apis.networking.read_namespaced_ingress(name, ns)
             current = _annotations(ing).get(CANARY_WEIGHT)
             if current is not None and current.strip().isdigit() and int(current) <= pct:
+                ours = cause is not None and _annotations(ing).get(CHANGE_CAUSE) == cause
+                if int(current) == pct and ours and found is not None:
+                    summary = f"canary-weight {pct}"
+                    found.append(Change("patched", "Ingress", ns, name, summary, dry_run=drill))
                 return []  # already there, or further towards stable
             rv = ing.metadata.resource_version if ing.metadata else None
             notes = {CANARY_WEIGHT: str(pct), **({CHANGE_CAUSE: cause} if cause else {})}

@@ -109,6 +109,7 @@ class Steps:
             return
         row, service, executor = loaded
         plan = Plan.from_dict(row.plan)
+        interrupted = row.applying_step == row.step  # begun before a restart, never recorded
         self._mark_applying(row, plan)
         plan = replace(plan, detail={**plan.detail, "change_cause": self._trace.cause(row)})
         try:
@@ -120,7 +121,7 @@ class Steps:
             self._retry_or_give_up(row, JobKind.STEP, exc)
             return
         self._tell_changes(row, result)
-        self._record_step(row, service, plan, result)
+        self._record_step(row, service, plan, result, interrupted=interrupted)
 
     def last(self, rollback_id: int) -> None:
         """ "Go to 0 now": the final step, straight away, with no gate in between."""
@@ -327,10 +328,18 @@ class Steps:
                 )
             uow.commit()
 
-    def _record_step(self, row: Rollback, service: Service, plan: Plan, result: StepResult) -> None:
+    def _record_step(
+        self,
+        row: Rollback,
+        service: Service,
+        plan: Plan,
+        result: StepResult,
+        *,
+        interrupted: bool = False,
+    ) -> None:
         """The step's writes and the move they make, in one transaction."""
         next_step = result.step + 1
-        save_changes = change_recorder(result, self._clock.now())
+        save_changes = change_recorder(result, self._clock.now(), interrupted=interrupted)
 
         def recorded(uow: UnitOfWork, r: Rollback) -> None:
             uow.rollbacks.record_step(rollback=r, next_step=next_step)

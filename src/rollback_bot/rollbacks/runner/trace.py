@@ -87,12 +87,25 @@ def check_line(check: dict[str, Any]) -> str:
     return line + (f" ({check['reason']})" if check.get("reason") else "")
 
 
-def change_recorder(result: StepResult, now: datetime) -> Callable[[UnitOfWork, Rollback], None]:
-    """Kubernetes writes of a step, stored in the same transaction as the step's move."""
+def change_recorder(
+    result: StepResult, now: datetime, *, interrupted: bool = False
+) -> Callable[[UnitOfWork, Rollback], None]:
+    """Kubernetes writes of a step, stored in the same transaction as the step's move.
+
+    ``interrupted``: the step had begun before a restart and its outcome was never
+    recorded. Its writes that the cluster already shows landed before the bot died;
+    they are recorded too, marked ``recovered``, so every write the cluster saw is on
+    the timeline exactly once.
+    """
+    recovered = result.found_done if interrupted else ()
 
     def save(uow: UnitOfWork, row: Rollback) -> None:
-        for change in result.changes:
+        for change, was_recovered in [(c, False) for c in result.changes] + [
+            (c, True) for c in recovered
+        ]:
             prefix = "dry run: " if change.dry_run else ""
+            if was_recovered:
+                prefix = "recovered (written before the bot restarted): " + prefix
             uow.timeline.append(
                 at=now,
                 actor=BOT,
@@ -108,6 +121,7 @@ def change_recorder(result: StepResult, now: datetime) -> Callable[[UnitOfWork, 
                     "name": change.name,
                     "dry_run": change.dry_run,
                     "step": result.step,
+                    **({"recovered": True} if was_recovered else {}),
                 },
             )
 
