@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from rollback_bot.rollbacks.drift import Seen
 from rollback_bot.rollbacks.lifecycle import Decision
 from rollback_bot.storage.models import Rollback
 
@@ -49,6 +50,7 @@ class RequestSpec:
     flag: str | None = None  # strategy "flag": which flag
     flag_restore: str | None = None  # undo: the value to put back (None: turn it off)
     force_bad: bool = False  # the person overrides "this revision is known bad"
+    seen: Seen | None = None  # the running release the person saw in the form
 
 
 class EffectSink(Protocol):

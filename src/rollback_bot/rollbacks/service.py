@@ -21,6 +21,7 @@ from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.logs import log_context
 from rollback_bot.rollbacks import lifecycle
+from rollback_bot.rollbacks.drift import Seen, moved
 from rollback_bot.rollbacks.lifecycle import IllegalMove, Move, State
 from rollback_bot.rollbacks.model import EffectSink, Reply, RequestSpec
 from rollback_bot.rollbacks.policies import (
@@ -121,6 +122,10 @@ class RollbackService(RollbackWriter):
         except ExecutionError as exc:
             self.refuse(service=service.name, actor=actor, what="request", why=str(exc))
             return Reply.refused(f"Cannot roll back {service.label}: {exc}")
+        if spec.seen is not None and (change := moved(spec.seen, plan)):
+            why = f"{service.label} changed since the form was opened: {change}"
+            self.refuse(service=service.name, actor=actor, what="request", why=why)
+            return Reply.refused(f"{why}. Nothing was requested; open the form again.")
         required = 0 if spec.drill and service.environment != "production" else None
         required = approvals_required(service) if required is None else required
         decision = lifecycle.start(approvals_required=required, automatic=spec.automatic)
@@ -204,6 +209,13 @@ class RollbackService(RollbackWriter):
 
     # -- moves by people -----------------------------------------------------
     def approve(self, rollback_id: int, user: str) -> Reply:
+        withdrawn = self.withdraw_if_moved(rollback_id)
+        if withdrawn is not None:
+            return Reply.refused(
+                f"Cannot approve {rid(rollback_id)}: {withdrawn}. It was withdrawn; "
+                "request again to see the new plan.",
+                rollback_id=rollback_id,
+            )
         expired = self.expire_if_stale(rollback_id)
         if expired is not None:
             why = expired_why(expired)
@@ -407,6 +419,39 @@ class RollbackService(RollbackWriter):
             data={"approval_ttl_seconds": service.policy.approval_ttl_seconds},
         )
         return service
+
+    def withdraw_if_moved(self, rollback_id: int) -> str | None:
+        """End a request whose service no longer runs what the requester saw; why, if so."""
+        with self._uow(read_only=True) as uow:
+            row = uow.rollbacks.get(id=rollback_id)
+        if row is None or row.state != State.REQUESTED or row.strategy == "flag":
+            return None
+        seen = Seen(row.from_revision, row.from_image)
+        spec = RequestSpec(
+            service=row.service,
+            user=row.requested_by,
+            to_revision=int(to) if (to := row.to_revision or "").isdigit() else None,
+            strategy=row.strategy,
+            force_bad=True,  # the verdict was weighed at request time; only drift counts here
+        )
+        try:
+            change = moved(seen, self.plan(spec))
+        except (ExecutionError, LookupError) as exc:
+            # Not knowing is no evidence of a move: the executor's own preconditions guard
+            # the write; the approval goes on.
+            log.warning("could not re-read %s before approval: %s", row.service, exc)
+            return None
+        if change is None:
+            return None
+        why = f"{row.service} changed since {rid(rollback_id)} was requested: {change}"
+        self.system_move(
+            rollback_id,
+            Move.ABORT,
+            kind=TimelineKind.ROLLBACK_EXPIRED,
+            summary=why,
+            data={"seen": seen.to_dict()},
+        )
+        return why
 
     def _expire_stale_request(self, service: Service) -> None:
         with self._uow(read_only=True) as uow:

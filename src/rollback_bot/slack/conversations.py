@@ -26,6 +26,7 @@ from rollback_bot.integrations.alertmanager import (
     matchers,
 )
 from rollback_bot.kube.model import ExecutionError
+from rollback_bot.rollbacks.drift import Seen
 from rollback_bot.rollbacks.model import Reply, RequestSpec
 from rollback_bot.rollbacks.policies import (
     approvals_required,
@@ -42,7 +43,9 @@ from rollback_bot.timeline import TimelineKind
 log = logging.getLogger(__name__)
 
 
-def spec_to_metadata(spec: RequestSpec, channel: str | None, *, known_bad: bool = False) -> str:
+def spec_to_metadata(
+    spec: RequestSpec, channel: str | None, *, known_bad: bool = False, seen: Seen | None = None
+) -> str:
     data: dict[str, Any] = {
         "service": spec.service,
         "to": spec.to_revision,
@@ -50,6 +53,8 @@ def spec_to_metadata(spec: RequestSpec, channel: str | None, *, known_bad: bool 
         "drill": spec.drill,
         "channel": channel,
     }
+    if seen is not None:
+        data["seen"] = seen.to_dict()  # the submission is refused if the cluster moved
     if spec.force_bad:
         data["force_bad"] = True  # `--force-bad` on the command: the override is given
     elif known_bad:
@@ -92,6 +97,7 @@ def spec_from_metadata(
         drill=bool(data.get("drill")),
         reason=reason,
         force_bad=force_bad or bool(data.get("force_bad")),
+        seen=Seen.from_dict(data.get("seen")),
     )
     return spec, data.get("channel")
 
@@ -154,7 +160,10 @@ class Conversations:
             drill=spec.drill,
             reason=spec.reason,
             metadata=spec_to_metadata(
-                chosen, channel, known_bad=bool(plan.detail.get("known_bad"))
+                chosen,
+                channel,
+                known_bad=bool(plan.detail.get("known_bad")),
+                seen=Seen.of_plan(plan),
             ),
         )
         try:
