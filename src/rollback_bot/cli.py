@@ -242,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_format=settings.log_format,
         serving=args.command == "serve",
         verbose=args.verbose,
+        secrets=settings.secret_values(),
     )
     try:
         return int(args.func(settings, args))

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     # json: one object per line with time, level, logger, message and incident/rollback ids.
     log_format: Literal["text", "json"] = "text"
 
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, for the log formatter to hide (empty ones left out)."""
+        fields = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.alert_webhook_token,
+            self.metrics_token,
+        )
+        return tuple(v for f in fields if (v := f.get_secret_value()))
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, value: object) -> object:

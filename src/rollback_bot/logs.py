@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal, TextIO
+
+from rollback_bot.redaction import MARK, redact_text
 
 LogFormat = Literal["text", "json"]
 
@@ -90,6 +92,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class RedactingFormatter(logging.Formatter):
+    """The whole formatted line, traceback included, with secrets replaced by ``[redacted]``.
+
+    At DEBUG the libraries log request and response bodies (a ConfigMap's values, a
+    header); so the last step before the stream hides the configured secrets themselves
+    and every value that looks like one (``rollback_bot.redaction``).
+    """
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._inner = inner
+        # Short values would blank ordinary words; real tokens and secrets are long.
+        self._secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = redact_text(self._inner.format(record))
+        for secret in self._secrets:
+            line = line.replace(secret, MARK)
+        return line
+
+
 class BoltRejectionFilter(logging.Filter):
     """Make bolt's signature-failure record one line that names no signature nor body."""
 
@@ -123,12 +146,17 @@ def setup_logging(
     serving: bool,
     verbose: bool = False,
     stream: TextIO | None = None,
+    secrets: Iterable[str] = (),
 ) -> None:
-    """Configure the root logger once for this process; ``level`` None takes the default."""
+    """Configure the root logger once for this process; ``level`` None takes the default.
+
+    ``secrets``: the configured tokens, hidden from every line whatever logged them.
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(ContextIdsFilter())
     json_lines = log_format == "json"
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    inner = JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(RedactingFormatter(inner, secrets))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel((level or default_level(serving=serving, verbose=verbose)).upper())

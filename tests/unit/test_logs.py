@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Literal
 
 import pytest
 
@@ -127,3 +128,22 @@ def test_settings_read_log_level_and_format(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="log_format"):
         Settings()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_debug_lines_never_carry_a_secret(log_format: Literal["text", "json"]) -> None:
+    """Whatever a library logs at DEBUG (a body, a header, a traceback), no secret is shown."""
+    out = io.StringIO()
+    signing = "8f2b1c9d0e7a6b5c4d3e2f1a"  # not token-shaped: hidden because it is configured
+    setup_logging(level="DEBUG", log_format=log_format, serving=True, stream=out, secrets=[signing])
+    noisy = logging.getLogger("rollback_bot.tests.noisy_library")
+    noisy.debug("headers: %s", {"Authorization": "Bearer xoxb-1234-5678-abcdefgh"})
+    noisy.debug("body: signing secret %s, data.PASSWORD=%s", signing, "ghp_" + "a" * 36)
+    try:
+        raise RuntimeError(f"request failed with token xapp-1-A0-123-{signing}")
+    except RuntimeError:
+        noisy.exception("failed")
+    text = out.getvalue()
+    assert "xoxb-1234" not in text and signing not in text and "ghp_aaa" not in text
+    assert "xapp-1-A0" not in text
+    assert text.count("[redacted]") >= 4
