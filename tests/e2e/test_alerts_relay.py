@@ -131,3 +131,17 @@ def test_grafana_and_generic_sources_and_the_fallback_channel(guarded: LoopbackS
     assert "no catalog service" in fallback[0]["text"]
     search = next(m for m in guarded.slack.messages("C0SEARCH") if "LatencyHigh" in m["text"])
     assert "http://grafana.local/d/search" in json.dumps(search["blocks"])
+
+
+def test_the_dashboard_link_of_an_alertmanager_alert_sits_beside_its_runbook(
+    stack: LoopbackStack,
+) -> None:
+    payload = alertmanager_payload()
+    payload["alerts"][0]["annotations"]["dashboard_url"] = (
+        "https://grafana.local/d/checkout?a=1&b=2"
+    )
+    assert stack.post_alert("alertmanager", payload).status_code == 200
+    (card,) = wait_until(lambda: stack.slack.messages(CHANNEL), timeout=10)
+    blocks = json.dumps(card["blocks"], ensure_ascii=False)
+    assert "<https://runbooks/checkout|Runbook> · " in blocks
+    assert "<https://grafana.local/d/checkout?a=1&amp;b=2|Dashboard>" in blocks

@@ -36,6 +36,7 @@ _TIMESTAMP = re.compile(
 
 # Annotation keys that carry a runbook link, in order of preference.
 RUNBOOK_KEYS = ("runbook_url", "runbook")
+DASHBOARD_KEYS = ("dashboard_url", "dashboardURL", "dashboard")
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -243,8 +244,13 @@ def severity(raw: str | None) -> str:
 
 
 def runbook_link(annotations: Mapping[str, str]) -> dict[str, str]:
-    runbook = next((annotations[k] for k in RUNBOOK_KEYS if annotations.get(k)), None)
-    return {"runbook": runbook.strip()} if runbook else {}
+    """The links an alert's annotations carry: its runbook, and its dashboard beside it."""
+    found: dict[str, str] = {}
+    for name, keys in (("runbook", RUNBOOK_KEYS), ("dashboard", DASHBOARD_KEYS)):
+        url = next((annotations[k] for k in keys if annotations.get(k)), None)
+        if url and url.strip():
+            found[name] = url.strip()
+    return found
 
 
 def received(received_at: datetime | None) -> datetime:
