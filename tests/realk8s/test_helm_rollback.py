@@ -34,6 +34,7 @@ from tests.e2e.execute_support import (
     BOB,
     CHANNEL,
     click,
+    command_reply,
     events,
     open_modal,
     request,
@@ -123,11 +124,14 @@ class Helm:
         return rows
 
 
-def _bind_helm_role(cp: RealControlPlane, namespace: str) -> None:
-    """deploy/rbac/helm-releases.yaml in ``namespace``, bound to the bot's test identity."""
+def _bind_helm_role(cp: RealControlPlane, namespace: str, *, without: str = "") -> None:
+    """deploy/rbac/helm-releases.yaml in ``namespace``, bound to the bot's test identity
+    (optionally with the rules on one resource taken away)."""
     docs = [d for d in yaml.safe_load_all(HELM_ROLE.read_text()) if d]
     for doc in docs:
         doc["metadata"]["namespace"] = namespace
+        if doc["kind"] == "Role" and without:
+            doc["rules"] = [r for r in doc["rules"] if without not in r["resources"]]
         if doc["kind"] == "RoleBinding":
             doc["subjects"] = [
                 {"kind": "User", "name": "rollback-bot", "apiGroup": "rbac.authorization.k8s.io"}
@@ -205,6 +209,11 @@ def test_helm_release_rolled_back_from_slack_reads_as_a_rollback_by_hand(
         assert GOOD_TOKEN not in modal and BAD_TOKEN not in modal
         assert "[redacted]" in modal
 
+        # /rollback history reads as helm history, with what is known about each revision.
+        history = command_reply(stack, "history checkout")
+        assert "checkout-0.2.0 (app 2), deployed: Upgrade complete" in history, history
+        assert "checkout-0.1.0 (app 1), superseded: Install complete" in history
+
         rollback_id = request(stack, "checkout")
         row = wait_state(stack, rollback_id, "requested")
         assert (row.from_revision, row.to_revision) == ("2", "1")
@@ -264,3 +273,24 @@ def test_helm_drill_runs_helm_rollback_dry_run_and_changes_nothing(
     assert _summary(helm.history(release)) == before
     bot = KubeApis(api_client_from_env(str(cp.kubeconfig_path)))
     assert [r.number for r in read_history(bot, namespace, release)] == [1, 2]
+
+
+def test_helm_refused_by_rbac_fails_the_rollback_with_helms_words(
+    arranged: tuple[RealControlPlane, Helm, str, str, str], migrated_url: str, tmp_path: Path
+) -> None:
+    """Without the rights on the chart's Deployments, helm rollback is refused: the rollback
+    fails with what helm and the apiserver said, and Helm's own record of it."""
+    cp, helm, namespace, release, _ = arranged
+    _bind_helm_role(cp, namespace, without="deployments")
+    with _stack(cp, tmp_path, migrated_url, namespace, release) as stack:
+        rollback_id = request(stack, "checkout")
+        wait_state(stack, rollback_id, "requested")
+        click(stack, action_ids.APPROVE, user=BOB)
+        row = wait_state(stack, rollback_id, "failed", "done")
+        said = "; ".join(e.summary for e in events(stack, rollback_id))
+        assert row.state == "failed", said
+        assert f"helm rollback {release} 1 -n {namespace} failed (exit 1)" in said, said
+        assert 'User "rollback-bot" cannot' in said and "deployments" in said, said
+        assert "the release is now at revision 3" in said, said
+        assert "Traceback" not in said
+    assert [(h["revision"], h["status"]) for h in helm.history(release)][-1] == (3, "failed")

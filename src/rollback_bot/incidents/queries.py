@@ -16,7 +16,7 @@ from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.incidents import postmortem
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.kube.helm_releases import revisions_for
+from rollback_bot.kube.helm_releases import history_line, revisions_for
 from rollback_bot.kube.revisions import history_limit_warning, read_deployment
 from rollback_bot.redaction import redact_text
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
@@ -141,10 +141,12 @@ class Queries:
                 f"alert-free for {service.stable_window_seconds} s): choose one with `--to`"
             )
         ages = {r.number: (now - r.created_at) if r.created_at else None for r in revisions}
+        # A Helm revision reads as in helm history: chart, app version, status, description.
+        lines = {r.number: history_line(r) for r in revisions} if service.helm else {}
         rows = [
             RevisionRow(
                 number=k.number,
-                image=k.image,
+                image=lines.get(k.number, k.image),
                 age=ages.get(k.number),
                 stable=k.stable,
                 current=k.current,

@@ -199,8 +199,20 @@ def as_revision(rev: HelmRevision) -> Revision:
         ready=1 if rev.status == "deployed" else 0,
         template={"metadata": {"labels": {HASH_LABEL: rev.digest}}, "release": rev.digest},
         configmaps=(),
-        annotations={"description": rev.description, "status": rev.status},
+        annotations={
+            "description": rev.description,
+            "status": rev.status,
+            "app_version": rev.app_version,
+        },
     )
+
+
+def history_line(revision: Revision) -> str:
+    """A release revision as ``helm history`` tells it: chart, app version, status, description."""
+    notes = revision.annotations
+    app = f" (app {notes['app_version']})" if notes.get("app_version") else ""
+    description = f": {notes['description']}" if notes.get("description") else ""
+    return f"{revision.image or '?'}{app}, {notes.get('status', '?')}{description}"
 
 
 def release_revisions(apis: KubeApis, namespace: str, release: str) -> list[Revision]:
