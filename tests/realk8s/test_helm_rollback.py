@@ -28,15 +28,18 @@ from rollback_bot.kube.helm_releases import read_history
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.timeline import TimelineKind
 from sandbox.realk8s import RealControlPlane, iter_audit
-from tests.e2e.conftest import FAST_SLACK
+from sandbox.stack import wait_until
+from tests.e2e.conftest import FAST_SLACK, alertmanager_payload
 from tests.e2e.execute_support import (
     ALICE,
     BOB,
     CHANNEL,
+    WAIT,
+    button,
     click,
     command_reply,
     events,
-    open_modal,
+    latest_rollback_id,
     request,
     wait_state,
 )
@@ -189,6 +192,18 @@ def _stack(cp: RealControlPlane, tmp_path: Path, url: str, ns: str, rel: str) ->
     )
 
 
+def _message_with(stack: RealClusterStack, action_id: str) -> dict[str, Any] | None:
+    assert stack.services is not None
+    stack.services.outbox.flush(timeout=5)
+    return next((m for m in stack.slack.messages(CHANNEL) if button(m, action_id)), None)
+
+
+def _button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    found = button(message, action_id)
+    assert found is not None
+    return found
+
+
 def _summary(history: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [
         (h["revision"], h["status"], h["chart"], h["app_version"], h["description"])
@@ -201,22 +216,46 @@ def test_helm_release_rolled_back_from_slack_reads_as_a_rollback_by_hand(
 ) -> None:
     cp, helm, namespace, release, by_hand = arranged
     with _stack(cp, tmp_path, migrated_url, namespace, release) as stack:
-        # The confirmation shows the chart and values diff, the token never.
-        modal = json.dumps(open_modal(stack, "checkout"))
-        assert "checkout-0.2.0" in modal and "checkout-0.1.0" in modal, modal[:3000]
-        assert "shop/checkout:2.0-crash" in modal and "shop/checkout:1.0" in modal
-        assert "values.config.mode" in modal
-        assert GOOD_TOKEN not in modal and BAD_TOKEN not in modal
-        assert "[redacted]" in modal
-
         # /rollback history reads as helm history, with what is known about each revision.
         history = command_reply(stack, "history checkout")
         assert "checkout-0.2.0 (app 2), deployed: Upgrade complete" in history, history
         assert "checkout-0.1.0 (app 1), superseded: Install complete" in history
 
-        rollback_id = request(stack, "checkout")
+        # The alert card: what runs now and the last stable revision, and "Roll back".
+        assert stack.post_alert("alertmanager", alertmanager_payload()).status_code == 200
+        card = wait_until(lambda: _message_with(stack, action_ids.ROLL_BACK), timeout=WAIT)
+        assert "checkout-0.2.0" in json.dumps(card["blocks"])
+        assert "checkout-0.1.0" in json.dumps(card["blocks"])  # the last stable revision
+        seen = len(stack.slack.views)
+        stack.driver.click(
+            action_id=action_ids.ROLL_BACK,
+            value=_button(card, action_ids.ROLL_BACK)["value"],
+            user_id=ALICE,
+            channel_id=CHANNEL,
+            message_ts=card["ts"],
+        )
+        update = wait_until(
+            lambda: next((v for v in stack.slack.views[seen:] if v["op"] == "update"), None),
+            timeout=WAIT,
+        )
+        view = update["view"]
+        # The confirmation shows the chart and values diff, the token never.
+        modal = json.dumps(view)
+        assert "checkout-0.2.0" in modal and "checkout-0.1.0" in modal, modal[:3000]
+        assert "shop/checkout:2.0-crash" in modal and "shop/checkout:1.0" in modal
+        assert "values.config.mode" in modal
+        assert GOOD_TOKEN not in modal and BAD_TOKEN not in modal
+        assert "[redacted]" in modal
+        stack.driver.submit_view(
+            callback_id=action_ids.REQUEST_MODAL,
+            user_id=ALICE,
+            private_metadata=view["private_metadata"],
+            values={action_ids.REASON_BLOCK: {action_ids.REASON_INPUT: "5xx after 0.2.0"}},
+        )
+        rollback_id = int(wait_until(lambda: latest_rollback_id(stack), timeout=WAIT))
         row = wait_state(stack, rollback_id, "requested")
         assert (row.from_revision, row.to_revision) == ("2", "1")
+        assert row.incident_id is not None  # the alert's incident
         click(stack, action_ids.APPROVE, user=BOB)
         row = wait_state(stack, rollback_id, "done")
 
@@ -224,6 +263,11 @@ def test_helm_release_rolled_back_from_slack_reads_as_a_rollback_by_hand(
         assert len(changed) == 1
         assert "HelmRelease/" + release in changed[0].summary
         assert "new Helm revision 3" in changed[0].summary
+        # The postmortem tells it as it tells a Deployment rollback.
+        assert stack.services is not None and row.incident_id is not None
+        _, postmortem = stack.services.queries.postmortem(row.incident_id, "md")
+        assert f"HelmRelease/{release}" in postmortem and "new Helm revision 3" in postmortem
+        assert GOOD_TOKEN not in postmortem and BAD_TOKEN not in postmortem
         everything = " ".join(
             e.summary + json.dumps(e.data or {}) for e in events(stack, rollback_id)
         )
