@@ -31,6 +31,7 @@ from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.health import HealthGate
+from rollback_bot.executors.helm import strategy_refusal
 from rollback_bot.executors.helm_cli import HelmCli
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
@@ -187,6 +188,8 @@ def build(
             restore = OFF if spec.flag_restore is None else spec.flag_restore
             return flag_executor.plan_flag(service, spec.flag, restore=restore)
         strategy = spec.strategy or service.strategy
+        if (refused := strategy_refusal(service, strategy)) is not None:
+            raise refused
         if strategy not in REVISION_STRATEGIES:
             return executor(strategy).plan(service, to_revision=None)
         # One answer for every surface: the target comes from evidence, never a fallback.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rollback_bot.catalog import CatalogError, parse_catalog
-from rollback_bot.executors.helm import values_diff
+from rollback_bot.executors.helm import strategy_refusal, values_diff
 from rollback_bot.executors.helm_cli import HelmCli
 from rollback_bot.kube.helm_releases import (
     as_revision,
@@ -244,3 +244,21 @@ def test_check_config_on_helm_services() -> None:
     ]
     timed = parse_catalog({"services": [{**BASE, "helm": {"release": "r", "timeout": "1h30m"}}]})
     assert timed.services[0].helm is not None and timed.services[0].helm.timeout_seconds == 5400
+
+
+def test_a_helm_release_is_rolled_back_by_helm_only() -> None:
+    catalog = parse_catalog(
+        {
+            "services": [
+                {**BASE, "helm": {"release": "checkout", "namespace": "shop"}},
+                {**BASE, "name": "d", "deployment": "d", "match": {"service": "d"}},
+            ]
+        }
+    )
+    helm, deployment = catalog.services
+    assert strategy_refusal(helm, "helm") is None
+    assert strategy_refusal(deployment, "instant") is None
+    refused = strategy_refusal(helm, "instant")
+    assert refused is not None and "rolled back with helm rollback" in str(refused)
+    refused = strategy_refusal(deployment, "helm")
+    assert refused is not None and "not a Helm release" in str(refused)

@@ -71,6 +71,21 @@ def release_changes(current: HelmRevision, target: HelmRevision) -> list[str]:
     return lines
 
 
+def strategy_refusal(service: Service, strategy: str) -> ExecutionError | None:
+    """A Helm release is rolled back by helm alone, a Deployment never by helm."""
+    if service.helm is not None and strategy != "helm":
+        return ExecutionError(
+            f"{service.label} is Helm release {service.namespace}/{service.helm.release}: it is "
+            f"rolled back with helm rollback, not the {strategy} strategy; leave --strategy out"
+        )
+    if service.helm is None and strategy == "helm":
+        return ExecutionError(
+            f"{service.label} is not a Helm release (no helm: in the catalog): "
+            "the helm strategy rolls back Helm releases only"
+        )
+    return None
+
+
 def describe(rev: HelmRevision) -> str:
     return f"revision {rev.number} ({rev.chart_ref}, app {rev.app_version or '?'}, {rev.status})"
 
