@@ -31,6 +31,8 @@ from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.health import HealthGate
+from rollback_bot.executors.helm import strategy_refusal
+from rollback_bot.executors.helm_cli import HelmCli
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.incidents import lifecycle as incident_lifecycle
@@ -40,8 +42,8 @@ from rollback_bot.integrations.alertmanager import AlertmanagerClient
 from rollback_bot.integrations.prometheus import PrometheusClient
 from rollback_bot.kube.client import KubeApis, api_client_from_env
 from rollback_bot.kube.events import EventRecorder
+from rollback_bot.kube.helm_releases import revisions_for
 from rollback_bot.kube.model import ExecutionError
-from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.lifecycle import Decision, Move
@@ -155,7 +157,7 @@ def build(
     targets = Targets(
         uow=uow,
         clock=clock,
-        read_revisions=lambda svc: list_revisions(kube, svc.namespace, svc.deployment),
+        read_revisions=lambda svc: revisions_for(kube, svc),
     )
     presenter = Presenter(
         catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube), targets=targets
@@ -174,11 +176,12 @@ def build(
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
+    helm = HelmCli(binary=settings.helm_bin, kubeconfig=settings.kubeconfig)
 
     def executor(strategy: str) -> Executor:
         if strategy == "flag":
             return flag_executor
-        return executor_for(strategy, apis=kube, snapshots=snapshots)
+        return executor_for(strategy, apis=kube, snapshots=snapshots, helm=helm)
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
         presenter.revisions.forget(service.name)
@@ -186,6 +189,8 @@ def build(
             restore = OFF if spec.flag_restore is None else spec.flag_restore
             return flag_executor.plan_flag(service, spec.flag, restore=restore)
         strategy = spec.strategy or service.strategy
+        if (refused := strategy_refusal(service, strategy)) is not None:
+            raise refused
         if strategy not in REVISION_STRATEGIES:
             return executor(strategy).plan(service, to_revision=None)
         # One answer for every surface: the target comes from evidence, never a fallback.
@@ -279,7 +284,7 @@ def resolve_revision(kube: KubeApis, service: Service, spec: int | str | None) -
     """``--to`` given as an image tag or reference: the one revision running it."""
     if spec is None or isinstance(spec, int):
         return spec
-    revisions = list_revisions(kube, service.namespace, service.deployment)
+    revisions = revisions_for(kube, service)
     hits = [
         r.number
         for r in revisions

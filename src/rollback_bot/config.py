@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Slack allows about one message per second per channel; the outbox paces to this.
     slack_channel_rate: float = 1.0
     kubeconfig: str | None = None
+    # The helm binary Helm release targets are rolled back with (HELM_BIN).
+    helm_bin: str = "helm"
     # Unset: INFO for `serve`, WARNING for the other commands (quiet unless they fail).
     log_level: LogLevel | None = None
     # json: one object per line with time, level, logger, message and incident/rollback ids.

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from rollback_bot.catalog.helm import helm_problems
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, overlap_witness
 from rollback_bot.catalog.model import TWO_PERSON_ENVIRONMENTS, Catalog
 
@@ -118,6 +119,7 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
                     f"{here}.triggers: critical rules {critical} need policy.automation: true"
                 )
         problems.extend(_approval_problems(here, svc))
+        problems.extend(helm_problems(here, svc))
     problems.extend(_overlap_problems(compiled))
     return problems
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 import re
 from itertools import pairwise
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rollback_bot.catalog.operators import CompareOp
 from rollback_bot.catalog.triggers import AutomationLimits, TriggerRule
@@ -143,6 +143,47 @@ class Flag(_Strict):
     off: str = "false"
 
 
+# A Go duration as helm's --timeout takes it ("300s", "5m", "1h30m"), or whole seconds.
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class HelmRelease(_Strict):
+    """A Helm release rolled back with ``helm rollback`` (see ``rollback_bot.helm``)."""
+
+    release: str = Field(min_length=1, max_length=53)  # Helm's own limit on release names
+    namespace: str | None = None  # defaults to the service's namespace
+    timeout: int | str = 300  # seconds, or a duration: "90s", "5m"
+    wait: bool = True  # --wait: helm waits for the chart's objects to be ready
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: int | str) -> int | str:
+        seconds = duration_seconds(value)
+        if seconds is None or seconds <= 0:
+            raise ValueError(
+                f"{value!r} is not a timeout: use whole seconds (300) or a duration such as "
+                '"90s", "5m" or "1h30m"'
+            )
+        return value
+
+    @property
+    def timeout_seconds(self) -> int:
+        return duration_seconds(self.timeout) or 300
+
+
+def duration_seconds(value: int | str) -> int | None:
+    """Seconds in ``value`` (an int, or ``1h2m3s``-style text); None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    found = _DURATION.match(value.strip())
+    if not value.strip() or found is None:
+        return None
+    h, m, s = (int(x or 0) for x in found.groups())
+    return h * 3600 + m * 60 + s
+
+
 class Impersonation(_Strict):
     user: str
     groups: tuple[str, ...] = ()
@@ -151,11 +192,13 @@ class Impersonation(_Strict):
 class Service(_Strict):
     name: str = Field(min_length=1)
     namespace: str = "default"
-    deployment: str
+    # Empty when the service is a Helm release (``helm:``); check-config wants one of them.
+    deployment: str = ""
     environment: str = "production"
     channel: str = Field(min_length=1)
     match: dict[str, str] = Field(min_length=1)
-    strategy: Literal["instant", "blue-green", "gradual"] = "instant"
+    strategy: Literal["instant", "blue-green", "gradual", "helm"] = "instant"
+    helm: HelmRelease | None = None
     policy: Policy = Policy()
     blue_green: BlueGreen | None = None
     gradual: Gradual | None = None
@@ -167,6 +210,19 @@ class Service(_Strict):
     impersonate: dict[str, Impersonation] = {}
     # A revision counts as stable once it ran this long with no alert.
     stable_window_seconds: int = Field(default=900, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _helm_defaults(cls, data: Any) -> Any:
+        """A Helm release is rolled back by helm, in its own namespace, unless told otherwise."""
+        if not isinstance(data, dict) or not isinstance(data.get("helm"), dict):
+            return data
+        data = dict(data)
+        data.setdefault("strategy", "helm")
+        namespace = data["helm"].get("namespace")
+        if isinstance(namespace, str) and namespace:
+            data.setdefault("namespace", namespace)
+        return data
 
     @field_validator("environment")
     @classmethod

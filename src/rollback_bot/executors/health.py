@@ -123,6 +123,9 @@ class HealthGate:
 
     def _readiness(self, service: Service) -> _Check:
         ns = service.namespace
+        if service.helm is not None:  # helm rollback --wait waited for the chart's objects
+            skipped = "a Helm release: helm rollback --wait checked its objects' readiness"
+            return _Check("readiness", True, "", {"skipped": skipped})
         try:
             name = self._serving_deployment(service)
         except _NotReadable as exc:

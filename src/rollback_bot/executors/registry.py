@@ -10,14 +10,18 @@ from __future__ import annotations
 from rollback_bot.executors.base import Executor, SnapshotStore
 from rollback_bot.executors.bluegreen import BlueGreenExecutor
 from rollback_bot.executors.gradual import GradualExecutor
+from rollback_bot.executors.helm import HelmExecutor
+from rollback_bot.executors.helm_cli import HelmCli
 from rollback_bot.executors.instant import InstantExecutor
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import ExecutionError
 
-STRATEGIES = ("instant", "blue-green", "gradual")
+STRATEGIES = ("instant", "blue-green", "gradual", "helm")
 
 
-def executor_for(strategy: str, *, apis: KubeApis, snapshots: SnapshotStore) -> Executor:
+def executor_for(
+    strategy: str, *, apis: KubeApis, snapshots: SnapshotStore, helm: HelmCli | None = None
+) -> Executor:
     """The executor for ``strategy``.
 
     Executors never wait on the health gate; the runner asks it between steps.
@@ -28,4 +32,6 @@ def executor_for(strategy: str, *, apis: KubeApis, snapshots: SnapshotStore) -> 
         return BlueGreenExecutor(apis, snapshots)
     if strategy == "gradual":
         return GradualExecutor(apis, snapshots)
+    if strategy == "helm":
+        return HelmExecutor(apis, helm)
     raise ExecutionError(f"unknown rollback strategy '{strategy}' (known: {', '.join(STRATEGIES)})")

@@ -16,11 +16,8 @@ from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.incidents import postmortem
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.kube.revisions import (
-    history_limit_warning,
-    list_revisions,
-    read_deployment,
-)
+from rollback_bot.kube.helm_releases import history_line, revisions_for
+from rollback_bot.kube.revisions import history_limit_warning, read_deployment
 from rollback_bot.redaction import redact_text
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
 from rollback_bot.rollbacks.targets import Targets
@@ -125,8 +122,12 @@ class Queries:
         """Revisions newest first, with which are known stable, and warnings."""
         if self._kube is None:
             raise NotFound("no Kubernetes API configured")
-        revisions = list_revisions(self._kube, service.namespace, service.deployment)
-        deployment = read_deployment(self._kube, service.namespace, service.deployment)
+        revisions = revisions_for(self._kube, service)
+        deployment = (
+            read_deployment(self._kube, service.namespace, service.deployment)
+            if service.helm is None
+            else {}
+        )
         now = self._clock.now()
         if self._targets is None:
             raise NotFound("no evidence store configured")
@@ -140,10 +141,12 @@ class Queries:
                 f"alert-free for {service.stable_window_seconds} s): choose one with `--to`"
             )
         ages = {r.number: (now - r.created_at) if r.created_at else None for r in revisions}
+        # A Helm revision reads as in helm history: chart, app version, status, description.
+        lines = {r.number: history_line(r) for r in revisions} if service.helm else {}
         rows = [
             RevisionRow(
                 number=k.number,
-                image=k.image,
+                image=lines.get(k.number, k.image),
                 age=ages.get(k.number),
                 stable=k.stable,
                 current=k.current,

@@ -35,7 +35,7 @@ from rollback_bot.timeline import TimelineKind
 
 BAD, GOOD = "bad", "good"
 #: Strategies whose target is a revision of the Deployment (the others pick a slot/canary).
-REVISION_STRATEGIES = frozenset({"instant"})
+REVISION_STRATEGIES = frozenset({"instant", "helm"})
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.helm_releases import release_revisions
 from rollback_bot.kube.revisions import Revision, list_revisions
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.lifecycle import State
@@ -50,7 +51,10 @@ class RevisionCache:
         if hit is not None:
             return hit
         try:
-            revisions = list_revisions(self._apis, service.namespace, service.deployment)
+            if service.helm is not None:
+                revisions = release_revisions(self._apis, service.namespace, service.helm.release)
+            else:
+                revisions = list_revisions(self._apis, service.namespace, service.deployment)
         except Exception as exc:  # an unreachable cluster must not stop the alert message
             log.warning("cannot read revisions of %s: %s", service.label, exc)
             revisions = []

@@ -54,8 +54,8 @@ class ClusterTrace:
         self, row: Rollback, service: Service, reason: str, message: str, *, warning: bool = False
     ) -> None:
         """A core/v1 Event on the object the rollback changes; drills change nothing."""
-        if self._events is None or row.drill:
-            return
+        if self._events is None or row.drill or service.helm is not None:
+            return  # a Helm release's record is its own history (helm history)
         if service.blue_green is not None and row.strategy == "blue-green":
             kind, name = "Service", service.blue_green.service
         elif row.strategy == "flag":
