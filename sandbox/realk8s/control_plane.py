@@ -84,6 +84,8 @@ CONTROLLERS = (
     "replicaset-controller",
     "statefulset-controller",
     "daemonset-controller",
+    # Jobs run to completion (kwok's pod-complete stage): the chart's migration hook.
+    "job-controller",
     "garbage-collector-controller",
     "namespace-controller",
     "serviceaccount-controller",

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from rollback_bot import __version__
 from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
 from rollback_bot.ids import format_incident_id
@@ -197,6 +198,7 @@ VERBOSE_HELP = "log at INFO, third-party libraries included (default: quiet unle
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rollback-bot", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    p.add_argument("--version", action="version", version=f"rollback-bot {__version__}")
     # -v also after the command (`rollback-bot migrate -v`); SUPPRESS keeps a -v given
     # before the command from being reset by the subcommand's own default.
     common = argparse.ArgumentParser(add_help=False)

@@ -356,3 +356,12 @@ def test_incidents_and_export_on_an_unmigrated_database_say_what_to_run(
     for command in (["incidents"], ["export", "INC-1"]):
         assert main(command) == 2
         assert "run `rollback-bot migrate`" in capsys.readouterr().err
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from rollback_bot import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"rollback-bot {__version__}\n"
