@@ -50,7 +50,7 @@ def run_helm(
 
 
 def catalog(
-    *, impersonate: bool = False, shop: str = "shop", search: str = "search"
+    *, impersonate: bool = False, shop: str = "shop", search: str = "search", helm: bool = False
 ) -> dict[str, Any]:
     """A small valid catalog in two namespaces; ``impersonate`` maps a Slack user."""
     checkout: dict[str, Any] = {
@@ -71,7 +71,18 @@ def catalog(
         "channel": "C0SEARCH",
         "match": {"service": "search"},
     }
-    return {"services": [checkout, search]}
+    services = [checkout, search]
+    if helm:
+        services.append(
+            {
+                "name": "payments",
+                "helm": {"release": "payments", "namespace": "payments"},
+                "environment": "staging",
+                "channel": "C0PAY",
+                "match": {"service": "payments"},
+            }
+        )
+    return {"services": services}
 
 
 def values(**overrides: Any) -> dict[str, Any]:
@@ -136,15 +147,23 @@ def grants(rules: list[dict[str, Any]]) -> set[Grant]:
 
 
 def shipped_rbac_grants() -> dict[str, set[Grant]]:
-    """deploy/rbac/*.yaml as three sets: what the bot needs in each catalog namespace, the
-    Lease rule for the leader (its own namespace) and impersonation (cluster-wide)."""
-    parts: dict[str, set[Grant]] = {"catalog": set(), "leases": set(), "impersonate": set()}
+    """deploy/rbac/*.yaml as sets: what the bot needs in each catalog namespace, the Lease
+    rule for the leader (its own namespace), impersonation (cluster-wide) and the rights
+    of Helm-release targets (their namespaces only)."""
+    parts: dict[str, set[Grant]] = {
+        "catalog": set(),
+        "leases": set(),
+        "impersonate": set(),
+        "helm": set(),
+    }
     for path in sorted(RBAC_DIR.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc or doc["kind"] not in ("Role", "ClusterRole"):
                 continue
             for grant in grants(doc["rules"]):
-                if grant[1] == "leases":
+                if path.name == "helm-releases.yaml":
+                    parts["helm"].add(grant)
+                elif grant[1] == "leases":
                     parts["leases"].add(grant)
                 elif grant[2] == "impersonate":
                     parts["impersonate"].add(grant)

@@ -179,15 +179,18 @@ def test_optional_objects_render_only_when_enabled(tmp_path: Path) -> None:
 def test_rbac_rules_equal_deploy_rbac_so_they_cannot_drift(tmp_path: Path) -> None:
     shipped = shipped_rbac_grants()
     assert shipped["catalog"], "deploy/rbac/role.yaml has no rules?"
-    docs = render(tmp_path, catalog=catalog(impersonate=True))
+    docs = render(tmp_path, catalog=catalog(impersonate=True, helm=True))
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in by_kind(docs, "Role")}
     # One Role per catalog namespace with exactly deploy/rbac/role.yaml's permissions.
-    for namespace in ("shop", "search"):
+    for namespace in ("shop", "search", "payments"):
         assert grants(roles[(namespace, "rb-rollback-bot")]["rules"]) == shipped["catalog"]
     # The Lease rule in the release namespace, and nowhere else.
     leader = roles[("rollback-bot", "rb-rollback-bot-leader-election")]
     assert grants(leader["rules"]) == (shipped["leases"] or LEASE_CONTRACT)
-    assert len(roles) == 3
+    # A Helm release's rights (deploy/rbac/helm-releases.yaml) only in its namespace.
+    helm = roles[("payments", "rb-rollback-bot-helm-releases")]
+    assert grants(helm["rules"]) == shipped["helm"]
+    assert len(roles) == 5
     # Impersonation, cluster-wide as deploy/rbac/impersonate.yaml has it.
     (cluster_role,) = by_kind(docs, "ClusterRole")
     assert grants(cluster_role["rules"]) == shipped["impersonate"]
@@ -198,7 +201,7 @@ def test_rbac_rules_equal_deploy_rbac_so_they_cannot_drift(tmp_path: Path) -> No
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "rb-rollback-bot", "namespace": "rollback-bot"}
         ]
-    assert len(by_kind(docs, "RoleBinding")) == 3
+    assert len(by_kind(docs, "RoleBinding")) == 5
 
 
 def test_impersonate_only_when_the_catalog_maps_people(tmp_path: Path) -> None:

@@ -47,7 +47,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "rollback-bot.catalogNamespaces" -}}
 {{- $namespaces := list -}}
 {{- range (.Values.catalog.services | default list) -}}
-{{- $namespaces = append $namespaces (required "catalog.services[].namespace is required" .namespace) -}}
+{{- $namespace := .namespace | default (.helm | default dict).namespace -}}
+{{- $namespaces = append $namespaces (required "catalog.services[].namespace (or helm.namespace) is required" $namespace) -}}
 {{- end -}}
 {{- range .Values.rbac.extraNamespaces -}}
 {{- $namespaces = append $namespaces . -}}
@@ -84,4 +85,15 @@ true
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: {{ $key }}, optional: true}
 {{- end }}
+{{- end -}}
+
+{{/* Namespaces of the catalog's Helm-release services, one per line (deploy/rbac/helm-releases.yaml). */}}
+{{- define "rollback-bot.helmNamespaces" -}}
+{{- $namespaces := list -}}
+{{- range (.Values.catalog.services | default list) -}}
+{{- if .helm -}}
+{{- $namespaces = append $namespaces (.helm.namespace | default .namespace) -}}
+{{- end -}}
+{{- end -}}
+{{- $namespaces | uniq | sortAlpha | join "\n" -}}
 {{- end -}}
