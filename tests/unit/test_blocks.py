@@ -32,7 +32,7 @@ from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.slack.ui.request_modal import request_modal
 from rollback_bot.slack.ui.rollback_message import rollback_message
 from rollback_bot.slack.ui.status import status_blocks
-from rollback_bot.slack.ui.thread import progress_line, summary_line
+from rollback_bot.slack.ui.thread import summary_line, transition_line
 from rollback_bot.slack.ui.values import button_value, read_button_value, submitted_reason
 from rollback_bot.slack.ui.views import (
     AlertGroupView,
@@ -307,9 +307,16 @@ def test_long_diff_is_truncated_with_a_count() -> None:
 
 def test_progress_and_summary_lines() -> None:
     running = replace(ROLLBACK, state=State.EXECUTING, step=2, steps=4, canary_percent=20)
-    assert progress_line(running, "health gate passed") == (
-        "🔄 R-12 checkout: step 2 of 4, canary at 20%. health gate passed"
+    approved = replace(running, approvers=("U0BOB",))
+    assert transition_line(approved, State.REQUESTED, State.APPROVED) == (
+        "✅ <@U0BOB> approved; rolling back checkout to revision 41 `registry/checkout:v1.4.2`."
     )
+    assert transition_line(running, State.EXECUTING, State.PAUSED) == (
+        "⏸️ Rollback of checkout paused at step 2 of 4: Resume or Abort on the message."
+    )
+    # What the message or the closing summary says already is not repeated in the thread.
+    assert transition_line(running, State.APPROVED, State.EXECUTING) is None
+    assert transition_line(running, State.VERIFYING, State.DONE) is None
     _, blocks = rollback_message(running)
     assert "Step 2 of 4 · canary at 20%" in all_text(blocks)
 

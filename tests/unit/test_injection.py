@@ -25,7 +25,7 @@ from rollback_bot.slack.ui.limits import MAX_MESSAGE_TEXT
 from rollback_bot.slack.ui.mrkdwn import clean, escape, link, safe_url
 from rollback_bot.slack.ui.request_modal import request_modal
 from rollback_bot.slack.ui.rollback_message import rollback_message
-from rollback_bot.slack.ui.thread import progress_line, summary_line
+from rollback_bot.slack.ui.thread import summary_line, transition_line
 from rollback_bot.slack.ui.views import Change, actions_for
 from tests.unit.test_blocks import ALERT, PREVIEW, ROLLBACK, assert_within_limits
 
@@ -211,7 +211,8 @@ def test_rollback_surfaces_carry_no_outside_markup(
         actions=actions_for(state, allowed_moves(state)),
     )
     text, blocks = rollback_message(view)
-    assert_only_own_markup([text, blocks, progress_line(view, event), summary_line(view)])
+    lines = [transition_line(view, State.REQUESTED, State.APPROVED), summary_line(view)]
+    assert_only_own_markup([text, blocks, *lines])
     modal = request_modal(
         replace(PREVIEW, reason=reason, changes=tuple(changes), warnings=tuple(warnings))
     )

@@ -21,7 +21,7 @@ from rollback_bot.slack.ui.alert_card import alert_message, suggestion_message
 from rollback_bot.slack.ui.limits import MAX_TEXT
 from rollback_bot.slack.ui.mrkdwn import escape
 from rollback_bot.slack.ui.rollback_message import rollback_message
-from rollback_bot.slack.ui.thread import progress_line, summary_line
+from rollback_bot.slack.ui.thread import summary_line, transition_line
 from rollback_bot.storage.models import AlertGroup, Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
@@ -66,8 +66,8 @@ class SlackNotifier:
         self._refresh_cards(row)
         if decision is not None and decision.before is not decision.after:
             view = self._presenter.rollback(row.id)
-            if view is not None:
-                line = progress_line(view, f"{decision.before.value} → {decision.after.value}")
+            line = transition_line(view, decision.before, decision.after) if view else None
+            if line is not None:
                 self._thread_line(row, line)
 
     def _refresh_cards(self, row: Rollback) -> None:

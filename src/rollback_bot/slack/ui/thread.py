@@ -14,17 +14,27 @@ from rollback_bot.slack.ui.rollback_wording import state_icon, state_words, targ
 from rollback_bot.slack.ui.views import RollbackView
 
 
-def progress_line(view: RollbackView, event: str) -> str:
-    """One thread reply per step: ``🔄 R-12 checkout: step 2 of 4, canary at 20%. <event>``."""
-    drill = "🧪 DRILL " if view.drill else ""
-    where = ""
-    if view.step is not None and view.steps:
-        where = f": step {view.step} of {view.steps}"
-        if view.canary_percent is not None:
-            where += f", canary at {view.canary_percent}%"
-    rid = format_rollback_id(view.rollback_id)
-    line = f"{drill}{state_icon(view.state)} {rid} {escape(view.service, 200)}{where}. "
-    return line + escape(event, MAX_TEXT - len(line))
+def transition_line(view: RollbackView, before: State, after: State) -> str | None:
+    """What the thread says when a rollback changes state, as a person would say it; or
+    nothing, when the message above, a step line or the closing summary already tells it.
+
+    A 0-second instant rollback reads as two replies: who approved and what happens,
+    then the result (``summary_line``), not one reply per state.
+    """
+    drill = "🧪 DRILL: " if view.drill else ""
+    service = escape(view.service, 200)
+    to = escape(target(view)) if view.flag else revision(view.to_revision, view.to_image)
+    if after is State.APPROVED and before is State.REQUESTED:
+        by = ", ".join(who(a) for a in view.approvers) or "Approval"
+        return f"{drill}✅ {by} approved; rolling back {service} to {to}."
+    if after is State.APPROVED and before is State.SCHEDULED:
+        return f"{drill}⏱️ Nobody cancelled: rolling back {service} to {to} now."
+    if after is State.PAUSED:
+        where = f" at step {view.step} of {view.steps}" if view.step and view.steps else ""
+        return f"{drill}⏸️ Rollback of {service} paused{where}: Resume or Abort on the message."
+    if after is State.EXECUTING and before is State.PAUSED:
+        return f"{drill}▶️ Resumed: rolling back {service} to {to}."
+    return None
 
 
 def _ended(view: RollbackView, head: str, where: str, took: str) -> str:
