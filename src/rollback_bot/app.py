@@ -44,6 +44,7 @@ from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import list_revisions
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
+from rollback_bot.rollbacks.gitops import GitOpsPauser, GitOpsService, with_gitops
 from rollback_bot.rollbacks.lifecycle import Decision, Move
 from rollback_bot.rollbacks.model import EffectSink, RequestSpec
 from rollback_bot.rollbacks.runner import Runner
@@ -180,6 +181,11 @@ def build(
         return executor_for(strategy, apis=kube, snapshots=snapshots)
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
+        plan = revision_planner(service, spec)
+        # Argo CD / Flux: who reconciles it, and the pause the rollback makes (or a refusal).
+        return plan if spec.flag is not None else with_gitops(plan, service, kube)
+
+    def revision_planner(service: Service, spec: RequestSpec) -> Plan:
         presenter.revisions.forget(service.name)
         if spec.flag is not None:
             restore = OFF if spec.flag_restore is None else spec.flag_restore
@@ -219,6 +225,7 @@ def build(
         snapshots=snapshots,
         mitigate=incident_lifecycle.mitigate,
         events=EventRecorder(kube),
+        gitops=GitOpsPauser(kube),
     )
     rollbacks = runner.rollbacks
     automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
@@ -256,6 +263,9 @@ def build(
             alertmanager=alertmanager,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
+        gitops=GitOpsService(
+            catalog=catalog, uow=uow, clock=clock, apis=kube, rollbacks=rollbacks, notifier=notifier
+        ),
         marks=ReleaseMarks(uow=uow, clock=clock, targets=targets, principal=rollbacks.principal),
         incidents=incident_lifecycle.Incidents(
             catalog=catalog, uow=uow, clock=clock, principal=rollbacks.principal

@@ -55,6 +55,11 @@ class TimelineKind(StrEnum):
     # the cluster
     KUBE_CHANGED = "kube.changed"  # written by a rollback
     KUBE_MANUAL_CHANGE = "kube.manual_change"  # by someone else, while an incident is open
+    # GitOps reconciliation (Argo CD, Flux) paused for a rollback and resumed after it;
+    # ``gitops.paused`` carries ``follow_up`` until a ``gitops.resumed`` for the same rollback
+    GITOPS_PAUSING = "gitops.pausing"  # previous settings stored, the patch not yet confirmed
+    GITOPS_PAUSED = "gitops.paused"
+    GITOPS_RESUMED = "gitops.resumed"
     # what is known about a release (rolled back from, verified, marked by a person)
     RELEASE_VERDICT = "release.verdict"
 

@@ -36,6 +36,9 @@ ADDED_SINCE = {
     "health.check",  # every check of the health gate, one entry each
     "incident.mitigated",  # the incident's own state machine
     "release.verdict",  # rolled back from / verified / marked good or bad
+    "gitops.pausing",  # Argo CD / Flux: previous settings stored before the pause patch
+    "gitops.paused",  # reconciliation paused for a rollback (a postmortem follow-up)
+    "gitops.resumed",  # and restored exactly, by a person
 }
 
 

@@ -1,0 +1,240 @@
+"""Pausing and resuming Argo CD and Flux reconciliation against the real apiserver, with the
+tools' real CRDs (their schemas validate every object and every patch).
+
+The controllers are not running; what the tests assert is the exact field each controller
+reads: Flux's ``spec.suspend``, Argo CD's ``spec.syncPolicy.automated``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+
+from rollback_bot.kube import gitops
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.model import ExecutionError
+from sandbox.realk8s import RealControlPlane
+from tests.support.backend import client_for
+from tests.support.gitops import install_crds
+from tests.support.realk8s import unique_name
+
+SYNC_POLICY = {
+    "automated": {"prune": True, "selfHeal": True},
+    "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+    "retry": {"limit": 3},
+}
+
+
+@pytest.fixture
+def apis(real_control_plane: RealControlPlane) -> KubeApis:
+    install_crds(real_control_plane)
+    return KubeApis(client_for(real_control_plane, "admin"))
+
+
+@pytest.fixture
+def namespace(apis: KubeApis) -> Iterator[str]:
+    name = unique_name("gitops")
+    apis.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
+    yield name
+    apis.core.delete_namespace(name)
+
+
+def custom(apis: KubeApis) -> k8s.CustomObjectsApi:
+    return k8s.CustomObjectsApi(apis.api_client)
+
+
+def create(apis: KubeApis, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    group, version, plural = gitops.RESOURCES[kind]
+    full = {"apiVersion": f"{group}/{version}", "kind": kind, **body}
+    created: dict[str, Any] = custom(apis).create_namespaced_custom_object(
+        group, version, namespace, plural, full
+    )
+    return created
+
+
+def get(apis: KubeApis, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    group, version, plural = gitops.RESOURCES[kind]
+    found: dict[str, Any] = custom(apis).get_namespaced_custom_object(
+        group, version, namespace, plural, name
+    )
+    return found
+
+
+def kustomization(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "interval": "5m",
+            "path": "./apps/shop",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "platform"},
+            **spec,
+        },
+    }
+
+
+def helmrelease(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "interval": "10m",
+            "chart": {
+                "spec": {
+                    "chart": "shop",
+                    "version": "1.2.3",
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                }
+            },
+            **spec,
+        },
+    }
+
+
+def application(name: str, sync_policy: dict[str, Any] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "project": "default",
+        "source": {
+            "repoURL": "https://git.example/platform.git",
+            "path": "apps/shop",
+            "targetRevision": "main",
+        },
+        "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+    }
+    if sync_policy is not None:
+        spec["syncPolicy"] = sync_policy
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def workload(
+    namespace: str, *, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {"metadata": {"namespace": namespace, "labels": labels, "annotations": annotations}}
+
+
+def test_flux_kustomization_found_by_its_labels_suspended_and_restored_to_absent(
+    apis: KubeApis, namespace: str
+) -> None:
+    name = unique_name("apps")
+    created = create(apis, gitops.KUSTOMIZATION, namespace, kustomization(name))
+    owner = gitops.detect(
+        apis,
+        workload(
+            "shop",
+            labels={
+                "kustomize.toolkit.fluxcd.io/name": name,
+                "kustomize.toolkit.fluxcd.io/namespace": namespace,
+            },
+        ),
+    )
+    assert owner == gitops.Owner(
+        "flux", "Kustomization", namespace, name, "label kustomize.toolkit.fluxcd.io/name"
+    )
+
+    previous, change = gitops.pause(apis, owner)
+    assert previous == {"field": "spec.suspend", "present": False, "value": None}
+    assert change is not None and change.kind == "Kustomization"
+    paused = get(apis, gitops.KUSTOMIZATION, namespace, name)
+    assert paused["spec"]["suspend"] is True
+    assert not gitops.reconciling(owner, paused)
+
+    # Pausing again (a retried step) changes nothing and reports nothing to resume.
+    again, nothing = gitops.pause(apis, owner)
+    assert nothing is None and again["value"] is True
+
+    gitops.resume(apis, owner, previous)
+    resumed = get(apis, gitops.KUSTOMIZATION, namespace, name)
+    assert "suspend" not in resumed["spec"]
+    assert resumed["spec"] == created["spec"]  # as created (with the CRD's defaults)
+
+
+def test_flux_helmrelease_explicit_suspend_false_comes_back_as_false(
+    apis: KubeApis, namespace: str
+) -> None:
+    name = unique_name("shop")
+    create(apis, gitops.HELMRELEASE, namespace, helmrelease(name, suspend=False))
+    owner = gitops.detect(
+        apis,
+        workload(
+            namespace,  # no namespace label: the workload's own namespace
+            labels={"helm.toolkit.fluxcd.io/name": name},
+        ),
+    )
+    assert owner is not None and owner.kind == "HelmRelease" and owner.namespace == namespace
+    previous, _ = gitops.pause(apis, owner)
+    assert get(apis, gitops.HELMRELEASE, namespace, name)["spec"]["suspend"] is True
+    gitops.resume(apis, owner, previous)
+    assert get(apis, gitops.HELMRELEASE, namespace, name)["spec"]["suspend"] is False
+
+
+def test_argocd_application_by_label_only_when_it_exists_then_paused_and_restored_exactly(
+    apis: KubeApis, namespace: str
+) -> None:
+    name = unique_name("shop")
+    labelled = workload("shop", labels={"app.kubernetes.io/instance": name})
+    # Helm sets the same label: without an Application of that name it is not Argo CD's.
+    assert gitops.detect(apis, labelled, argocd_namespace=namespace) is None
+
+    create(apis, gitops.APPLICATION, namespace, application(name, copy.deepcopy(SYNC_POLICY)))
+    owner = gitops.detect(apis, labelled, argocd_namespace=namespace)
+    assert owner == gitops.Owner(
+        "argocd", "Application", namespace, name, "label app.kubernetes.io/instance"
+    )
+
+    previous, change = gitops.pause(apis, owner)
+    assert change is not None
+    assert previous == {"field": "spec.syncPolicy", "present": True, "value": SYNC_POLICY}
+    paused = get(apis, gitops.APPLICATION, namespace, name)
+    # Auto-sync, self-heal and prune are off; everything else in syncPolicy stays.
+    assert paused["spec"]["syncPolicy"] == {
+        "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+        "retry": {"limit": 3},
+    }
+    assert not gitops.reconciling(owner, paused)
+
+    gitops.resume(apis, owner, previous)
+    assert get(apis, gitops.APPLICATION, namespace, name)["spec"]["syncPolicy"] == SYNC_POLICY
+
+
+def test_argocd_application_by_tracking_annotation_including_apps_in_any_namespace(
+    apis: KubeApis, namespace: str
+) -> None:
+    name = unique_name("web")
+    create(apis, gitops.APPLICATION, namespace, application(name, {"automated": {}}))
+    annotated = workload(
+        "shop",
+        labels={},
+        annotations={
+            "argocd.argoproj.io/tracking-id": f"{namespace}_{name}:apps/Deployment:shop/web"
+        },
+    )
+    owner = gitops.detect(apis, annotated)
+    assert owner is not None and (owner.namespace, owner.name) == (namespace, name)
+    assert owner.via == "annotation argocd.argoproj.io/tracking-id"
+    previous, _ = gitops.pause(apis, owner)
+    assert get(apis, gitops.APPLICATION, namespace, name)["spec"].get("syncPolicy") in ({}, None)
+    gitops.resume(apis, owner, previous)
+    assert get(apis, gitops.APPLICATION, namespace, name)["spec"]["syncPolicy"] == {"automated": {}}
+
+
+def test_a_drill_pause_is_a_server_side_dry_run_that_changes_nothing(
+    apis: KubeApis, namespace: str
+) -> None:
+    name = unique_name("drill")
+    create(apis, gitops.APPLICATION, namespace, application(name, copy.deepcopy(SYNC_POLICY)))
+    before = get(apis, gitops.APPLICATION, namespace, name)
+    owner = gitops.Owner("argocd", "Application", namespace, name, "catalog")
+    _, change = gitops.pause(apis, owner, dry_run=True)
+    assert change is not None and change.dry_run
+    after = get(apis, gitops.APPLICATION, namespace, name)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["spec"]["syncPolicy"] == SYNC_POLICY
+
+
+def test_a_missing_owner_is_a_clear_error(apis: KubeApis, namespace: str) -> None:
+    owner = gitops.Owner("flux", "Kustomization", namespace, "nope", "label x")
+    with pytest.raises(ExecutionError, match=f"Flux Kustomization {namespace}/nope not found"):
+        gitops.pause(apis, owner)

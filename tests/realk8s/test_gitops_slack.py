@@ -1,0 +1,306 @@
+"""Rolling back a Deployment that Flux or Argo CD reconciles, from Slack, on the real apiserver
+with the tools' real CRDs: requested and approved over signed HTTP, reconciliation paused
+before the Deployment is written (recorded on the row and the timeline), the Deployment
+rolled back by the real controller-manager, and "Resume GitOps" restoring exactly what was
+there before.
+
+Neither Flux's nor Argo CD's controller runs here. What they would do with a paused object is
+nothing; what they read is asserted field by field.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import utils
+
+from rollback_bot.kube import gitops
+from rollback_bot.kube.client import KubeApis
+from rollback_bot.rollbacks.gitops import PAUSE, pause_state
+from rollback_bot.slack.ui import action_ids
+from sandbox.realk8s import RealControlPlane
+from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
+from tests.e2e.conftest import FAST_SLACK
+from tests.e2e.execute_support import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    click,
+    events,
+    open_modal,
+    request,
+    rollback,
+    said,
+    wait_state,
+)
+from tests.support.backend import RealBackend, client_for
+from tests.support.gitops import install_crds
+from tests.support.realk8s import unique_name
+
+WAIT = 90.0
+SYNC_POLICY = {
+    "automated": {"prune": True, "selfHeal": True},
+    "syncOptions": ["CreateNamespace=true"],
+}
+
+
+class _RealKube:
+    """What ``LoopbackStack`` asks of its Kubernetes: here the real control plane."""
+
+    def __init__(self, plane: RealControlPlane) -> None:
+        self.plane = plane
+        self.backend = RealBackend(plane)
+
+    def start(self) -> _RealKube:
+        return self
+
+    def stop(self) -> None:
+        self.backend.close()
+
+    def api_client(self) -> k8s.ApiClient:
+        return client_for(self.plane, "admin")
+
+    def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.backend.get(resource, namespace, name)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = WAIT) -> None:
+        self.backend.wait_for(predicate, timeout)
+
+
+class RealStack(LoopbackStack):
+    def __init__(self, plane: RealControlPlane, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kube = _RealKube(plane)  # type: ignore[assignment]
+
+
+def _service(name: str, namespace: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "deployment": name,
+        "environment": "staging",
+        "channel": CHANNEL,
+        "match": {"service": name},
+        "policy": {
+            "requesters": {"users": [ALICE]},
+            "approvers": {"users": [BOB]},
+            "approvals": 1,
+        },
+        "health": {"timeout_seconds": 60, "wait_seconds": 0},
+        "stable_window_seconds": 0,
+        **extra,
+    }
+
+
+def _custom(apis: KubeApis, kind: str, namespace: str, body: dict[str, Any]) -> None:
+    group, version, plural = gitops.RESOURCES[kind]
+    k8s.CustomObjectsApi(apis.api_client).create_namespaced_custom_object(
+        group,
+        version,
+        namespace,
+        plural,
+        {"apiVersion": f"{group}/{version}", "kind": kind, **body},
+    )
+
+
+def _read(apis: KubeApis, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    group, version, plural = gitops.RESOURCES[kind]
+    found: dict[str, Any] = k8s.CustomObjectsApi(apis.api_client).get_namespaced_custom_object(
+        group, version, namespace, plural, name
+    )
+    return found
+
+
+def _application(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": "https://git.example/p.git",
+                "path": "a",
+                "targetRevision": "main",
+            },
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+            "syncPolicy": copy.deepcopy(SYNC_POLICY),
+        },
+    }
+
+
+def _kustomization(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "interval": "5m",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "platform"},
+        },
+    }
+
+
+def _image(apis: KubeApis, namespace: str, name: str) -> str:
+    dep = apis.apps.read_namespaced_deployment(name, namespace)
+    return str(dep.spec.template.spec.containers[0].image)
+
+
+def _revision(apis: KubeApis, namespace: str, name: str) -> str | None:
+    dep = apis.apps.read_namespaced_deployment(name, namespace)
+    return (dep.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
+
+
+@pytest.fixture
+def plane(real_control_plane: RealControlPlane) -> RealControlPlane:
+    install_crds(real_control_plane)
+    return real_control_plane
+
+
+@pytest.fixture
+def admin(plane: RealControlPlane) -> KubeApis:
+    return KubeApis(client_for(plane, "admin"))
+
+
+@pytest.fixture
+def namespaces(admin: KubeApis) -> Iterator[Callable[[str], str]]:
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = unique_name(prefix)
+        admin.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        admin.core.delete_namespace(name)
+
+
+def _release(admin: KubeApis, namespace: str, name: str, meta: dict[str, Any]) -> None:
+    """v1 (good, settled), then v2: two revisions, so v1 is the target."""
+    manifest = deployment_manifest(name, f"registry.local/{name}:v1")
+    manifest["metadata"].setdefault("labels", {}).update(meta.get("labels", {}))
+    manifest["metadata"]["annotations"] = dict(meta.get("annotations", {}))
+    utils.create_from_dict(admin.api_client, manifest, namespace=namespace)
+    wait_until(lambda: _revision(admin, namespace, name) == "1", timeout=WAIT)
+    admin.apps.patch_namespaced_deployment(
+        name,
+        namespace,
+        {
+            "spec": {
+                "template": {
+                    "spec": {"containers": [{"name": "app", "image": f"registry.local/{name}:v2"}]}
+                }
+            }
+        },
+    )
+    wait_until(lambda: _revision(admin, namespace, name) == "2", timeout=WAIT)
+
+
+CASES = ("flux-kustomization", "argocd-label", "argocd-annotation")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rollback_from_slack_pauses_gitops_and_resume_restores_it_exactly(
+    case: str,
+    plane: RealControlPlane,
+    admin: KubeApis,
+    namespaces: Callable[[str], str],
+    migrated_url: str,
+) -> None:
+    app_ns = namespaces("shop")
+    tool_ns = namespaces("flux" if case.startswith("flux") else "argocd")
+    owner_name = unique_name("apps")
+    service = "api"
+    extra: dict[str, Any] = {}
+    if case == "flux-kustomization":
+        kind = gitops.KUSTOMIZATION
+        _custom(admin, kind, tool_ns, _kustomization(owner_name))
+        meta = {
+            "labels": {
+                "kustomize.toolkit.fluxcd.io/name": owner_name,
+                "kustomize.toolkit.fluxcd.io/namespace": tool_ns,
+            }
+        }
+    else:
+        kind = gitops.APPLICATION
+        _custom(admin, kind, tool_ns, _application(owner_name))
+        extra = {"gitops": {"argocd_namespace": tool_ns}}
+        if case == "argocd-label":
+            meta = {"labels": {"app.kubernetes.io/instance": owner_name}}
+        else:
+            tracking = f"{owner_name}:apps/Deployment:{app_ns}/{service}"
+            meta = {"annotations": {"argocd.argoproj.io/tracking-id": tracking}}
+    before = _read(admin, kind, tool_ns, owner_name)["spec"]
+    _release(admin, app_ns, service, meta)
+
+    with RealStack(
+        plane,
+        slack_channel_rate=FAST_SLACK,
+        catalog={"services": [_service(service, app_ns, **extra)]},
+        database_url=migrated_url,
+    ) as stack:
+        modal = open_modal(stack, service)
+        shown = str(modal)
+        assert "the bot pauses it before rolling back" in shown
+        assert owner_name in shown and "Resume GitOps" in shown
+
+        rollback_id = request(stack, service)
+        wait_state(stack, rollback_id, "requested")
+        # Approval has not paused anything yet.
+        assert _read(admin, kind, tool_ns, owner_name)["spec"] == before
+        click(stack, action_ids.APPROVE, user=BOB)
+        row = wait_until(
+            lambda: (
+                rollback(stack, rollback_id).state in ("done", "failed")
+                and rollback(stack, rollback_id)
+            ),
+            timeout=WAIT,
+        )
+        assert row.state == "done", [e.summary for e in events(stack, rollback_id)]
+        assert _image(admin, app_ns, service) == f"registry.local/{service}:v1"
+
+        paused = _read(admin, kind, tool_ns, owner_name)["spec"]
+        if kind == gitops.KUSTOMIZATION:
+            assert paused == {**before, "suspend": True}
+        else:
+            assert paused["syncPolicy"] == {"syncOptions": ["CreateNamespace=true"]}
+            assert {k: v for k, v in paused.items() if k != "syncPolicy"} == {
+                k: v for k, v in before.items() if k != "syncPolicy"
+            }
+        kinds = [e.kind for e in events(stack, rollback_id)]
+        # Stored before the patch, paused before the Deployment was written.
+        assert kinds.index("gitops.pausing") < kinds.index("gitops.paused")
+        assert kinds.index("gitops.paused") < kinds.index("kube.changed")
+        state = pause_state(row)
+        assert state["state"] == "paused"
+        field = "suspend" if kind == gitops.KUSTOMIZATION else "syncPolicy"
+        assert state["previous"] == {
+            "field": f"spec.{field}",
+            "present": field in before,
+            "value": before.get(field),
+        }
+        said(stack, "so that the rollback holds")
+
+        # Someone who may not operate this service's rollbacks is refused.
+        click(stack, action_ids.RESUME_GITOPS, user="U0MALLORY")
+        wait_until(
+            lambda: any(
+                e.kind == "rollback.refused" and "refused resume gitops by U0MALLORY" in e.summary
+                for e in events(stack, rollback_id)
+            ),
+            timeout=WAIT,
+        )
+        assert _read(admin, kind, tool_ns, owner_name)["spec"] == paused
+
+        click(stack, action_ids.RESUME_GITOPS, user=ALICE)
+        wait_until(
+            lambda: pause_state(rollback(stack, rollback_id)).get("state") == "resumed",
+            timeout=WAIT,
+        )
+        assert _read(admin, kind, tool_ns, owner_name)["spec"] == before
+        resumed = [e for e in events(stack, rollback_id) if e.kind == "gitops.resumed"]
+        assert len(resumed) == 1 and resumed[0].actor == ALICE
+        assert PAUSE in rollback(stack, rollback_id).plan["detail"]
