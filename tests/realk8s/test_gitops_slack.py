@@ -30,6 +30,7 @@ from tests.e2e.execute_support import (
     BOB,
     CHANNEL,
     click,
+    command_reply,
     events,
     open_modal,
     request,
@@ -295,7 +296,10 @@ def test_rollback_from_slack_pauses_gitops_and_resume_restores_it_exactly(
         )
         assert _read(admin, kind, tool_ns, owner_name)["spec"] == paused
 
-        click(stack, action_ids.RESUME_GITOPS, user=ALICE)
+        if case == "argocd-annotation":  # the verb, where the others click the button
+            assert "resumed" in command_reply(stack, f"resume-gitops R-{rollback_id}")
+        else:
+            click(stack, action_ids.RESUME_GITOPS, user=ALICE)
         wait_until(
             lambda: pause_state(rollback(stack, rollback_id)).get("state") == "resumed",
             timeout=WAIT,
@@ -304,3 +308,103 @@ def test_rollback_from_slack_pauses_gitops_and_resume_restores_it_exactly(
         resumed = [e for e in events(stack, rollback_id) if e.kind == "gitops.resumed"]
         assert len(resumed) == 1 and resumed[0].actor == ALICE
         assert PAUSE in rollback(stack, rollback_id).plan["detail"]
+
+
+def _flux_service(
+    admin: KubeApis, namespaces: Callable[[str], str], **gitops_settings: Any
+) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """A Flux-managed Deployment with two revisions: (service, its namespace, the
+    Kustomization's namespace and name, its spec as created)."""
+    app_ns, flux_ns, name = namespaces("shop"), namespaces("flux"), unique_name("apps")
+    _custom(admin, gitops.KUSTOMIZATION, flux_ns, _kustomization(name))
+    labels = {
+        "kustomize.toolkit.fluxcd.io/name": name,
+        "kustomize.toolkit.fluxcd.io/namespace": flux_ns,
+    }
+    _release(admin, app_ns, "api", {"labels": labels})
+    extra = {"gitops": gitops_settings} if gitops_settings else {}
+    before = _read(admin, gitops.KUSTOMIZATION, flux_ns, name)
+    return _service("api", app_ns, **extra), flux_ns, name, before
+
+
+def test_a_drill_shows_the_pause_as_a_dry_run_and_makes_none(
+    plane: RealControlPlane,
+    admin: KubeApis,
+    namespaces: Callable[[str], str],
+    migrated_url: str,
+) -> None:
+    service, flux_ns, name, before = _flux_service(admin, namespaces)
+    with RealStack(
+        plane,
+        slack_channel_rate=FAST_SLACK,
+        catalog={"services": [service]},
+        database_url=migrated_url,
+    ) as stack:
+        rollback_id = request(stack, "drill api")
+        row = wait_state(stack, rollback_id, "done", "failed")
+        assert row.state == "done", [e.summary for e in events(stack, rollback_id)]
+        drilled = [e for e in events(stack, rollback_id) if e.kind == "gitops.paused"]
+        assert len(drilled) == 1 and drilled[0].data["drill"] is True
+        assert "DRILL: would pause" in drilled[0].summary
+        assert pause_state(row)["state"] == "drill"
+        after = _read(admin, gitops.KUSTOMIZATION, flux_ns, name)
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        assert "suspend" not in after["spec"]
+        # The apiserver saw the patch, as a dry run.
+        patches = [
+            e
+            for e in plane.audit_events()
+            if (e.get("objectRef") or {}).get("name") == name and e.get("verb") == "patch"
+        ]
+        assert patches and all("dryRun=All" in e["requestURI"] for e in patches)
+        said(stack, "DRILL: would pause")
+        # Nothing was paused, so there is nothing to resume.
+        assert "Nothing to resume" in command_reply(stack, f"resume-gitops R-{rollback_id}")
+
+
+def test_policy_ask_says_approving_confirms_the_pause(
+    plane: RealControlPlane,
+    admin: KubeApis,
+    namespaces: Callable[[str], str],
+    migrated_url: str,
+) -> None:
+    service, _, _, _ = _flux_service(admin, namespaces, pause="ask")
+    with RealStack(
+        plane,
+        slack_channel_rate=FAST_SLACK,
+        catalog={"services": [service]},
+        database_url=migrated_url,
+    ) as stack:
+        assert "approving this rollback confirms that pause" in str(open_modal(stack, "api"))
+        rollback_id = request(stack, "api")
+        wait_state(stack, rollback_id, "requested")
+        said(stack, "approving this rollback confirms that pause")  # the approval message
+
+
+def test_policy_refuse_refuses_while_reconciliation_is_active(
+    plane: RealControlPlane,
+    admin: KubeApis,
+    namespaces: Callable[[str], str],
+    migrated_url: str,
+) -> None:
+    service, flux_ns, name, before = _flux_service(admin, namespaces, pause="refuse")
+    with RealStack(
+        plane,
+        slack_channel_rate=FAST_SLACK,
+        catalog={"services": [service]},
+        database_url=migrated_url,
+    ) as stack:
+        reply = command_reply(stack, "api")
+        assert "gitops.pause: refuse" in reply and "Revert the change in Git" in reply
+        assert _read(admin, gitops.KUSTOMIZATION, flux_ns, name) == before
+        assert rollback_count(stack) == 0
+
+
+def rollback_count(stack: LoopbackStack) -> int:
+    from sqlalchemy import func, select
+
+    from rollback_bot.storage.models import Rollback
+
+    assert stack.services is not None
+    with stack.services.uow(read_only=True) as uow:
+        return int(uow.session.scalar(select(func.count(Rollback.id))) or 0)
