@@ -8,13 +8,14 @@ reads: Flux's ``spec.suspend``, Argo CD's ``spec.syncPolicy.automated``.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
-from rollback_bot.kube import gitops
+from rollback_bot.kube import argo_rollouts, gitops
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import ExecutionError
 from sandbox.realk8s import RealControlPlane
@@ -238,3 +239,139 @@ def test_a_missing_owner_is_a_clear_error(apis: KubeApis, namespace: str) -> Non
     owner = gitops.Owner("flux", "Kustomization", namespace, "nope", "label x")
     with pytest.raises(ExecutionError, match=f"Flux Kustomization {namespace}/nope not found"):
         gitops.pause(apis, owner)
+
+
+# -- Argo Rollouts ------------------------------------------------------------------------
+
+ROLLOUT_STEPS = [
+    {"setWeight": 20},
+    {"pause": {"duration": "1m"}},
+    {"analysis": {"templates": [{"templateName": "success-rate"}]}},
+    {"setWeight": 60},
+    {"pause": {}},
+]
+
+
+def _template(image: str, pod_hash: str | None = None) -> dict[str, Any]:
+    labels = {"app": "checkout"}
+    if pod_hash:
+        labels[argo_rollouts.HASH] = pod_hash
+    return {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+
+
+def _rollout(name: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "checkout"}},
+            "template": _template(image),
+            "strategy": {"canary": {"steps": ROLLOUT_STEPS}},
+        },
+    }
+
+
+def _owned_replicaset(
+    apis: KubeApis, namespace: str, rollout: dict[str, Any], revision: int, image: str
+) -> None:
+    """What the Rollouts controller would create for each revision (it does not run here)."""
+    pod_hash = f"h{revision}abc"
+    apis.apps.create_namespaced_replica_set(
+        namespace,
+        {  # type: ignore[arg-type]
+            "metadata": {
+                "name": f"{rollout['metadata']['name']}-{pod_hash}",
+                "labels": {"app": "checkout", argo_rollouts.HASH: pod_hash},
+                "annotations": {argo_rollouts.REVISION: str(revision)},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "argoproj.io/v1alpha1",
+                        "kind": "Rollout",
+                        "name": rollout["metadata"]["name"],
+                        "uid": rollout["metadata"]["uid"],
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "checkout", argo_rollouts.HASH: pod_hash}},
+                "template": _template(image, pod_hash),
+            },
+        },
+    )
+
+
+def test_argo_rollout_status_abort_and_undo_as_the_kubectl_plugin_does(
+    apis: KubeApis, namespace: str
+) -> None:
+    name = unique_name("checkout")
+    api = custom(apis)
+    rollout = api.create_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", namespace, "rollouts", _rollout(name, "shop/checkout:v2")
+    )
+    _owned_replicaset(apis, namespace, rollout, 1, "shop/checkout:v1")
+    _owned_replicaset(apis, namespace, rollout, 2, "shop/checkout:v2")
+    # Played here, as the controller would write it: at the analysis step, 20% on the canary.
+    api.patch_namespaced_custom_object_status(
+        "argoproj.io",
+        "v1alpha1",
+        namespace,
+        "rollouts",
+        name,
+        {
+            "status": {
+                "phase": "Progressing",
+                "currentStepIndex": 2,
+                "canary": {
+                    "currentStepAnalysisRunStatus": {
+                        "name": f"{name}-h2abc-2",
+                        "status": "Running",
+                    }
+                },
+            }
+        },
+        _content_type="application/merge-patch+json",
+    )
+    seen = argo_rollouts.rollout_status(argo_rollouts.read_rollout(apis, namespace, name))
+    assert seen.steps == (
+        "setWeight 20",
+        "pause 1m",
+        "analysis success-rate",
+        "setWeight 60",
+        "pause (until promoted)",
+    )
+    assert (seen.current_step, seen.canary_weight, seen.phase) == (2, 20, "Progressing")
+    assert seen.analysis == f"Running ({name}-h2abc-2)"
+    assert "canary weight: 20%" in seen.lines()
+
+    # A drill sends the abort as a dry run: nothing changes.
+    argo_rollouts.abort(apis, namespace, name, dry_run=True)
+    assert "abort" not in argo_rollouts.read_rollout(apis, namespace, name)["status"]
+
+    before = argo_rollouts.read_rollout(apis, namespace, name)
+    change = argo_rollouts.abort(apis, namespace, name)
+    after = argo_rollouts.read_rollout(apis, namespace, name)
+    assert change.kind == "Rollout"
+    assert after["status"]["abort"] is True
+    assert after["spec"] == before["spec"]  # the status subresource leaves spec alone
+
+    number, undone = argo_rollouts.undo(apis, namespace, name)
+    assert number == 1 and "shop/checkout:v1" in undone.summary
+    template = argo_rollouts.read_rollout(apis, namespace, name)["spec"]["template"]
+    # The previous ReplicaSet's template byte for byte (with the apiserver's defaults), less
+    # the hash label the controller adds itself.
+    rs1 = apis.apps.read_namespaced_replica_set(f"{name}-h1abc", namespace, _preload_content=False)
+    expected = json.loads(rs1.data)["spec"]["template"]
+    del expected["metadata"]["labels"][argo_rollouts.HASH]
+    assert template == expected
+    assert template["spec"]["containers"][0]["image"] == "shop/checkout:v1"
+    assert template["metadata"]["labels"] == {"app": "checkout"}
+
+    with pytest.raises(ExecutionError, match="no revision 7"):
+        argo_rollouts.undo(apis, namespace, name, to_revision=7)
