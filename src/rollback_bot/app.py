@@ -27,6 +27,8 @@ from rollback_bot.alerts.relay import AlertRelay
 from rollback_bot.catalog import Catalog, Service, load_catalog
 from rollback_bot.clock import Clock, SystemClock
 from rollback_bot.config import Settings
+from rollback_bot.executors.argo_rollout import STRATEGY as ROLLOUT
+from rollback_bot.executors.argo_rollout import RolloutExecutor
 from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
@@ -174,10 +176,13 @@ def build(
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
+    rollout_executor = RolloutExecutor(kube)
 
     def executor(strategy: str) -> Executor:
         if strategy == "flag":
             return flag_executor
+        if strategy == ROLLOUT:
+            return rollout_executor
         return executor_for(strategy, apis=kube, snapshots=snapshots)
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
@@ -190,6 +195,9 @@ def build(
         if spec.flag is not None:
             restore = OFF if spec.flag_restore is None else spec.flag_restore
             return flag_executor.plan_flag(service, spec.flag, restore=restore)
+        if service.rollout:  # an Argo Rollout: abort and undo, whatever the strategy says
+            to = spec.to_revision if isinstance(spec.to_revision, int) else None
+            return rollout_executor.plan(service, to_revision=to)
         strategy = spec.strategy or service.strategy
         if strategy not in REVISION_STRATEGIES:
             return executor(strategy).plan(service, to_revision=None)

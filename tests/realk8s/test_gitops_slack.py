@@ -11,6 +11,7 @@ nothing; what they read is asserted field by field.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import utils
 
-from rollback_bot.kube import gitops
+from rollback_bot.kube import argo_rollouts, gitops
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.rollbacks.gitops import PAUSE, pause_state
 from rollback_bot.slack.ui import action_ids
@@ -408,3 +409,172 @@ def rollback_count(stack: LoopbackStack) -> int:
     assert stack.services is not None
     with stack.services.uow(read_only=True) as uow:
         return int(uow.session.scalar(select(func.count(Rollback.id))) or 0)
+
+
+def _rollout_replicaset(
+    admin: KubeApis, namespace: str, rollout: dict[str, Any], revision: int
+) -> dict[str, Any]:
+    """The ReplicaSet the Rollouts controller would make for ``revision`` (it does not run)."""
+    pod_hash = f"r{revision}hash"
+    template = {
+        "metadata": {"labels": {"app": "pay", argo_rollouts.HASH: pod_hash}},
+        "spec": {"containers": [{"name": "app", "image": f"registry.local/pay:v{revision}"}]},
+    }
+    body = {
+        "metadata": {
+            "name": f"pay-{pod_hash}",
+            "labels": {"app": "pay", argo_rollouts.HASH: pod_hash},
+            "annotations": {argo_rollouts.REVISION: str(revision)},
+            "ownerReferences": [
+                {
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "kind": "Rollout",
+                    "name": "pay",
+                    "uid": rollout["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "pay", argo_rollouts.HASH: pod_hash}},
+            "template": template,
+        },
+    }
+    made = admin.apps.create_namespaced_replica_set(namespace, body, _preload_content=False)  # type: ignore[arg-type]
+    found: dict[str, Any] = json.loads(made.data)
+    return found
+
+
+def _rollout_status(admin: KubeApis, namespace: str, status: dict[str, Any]) -> None:
+    k8s.CustomObjectsApi(admin.api_client).patch_namespaced_custom_object_status(
+        "argoproj.io",
+        "v1alpha1",
+        namespace,
+        "rollouts",
+        "pay",
+        {"status": status},
+        _content_type="application/merge-patch+json",
+    )
+
+
+def test_an_argo_rollout_managed_by_argocd_is_aborted_undone_and_gitops_paused_from_slack(
+    plane: RealControlPlane,
+    admin: KubeApis,
+    namespaces: Callable[[str], str],
+    migrated_url: str,
+) -> None:
+    app_ns, argo_ns, app = namespaces("pay"), namespaces("argocd"), unique_name("pay")
+    _custom(admin, gitops.APPLICATION, argo_ns, _application(app))
+    before_app = _read(admin, gitops.APPLICATION, argo_ns, app)["spec"]
+    rollout = k8s.CustomObjectsApi(admin.api_client).create_namespaced_custom_object(
+        "argoproj.io",
+        "v1alpha1",
+        app_ns,
+        "rollouts",
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {
+                "name": "pay",
+                "annotations": {
+                    argo_rollouts.REVISION: "2",
+                    "argocd.argoproj.io/tracking-id": f"{app}:argoproj.io/Rollout:{app_ns}/pay",
+                },
+            },
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "pay"}},
+                "template": {
+                    "metadata": {"labels": {"app": "pay"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.local/pay:v2"}]},
+                },
+                "strategy": {
+                    "canary": {
+                        "steps": [
+                            {"setWeight": 25},
+                            {"pause": {"duration": "10m"}},
+                            {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+                        ]
+                    }
+                },
+            },
+        },
+    )
+    stable = _rollout_replicaset(admin, app_ns, rollout, 1)
+    _rollout_replicaset(admin, app_ns, rollout, 2)
+    # Played as the controller would report it: the canary at 25%, its analysis running.
+    _rollout_status(
+        admin,
+        app_ns,
+        {
+            "phase": "Paused",
+            "currentPodHash": "r2hash",
+            "stableRS": "r1hash",
+            "currentStepIndex": 1,
+            "canary": {"currentStepAnalysisRunStatus": {"name": "pay-r2-1", "status": "Running"}},
+        },
+    )
+    service = {
+        **_service("pay", app_ns, gitops={"argocd_namespace": argo_ns}),
+        "rollout": "pay",
+    }
+    del service["deployment"]
+    with RealStack(
+        plane,
+        slack_channel_rate=FAST_SLACK,
+        catalog={"services": [service]},
+        database_url=migrated_url,
+    ) as stack:
+        shown = str(open_modal(stack, "pay"))
+        assert "abort the canary (status.abort: true)" in shown
+        assert "`revision 2` → `revision 1 (registry.local/pay:v1)" in shown
+        assert "canary steps (step 2/3): setWeight 25, [pause 10m], analysis error-rate" in shown
+        assert "canary weight: 25%" in shown and "Running (pay-r2-1)" in shown
+        assert "[pause 10m]" in shown and "the bot pauses it before rolling back" in shown
+
+        rollback_id = request(stack, "pay")
+        wait_state(stack, rollback_id, "requested")
+        click(stack, action_ids.APPROVE, user=BOB)
+
+        def undone() -> bool:
+            live = argo_rollouts.read_rollout(admin, app_ns, "pay")
+            return live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v1")
+
+        wait_until(undone, timeout=WAIT)
+        live = argo_rollouts.read_rollout(admin, app_ns, "pay")
+        assert live["status"]["abort"] is True  # the abort went through the status subresource
+        expected = copy.deepcopy(stable["spec"]["template"])
+        del expected["metadata"]["labels"][argo_rollouts.HASH]
+        assert live["spec"]["template"] == expected
+        paused = _read(admin, gitops.APPLICATION, argo_ns, app)["spec"]
+        assert "automated" not in paused["syncPolicy"]
+        # Played: the controller promotes the stable ReplicaSet and clears the abort.
+        _rollout_status(
+            admin,
+            app_ns,
+            {"phase": "Healthy", "currentPodHash": "r1hash", "stableRS": "r1hash", "abort": False},
+        )
+        row = wait_state(stack, rollback_id, "done", "failed")
+        assert row.state == "done", [e.summary for e in events(stack, rollback_id)]
+        kinds = [e.kind for e in events(stack, rollback_id)]
+        assert kinds.index("gitops.paused") < kinds.index("kube.changed")
+        status_patches = [
+            e
+            for e in plane.audit_events()
+            if (e.get("objectRef") or {}).get("resource") == "rollouts"
+            and (e.get("objectRef") or {}).get("namespace") == app_ns
+            and e.get("verb") == "patch"
+            and (e.get("user") or {}).get("username") == "admin"
+        ]
+        subresources = [(e["objectRef"].get("subresource") or "") for e in status_patches]
+        # [status (played by the test), status (the bot's abort), "" (the bot's undo),
+        #  status (played by the test)]: the abort went to the status subresource, first.
+        assert subresources == ["status", "status", "", "status"]
+
+        click(stack, action_ids.RESUME_GITOPS, user=ALICE)
+        wait_until(
+            lambda: pause_state(rollback(stack, rollback_id)).get("state") == "resumed",
+            timeout=WAIT,
+        )
+        assert _read(admin, gitops.APPLICATION, argo_ns, app)["spec"] == before_app

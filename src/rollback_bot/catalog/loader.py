@@ -85,6 +85,12 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
             if name in seen:
                 problems.append(f"{here}.name: duplicate service name '{name}'")
             seen.add(name)
+        targets = [k for k in ("deployment", "rollout") if svc.get(k)]
+        if len(targets) != 1:
+            problems.append(
+                f"{here}: needs exactly one of deployment / rollout"
+                + (f" (has {' and '.join(targets)})" if targets else "")
+            )
         strategy = svc.get("strategy", "instant")
         if strategy == "blue-green" and svc.get("blue_green") is None:
             problems.append(f"{here}.blue_green: required when strategy is blue-green")

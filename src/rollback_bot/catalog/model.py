@@ -169,7 +169,8 @@ class GitOps(_Strict):
 class Service(_Strict):
     name: str = Field(min_length=1)
     namespace: str = "default"
-    deployment: str
+    deployment: str = ""  # exactly one of deployment / rollout (check-config says so)
+    rollout: str | None = None  # an Argo Rollout, rolled back with abort + undo
     environment: str = "production"
     channel: str = Field(min_length=1)
     match: dict[str, str] = Field(min_length=1)

@@ -91,7 +91,8 @@ class RolloutStatus:
             shown = ", ".join(
                 f"[{s}]" if at is not None and i == at else s for i, s in enumerate(self.steps)
             )
-            where = f"step {min(at, len(self.steps))}/{len(self.steps)}" if at is not None else "-"
+            total = len(self.steps)
+            where = f"step {min(at + 1, total)}/{total}" if at is not None else "-"
             out.append(f"canary steps ({where}): {shown}")
         if self.canary_weight is not None:
             out.append(f"canary weight: {self.canary_weight}%")

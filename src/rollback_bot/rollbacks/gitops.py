@@ -25,6 +25,7 @@ from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube import gitops as kube_gitops
+from rollback_bot.kube.argo_rollouts import read_rollout
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.gitops import Owner
 from rollback_bot.kube.model import Actor, ExecutionError
@@ -67,7 +68,11 @@ def with_gitops(plan: Plan, service: Service, apis: KubeApis) -> Plan:
     """The plan, saying who reconciles the workload and what the rollback does about it."""
     if plan.strategy == "flag":
         return plan
-    workload = read_deployment(apis, service.namespace, service.deployment)
+    workload = (
+        read_rollout(apis, service.namespace, service.rollout)
+        if service.rollout
+        else read_deployment(apis, service.namespace, service.deployment)
+    )
     try:
         owner = kube_gitops.detect(
             apis,
