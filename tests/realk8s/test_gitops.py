@@ -10,16 +10,18 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 
 from rollback_bot.kube import argo_rollouts, gitops
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import ExecutionError
 from sandbox.realk8s import RealControlPlane
-from tests.support.backend import client_for
+from tests.support.backend import client_for, poll
 from tests.support.gitops import install_crds
 from tests.support.realk8s import unique_name
 
@@ -375,3 +377,76 @@ def test_argo_rollout_status_abort_and_undo_as_the_kubectl_plugin_does(
 
     with pytest.raises(ExecutionError, match="no revision 7"):
         argo_rollouts.undo(apis, namespace, name, to_revision=7)
+
+
+# -- the shipped Role (deploy/rbac/gitops.yaml) ---------------------------------------------
+
+GITOPS_ROLE = Path(__file__).resolve().parents[2] / "deploy" / "rbac" / "gitops.yaml"
+
+
+def _bind_gitops_role(apis: KubeApis, namespace: str, rules: list[dict[str, Any]]) -> None:
+    rbac = k8s.RbacAuthorizationV1Api(apis.api_client)
+    rbac.create_namespaced_role(
+        namespace, {"metadata": {"name": "rollback-bot-gitops"}, "rules": rules}
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "rollback-bot-gitops"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "rollback-bot-gitops",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "rollback-bot"}
+            ],
+        },
+    )
+
+
+def test_the_shipped_gitops_role_is_enough_and_without_it_the_refusal_names_the_grant(
+    real_control_plane: RealControlPlane, apis: KubeApis, namespace: str
+) -> None:
+    docs = {d["kind"]: d for d in yaml.safe_load_all(GITOPS_ROLE.read_text())}
+    rules = docs["Role"]["rules"]
+    assert docs["RoleBinding"]["roleRef"]["name"] == docs["Role"]["metadata"]["name"]
+    flux, argo = unique_name("apps"), unique_name("shop")
+    create(apis, gitops.KUSTOMIZATION, namespace, kustomization(flux))
+    create(apis, gitops.APPLICATION, namespace, application(argo, copy.deepcopy(SYNC_POLICY)))
+    rollout = custom(apis).create_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", namespace, "rollouts", _rollout("checkout", "shop/checkout:v2")
+    )
+    _owned_replicaset(apis, namespace, rollout, 1, "shop/checkout:v1")
+    _owned_replicaset(apis, namespace, rollout, 2, "shop/checkout:v2")
+    bot = KubeApis(client_for(real_control_plane, "rollback-bot"))
+    owners = (
+        gitops.Owner("flux", gitops.KUSTOMIZATION, namespace, flux, "label"),
+        gitops.Owner("argocd", gitops.APPLICATION, namespace, argo, "label"),
+    )
+
+    # Without the Role: refused, and the refusal names the verb and resource to grant.
+    with pytest.raises(ExecutionError, match="may not get kustomizations"):
+        gitops.pause(bot, owners[0])
+    with pytest.raises(ExecutionError, match=r"may not patch rollouts/status\.argoproj\.io"):
+        argo_rollouts.abort(bot, namespace, "checkout")
+
+    _bind_gitops_role(apis, namespace, rules)
+
+    def granted() -> bool:
+        try:
+            gitops.read_owner_object(bot, owners[0])
+        except ExecutionError:
+            return False
+        return True
+
+    poll(granted, 30, 0.1)  # RBAC reaches the authorizer's cache within moments
+    for owner in owners:
+        previous, change = gitops.pause(bot, owner)
+        assert change is not None
+        gitops.resume(bot, owner, previous)
+    argo_rollouts.abort(bot, namespace, "checkout")
+    number, _ = argo_rollouts.undo(bot, namespace, "checkout")
+    assert number == 1
+    assert get(apis, gitops.APPLICATION, namespace, argo)["spec"]["syncPolicy"] == SYNC_POLICY
+    assert "suspend" not in get(apis, gitops.KUSTOMIZATION, namespace, flux)["spec"]
