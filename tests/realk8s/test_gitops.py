@@ -450,3 +450,46 @@ def test_the_shipped_gitops_role_is_enough_and_without_it_the_refusal_names_the_
     assert number == 1
     assert get(apis, gitops.APPLICATION, namespace, argo)["spec"]["syncPolicy"] == SYNC_POLICY
     assert "suspend" not in get(apis, gitops.KUSTOMIZATION, namespace, flux)["spec"]
+
+
+class _Row:
+    """The columns of a rollback row the pause step reads and writes."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.id, self.service, self.drill, self.plan = 9, "shop", False, plan
+
+
+class _Recorder:
+    def __init__(self, row: _Row) -> None:
+        self.row = row
+        self.kinds: list[str] = []
+
+    def record(self, rollback_id: int, *, kind: str, summary: str, **kw: Any) -> None:
+        self.kinds.append(kind)
+        if kw.get("update"):
+            kw["update"](self.row)
+
+
+def test_a_pause_interrupted_after_storing_the_previous_settings_is_patched_again_not_recaptured(
+    apis: KubeApis, namespace: str
+) -> None:
+    from rollback_bot.kube.model import Actor
+    from rollback_bot.rollbacks.gitops import GITOPS, GitOpsPauser, pause_state
+
+    name = unique_name("shop")
+    create(apis, gitops.APPLICATION, namespace, application(name, copy.deepcopy(SYNC_POLICY)))
+    owner = gitops.Owner("argocd", "Application", namespace, name, "catalog")
+    row = _Row({"detail": {GITOPS: {"owner": owner.to_dict(), "reconciling": True}}})
+    recorder = _Recorder(row)
+    pauser = GitOpsPauser(apis)
+    # The first attempt stored the previous settings, then the process died; meanwhile the
+    # patch had landed (played here). The retry must keep what was stored.
+    previous, _ = gitops.pause(apis, owner)
+    row.plan["detail"]["gitops_pause"] = {"state": "pausing", "previous": previous}
+    pauser.before_first_write(row, recorder, Actor("U0BOB"))  # type: ignore[arg-type]
+    assert recorder.kinds == ["gitops.paused"]
+    assert pause_state(row)["previous"]["value"] == SYNC_POLICY  # not the paused syncPolicy
+    assert pause_state(row)["state"] == "paused"
+    # Done once: a later step job does nothing.
+    assert pauser.before_first_write(row, recorder, Actor("U0BOB")) is None  # type: ignore[arg-type]
+    assert recorder.kinds == ["gitops.paused"]
