@@ -27,6 +27,8 @@ from rollback_bot.alerts.relay import AlertRelay
 from rollback_bot.catalog import Catalog, Service, load_catalog
 from rollback_bot.clock import Clock, SystemClock
 from rollback_bot.config import Settings
+from rollback_bot.executors.argo_rollout import STRATEGY as ROLLOUT
+from rollback_bot.executors.argo_rollout import RolloutExecutor
 from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
@@ -46,6 +48,7 @@ from rollback_bot.kube.helm_releases import revisions_for
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
+from rollback_bot.rollbacks.gitops import GitOpsPauser, GitOpsService, with_gitops
 from rollback_bot.rollbacks.lifecycle import Decision, Move
 from rollback_bot.rollbacks.model import EffectSink, RequestSpec
 from rollback_bot.rollbacks.runner import Runner
@@ -177,17 +180,28 @@ def build(
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
     helm = HelmCli(binary=settings.helm_bin, kubeconfig=settings.kubeconfig)
+    rollout_executor = RolloutExecutor(kube)
 
     def executor(strategy: str) -> Executor:
         if strategy == "flag":
             return flag_executor
+        if strategy == ROLLOUT:
+            return rollout_executor
         return executor_for(strategy, apis=kube, snapshots=snapshots, helm=helm)
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
+        plan = revision_planner(service, spec)
+        # Argo CD / Flux: who reconciles it, and the pause the rollback makes (or a refusal).
+        return plan if spec.flag is not None else with_gitops(plan, service, kube)
+
+    def revision_planner(service: Service, spec: RequestSpec) -> Plan:
         presenter.revisions.forget(service.name)
         if spec.flag is not None:
             restore = OFF if spec.flag_restore is None else spec.flag_restore
             return flag_executor.plan_flag(service, spec.flag, restore=restore)
+        if service.rollout:  # an Argo Rollout: abort and undo, whatever the strategy says
+            to = spec.to_revision if isinstance(spec.to_revision, int) else None
+            return rollout_executor.plan(service, to_revision=to)
         strategy = spec.strategy or service.strategy
         if (refused := strategy_refusal(service, strategy)) is not None:
             raise refused
@@ -225,6 +239,7 @@ def build(
         snapshots=snapshots,
         mitigate=incident_lifecycle.mitigate,
         events=EventRecorder(kube),
+        gitops=GitOpsPauser(kube),
     )
     rollbacks = runner.rollbacks
     automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
@@ -262,6 +277,9 @@ def build(
             alertmanager=alertmanager,
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
+        gitops=GitOpsService(
+            catalog=catalog, uow=uow, clock=clock, apis=kube, rollbacks=rollbacks, notifier=notifier
+        ),
         marks=ReleaseMarks(uow=uow, clock=clock, targets=targets, principal=rollbacks.principal),
         incidents=incident_lifecycle.Incidents(
             catalog=catalog, uow=uow, clock=clock, principal=rollbacks.principal

@@ -26,6 +26,7 @@ from rollback_bot.incidents.watcher import DeploymentWatcher
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
+from rollback_bot.rollbacks.gitops import GitOpsService
 from rollback_bot.rollbacks.runner import Runner
 from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.rollbacks.targets import ReleaseMarks
@@ -65,6 +66,7 @@ class Services:
     poller: QueryPoller | None = None
     watcher: DeploymentWatcher | None = None
     housekeeping: IdempotencyPurge | None = None
+    gitops: GitOpsService | None = None  # Resume GitOps (Argo CD / Flux) after a rollback
 
     def database_ok(self) -> bool:
         try:

@@ -57,6 +57,11 @@ class TimelineKind(StrEnum):
     KUBE_MANUAL_CHANGE = "kube.manual_change"  # by someone else, while an incident is open
 
     SLACK_UNDELIVERED = "slack.undelivered"  # the outbox gave up on a message
+    # GitOps reconciliation (Argo CD, Flux) paused for a rollback and resumed after it;
+    # ``gitops.paused`` carries ``follow_up`` until a ``gitops.resumed`` for the same rollback
+    GITOPS_PAUSING = "gitops.pausing"  # previous settings stored, the patch not yet confirmed
+    GITOPS_PAUSED = "gitops.paused"
+    GITOPS_RESUMED = "gitops.resumed"
     # what is known about a release (rolled back from, verified, marked by a person)
     RELEASE_VERDICT = "release.verdict"
 

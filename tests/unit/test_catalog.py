@@ -99,3 +99,26 @@ def test_top_level_must_be_a_mapping(tmp_path) -> None:
     with pytest.raises(CatalogError) as err:
         load_catalog(tmp_path / "missing.yaml")
     assert "cannot read" in err.value.problems[0]
+
+
+def test_a_service_names_exactly_one_workload_and_gitops_settings_are_checked() -> None:
+    rollout = _service(rollout="checkout")
+    del rollout["deployment"]
+    svc = parse_catalog({"services": [rollout]}).service("checkout")
+    assert svc is not None and svc.rollout == "checkout" and svc.deployment == ""
+    assert svc.gitops.pause == "auto" and svc.gitops.argocd_namespace == "argocd"
+
+    neither = _service()
+    del neither["deployment"]
+    assert _problems({"services": [neither]}) == [
+        "services[0]: needs exactly one of deployment / rollout / helm"
+    ]
+    assert _problems({"services": [_service(rollout="checkout")]}) == [
+        "services[0]: needs exactly one of deployment / rollout / helm (has deployment and rollout)"
+    ]
+    problems = _problems({"services": [_service(gitops={"pause": "sometimes"})]})
+    assert len(problems) == 1 and problems[0].startswith("services[0].gitops.pause:")
+    declared = _service(gitops={"pause": "ask", "argocd": {"application": "shop"}})
+    got = parse_catalog({"services": [declared]}).service("checkout")
+    assert got is not None and got.gitops.argocd is not None
+    assert (got.gitops.argocd.application, got.gitops.argocd.namespace) == ("shop", "argocd")

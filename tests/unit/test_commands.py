@@ -28,6 +28,7 @@ from rollback_bot.slack.commands import (
     Pause,
     RequestRollback,
     Resume,
+    ResumeGitOps,
     Status,
     ambiguous_revision,
     parse,
@@ -44,6 +45,7 @@ COMMAND_TYPES = (
     Pause,
     Resume,
     Abort,
+    ResumeGitOps,
     Status,
     History,
     Export,
@@ -317,3 +319,9 @@ def test_mark_and_mitigated_and_the_known_bad_override_parse() -> None:
         p("mark checkout v2 bad")
     with pytest.raises(CommandError, match="needs an incident id"):
         p("mitigated")
+
+
+def test_resume_gitops_takes_one_rollback_id() -> None:
+    assert p("resume-gitops R-7") == ResumeGitOps(7)
+    with pytest.raises(CommandError):
+        p("resume-gitops")

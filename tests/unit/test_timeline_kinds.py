@@ -37,6 +37,9 @@ ADDED_SINCE = {
     "incident.mitigated",  # the incident's own state machine
     "release.verdict",  # rolled back from / verified / marked good or bad
     "slack.undelivered",  # a message the outbox gave up on
+    "gitops.pausing",  # Argo CD / Flux: previous settings stored before the pause patch
+    "gitops.paused",  # reconciliation paused for a rollback (a postmortem follow-up)
+    "gitops.resumed",  # and restored exactly, by a person
 }
 
 

@@ -13,21 +13,12 @@ from typing import Any
 def helm_problems(here: str, svc: dict[str, Any]) -> list[str]:
     """What is wrong with the target of one raw service entry, as check-config words it."""
     helm = svc.get("helm")
-    deployment = svc.get("deployment")
     strategy = svc.get("strategy")
     if helm is None:
-        problems = []
-        if not deployment:
-            problems.append(f"{here}: missing key 'deployment' (or 'helm' for a Helm release)")
         if strategy == "helm":
-            problems.append(f"{here}.helm: required when strategy is helm")
-        return problems
+            return [f"{here}.helm: required when strategy is helm"]
+        return []  # a Deployment or a Rollout: loader's one-target check covers them
     problems = []
-    if deployment:
-        problems.append(
-            f"{here}: both deployment and helm are set: a service is exactly one of "
-            "deployment / helm (a Helm release's Deployments are rolled back with the release)"
-        )
     if strategy is not None and strategy != "helm":
         problems.append(
             f"{here}.strategy: {strategy!r} cannot roll back a Helm release: it is rolled back "

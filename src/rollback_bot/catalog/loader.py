@@ -19,6 +19,10 @@ from rollback_bot.catalog.helm import helm_problems
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, overlap_witness
 from rollback_bot.catalog.model import TWO_PERSON_ENVIRONMENTS, Catalog
 
+# What a service rolls back: one kind of target each (a Helm release's and a Rollout's own
+# Deployments are rolled back with them, never named beside them).
+TARGET_KEYS = ("deployment", "rollout", "helm")
+
 
 class CatalogError(Exception):
     def __init__(self, problems: Sequence[str]) -> None:
@@ -86,6 +90,12 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
             if name in seen:
                 problems.append(f"{here}.name: duplicate service name '{name}'")
             seen.add(name)
+        targets = [k for k in TARGET_KEYS if svc.get(k)]
+        if len(targets) != 1:
+            problems.append(
+                f"{here}: needs exactly one of {' / '.join(TARGET_KEYS)}"
+                + (f" (has {' and '.join(targets)})" if targets else "")
+            )
         strategy = svc.get("strategy", "instant")
         if strategy == "blue-green" and svc.get("blue_green") is None:
             problems.append(f"{here}.blue_green: required when strategy is blue-green")

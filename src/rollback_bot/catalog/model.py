@@ -189,11 +189,31 @@ class Impersonation(_Strict):
     groups: tuple[str, ...] = ()
 
 
+class ArgoCDApplication(_Strict):
+    application: str = Field(min_length=1)
+    namespace: str = "argocd"
+
+
+class GitOps(_Strict):
+    """How a service reconciled from Git is rolled back (see kube/gitops.py).
+
+    ``pause``: auto (pause Argo CD / Flux as a step of the rollback), ask (the same, and the
+    approval message says so: approving confirms it), refuse (no rollback while the tool
+    reconciles; revert in Git instead).
+    """
+
+    pause: Literal["auto", "ask", "refuse"] = "auto"
+    argocd: ArgoCDApplication | None = None  # the owning Application, when labels cannot say
+    argocd_namespace: str = "argocd"  # where Applications live (label tracking looks there)
+
+
 class Service(_Strict):
     name: str = Field(min_length=1)
     namespace: str = "default"
-    # Empty when the service is a Helm release (``helm:``); check-config wants one of them.
+    # Empty when the service is a Helm release (``helm:``) or an Argo Rollout (``rollout:``);
+    # check-config wants exactly one of them.
     deployment: str = ""
+    rollout: str | None = None  # an Argo Rollout, rolled back with abort + undo
     environment: str = "production"
     channel: str = Field(min_length=1)
     match: dict[str, str] = Field(min_length=1)
@@ -208,6 +228,7 @@ class Service(_Strict):
     automation_limits: AutomationLimits = AutomationLimits()
     dependents: tuple[str, ...] = ()
     impersonate: dict[str, Impersonation] = {}
+    gitops: GitOps = GitOps()
     # A revision counts as stable once it ran this long with no alert.
     stable_window_seconds: int = Field(default=900, ge=0)
 

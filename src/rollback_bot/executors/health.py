@@ -36,6 +36,7 @@ from rollback_bot.catalog import PrometheusCheck, Service
 from rollback_bot.catalog.operators import compare, symbol
 from rollback_bot.integrations.alertmanager import AlertmanagerClient, AlertmanagerError
 from rollback_bot.integrations.prometheus import PrometheusClient, PrometheusError
+from rollback_bot.kube.argo_rollouts import read_rollout
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ class HealthGate:
         if service.helm is not None:  # helm rollback --wait waited for the chart's objects
             skipped = "a Helm release: helm rollback --wait checked its objects' readiness"
             return _Check("readiness", True, "", {"skipped": skipped})
+        if service.rollout:
+            return self._rollout_readiness(ns, service.rollout)
         try:
             name = self._serving_deployment(service)
         except _NotReadable as exc:
@@ -135,6 +138,18 @@ class HealthGate:
         except Exception as exc:  # any failure to look is a failed check
             return _Check("readiness", False, _unreadable(f"deployment {ns}/{name}", exc), {})
         return _deployment_readiness(ns, name, deployment)
+
+    def _rollout_readiness(self, ns: str, name: str) -> _Check:
+        """An Argo Rollout is ready when its controller reports it Healthy."""
+        try:
+            rollout = read_rollout(self._apis, ns, name)
+        except Exception as exc:  # any failure to look is a failed check
+            return _Check("readiness", False, _unreadable(f"rollout {ns}/{name}", exc), {})
+        phase = str((rollout.get("status") or {}).get("phase") or "Unknown")
+        detail = {"rollout": name, "phase": phase}
+        if phase != "Healthy":
+            return _Check("readiness", False, f"rollout {ns}/{name} is {phase}", detail)
+        return _Check("readiness", True, "", detail)
 
     def _serving_deployment(self, service: Service) -> str:
         if service.gradual is not None:
@@ -200,11 +215,16 @@ def _described(check: _Check, service: Service, at: str) -> dict[str, Any]:
     """One check as the timeline keeps it: what was asked of whom, what came back."""
     d = check.detail
     result = "skipped" if "skipped" in d else ("passed" if check.ok else "failed")
-    if check.name == "readiness":
+    if check.name == "readiness" and "rollout" in d:
+        source = "kubernetes"
+        query = f"rollout {service.namespace}/{d['rollout']}"
+        value: Any = f"phase {d.get('phase')}"
+        threshold: Any = "phase Healthy (the Argo Rollouts controller's verdict)"
+    elif check.name == "readiness":
         source = "kubernetes"
         query = f"deployment {service.namespace}/{d.get('deployment', service.deployment)}"
-        value: Any = f"{d.get('available', '?')}/{d.get('replicas', '?')} available"
-        threshold: Any = "all replicas available and updated"
+        value = f"{d.get('available', '?')}/{d.get('replicas', '?')} available"
+        threshold = "all replicas available and updated"
     elif check.name == "alertmanager":
         source = d.get("url") or "alertmanager"
         query = "active alerts matching " + ", ".join(

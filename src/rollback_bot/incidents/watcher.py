@@ -43,7 +43,7 @@ Post = Callable[[Incident, Rollback | None, str], None]
 
 def deployments_of(service: Service) -> tuple[str, ...]:
     """Every Deployment whose template belongs to ``service``."""
-    names = [service.deployment] if service.deployment else []
+    names = [service.deployment] if service.deployment else []  # none for a Rollout
     if service.gradual is not None:
         names += [service.gradual.stable, service.gradual.canary]
     if service.blue_green is not None:

@@ -21,6 +21,7 @@ from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.helm_releases import release_revisions
 from rollback_bot.kube.revisions import Revision, list_revisions
 from rollback_bot.rollbacks import lifecycle
+from rollback_bot.rollbacks.gitops import paused_owner
 from rollback_bot.rollbacks.lifecycle import State
 from rollback_bot.rollbacks.targets import REVISION_STRATEGIES, Known, Targets
 from rollback_bot.slack.ui import views
@@ -142,6 +143,7 @@ class Presenter:
         step = min(row.step + 1, steps) if steps else None
         percent = plan.steps[min(row.step, steps - 1)] if plan and steps else None
         flag = (plan.detail.get("flag") if plan else None) if row.strategy == "flag" else None
+        paused = paused_owner(row)
         return views.RollbackView(
             rollback_id=row.id,
             service=row.service,
@@ -173,11 +175,13 @@ class Presenter:
             started_at=row.created_at,
             finished_at=row.finished_at,
             flag=flag,
+            gitops_paused=paused.label if paused else None,
             actions=views.actions_for(
                 state,
                 _moves_for(state, row.strategy),
                 flag=row.strategy == "flag",
                 incident=row.incident_id is not None,
+                gitops_paused=paused is not None,
             ),
         )
 

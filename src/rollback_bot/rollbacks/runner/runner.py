@@ -28,6 +28,7 @@ from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.events import EventRecorder
 from rollback_bot.logs import log_context
+from rollback_bot.rollbacks.gitops import GitOpsPauser
 from rollback_bot.rollbacks.lifecycle import Decision, Move, State
 from rollback_bot.rollbacks.model import EffectSink
 from rollback_bot.rollbacks.runner import reactor
@@ -64,6 +65,7 @@ class Runner(EffectSink, Generic[W]):
         snapshots: DbSnapshotStore | None = None,
         mitigate: Mitigate | None = None,
         events: EventRecorder | None = None,
+        gitops: GitOpsPauser | None = None,
     ) -> None:
         self._catalog = catalog
         self._uow = uow
@@ -84,6 +86,7 @@ class Runner(EffectSink, Generic[W]):
             snapshots=snapshots,
             mitigate=mitigate,
             events=events,
+            gitops=gitops,
         )
         self._handlers: dict[JobKind, Callable[[int], object]] = {
             JobKind.EXECUTE: self._steps.execute,

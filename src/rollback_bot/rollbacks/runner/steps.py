@@ -32,6 +32,7 @@ from rollback_bot.kube.events import (
     EventRecorder,
 )
 from rollback_bot.kube.model import ExecutionError
+from rollback_bot.rollbacks.gitops import GitOpsPauser
 from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.model import BOT
 from rollback_bot.rollbacks.runner import reactor
@@ -62,7 +63,9 @@ class Steps:
         snapshots: DbSnapshotStore | None,
         mitigate: Mitigate | None = None,
         events: EventRecorder | None = None,
+        gitops: GitOpsPauser | None = None,
     ) -> None:
+        self._gitops = gitops
         self._mitigate = mitigate
         self._trace = ClusterTrace(uow=uow, clock=clock, events=events)
         self._catalog = catalog
@@ -108,6 +111,8 @@ class Steps:
         if loaded is None:
             return
         row, service, executor = loaded
+        if not self._pause_gitops(row, service):
+            return
         plan = Plan.from_dict(row.plan)
         interrupted = row.applying_step == row.step  # begun before a restart, never recorded
         self._mark_applying(row, plan)
@@ -301,6 +306,19 @@ class Steps:
             )
 
     # -- helpers -----------------------------------------------------------------------
+    def _pause_gitops(self, row: Rollback, service: Service) -> bool:
+        """Before the first write: pause Argo CD / Flux when the plan says so (persisted)."""
+        if self._gitops is None or row.step != 0:
+            return True
+        try:
+            line = self._gitops.before_first_write(row, self._rollbacks, self._actor(row, service))
+        except ExecutionError as exc:
+            self._retry_or_give_up(row, JobKind.STEP, exc)
+            return False
+        if line:
+            self._notifier.progress(row, line)
+        return True
+
     def _load(self, rollback_id: int, state: State) -> tuple[Rollback, Service, Executor] | None:
         with self._uow(read_only=True) as uow:
             row = uow.rollbacks.get(id=rollback_id)

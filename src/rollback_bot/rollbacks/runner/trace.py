@@ -63,6 +63,8 @@ class ClusterTrace:
             if flag is None:
                 return
             kind, name = "ConfigMap", flag.configmap
+        elif service.rollout:
+            kind, name = "Rollout", service.rollout
         else:
             kind, name = "Deployment", service.deployment
         self._events.record(

@@ -36,6 +36,7 @@ from rollback_bot.slack.commands.model import (
     Pause,
     RequestRollback,
     Resume,
+    ResumeGitOps,
     Status,
     Strategy,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Pause",
     "RequestRollback",
     "Resume",
+    "ResumeGitOps",
     "Status",
     "Strategy",
     "Verb",

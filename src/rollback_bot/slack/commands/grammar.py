@@ -28,6 +28,7 @@ from rollback_bot.slack.commands.model import (
     Pause,
     RequestRollback,
     Resume,
+    ResumeGitOps,
     Status,
 )
 from rollback_bot.slack.commands.tokens import (
@@ -236,6 +237,7 @@ _ID_VERBS: dict[str, Callable[[int], Command]] = {
     "pause": Pause,
     "resume": Resume,
     "abort": Abort,
+    "resume-gitops": ResumeGitOps,
 }
 
 

@@ -77,6 +77,13 @@ class Abort:
 
 
 @dataclass(frozen=True)
+class ResumeGitOps:
+    """Resume the Argo CD / Flux reconciliation a rollback paused (once the fix is merged)."""
+
+    rollback_id: int
+
+
+@dataclass(frozen=True)
 class Status:
     """``target`` is the canonical text (``checkout``, ``R-12``, ``INC-7``) or None for all."""
 
@@ -113,6 +120,7 @@ Command = (
     | Pause
     | Resume
     | Abort
+    | ResumeGitOps
     | Status
     | History
     | Export

@@ -40,6 +40,12 @@ VERBS: tuple[Verb, ...] = (
     Verb("resume", "/rollback resume <id>", "/rollback resume R-12", "Resume a paused rollback."),
     Verb("abort", "/rollback abort <id>", "/rollback abort R-12", "Abort a rollback."),
     Verb(
+        "resume-gitops",
+        "/rollback resume-gitops <id>",
+        "/rollback resume-gitops R-12",
+        "Resume the Argo CD / Flux reconciliation a rollback paused, once the fix is merged.",
+    ),
+    Verb(
         "status",
         "/rollback status [service|id]",
         "/rollback status checkout",

@@ -21,6 +21,7 @@ ABORT = "rollback.abort"
 CANCEL_COUNTDOWN = "rollback.cancel_countdown"  # the ABORT move, while a countdown runs
 RUN_NOW = "rollback.run_now"  # "Roll back now" on a countdown
 UNDO_FLAG = "rollback.undo_flag"
+RESUME_GITOPS = "rollback.resume_gitops"  # "Resume GitOps once the fix is merged"
 EXPORT = "incident.export"
 
 # Modals: callback ids of the views and the ids of their reason inputs
@@ -51,6 +52,7 @@ ALL_ACTIONS: frozenset[str] = frozenset(
         CANCEL_COUNTDOWN,
         RUN_NOW,
         UNDO_FLAG,
+        RESUME_GITOPS,
         EXPORT,
     }
 )

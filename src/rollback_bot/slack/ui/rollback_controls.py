@@ -87,6 +87,19 @@ def rollback_button(view: RollbackView, action: str) -> ButtonElement | None:
                 "Turn it back on",
             ),
         )
+    if action == action_ids.RESUME_GITOPS:
+        what = view.gitops_paused or "GitOps reconciliation"
+        return button(
+            "Resume GitOps once the fix is merged",
+            action,
+            value,
+            confirm=confirm(
+                f"Resume {what}?",
+                f"Restores the settings {escape(what)} had before {rid} paused it: it syncs "
+                "from Git again, so the fix must be merged first.",
+                "Resume GitOps",
+            ),
+        )
     if action == action_ids.EXPORT:
         if view.incident_id is None:
             return None

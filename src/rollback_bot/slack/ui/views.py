@@ -97,6 +97,7 @@ class RollbackView:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     flag: str | None = None  # the flag turned off, for a kill-switch change
+    gitops_paused: str | None = None  # "Flux Kustomization x/y": paused by it, not resumed
     # Buttons to show, as action ids, in order; see ``actions_for``.
     actions: tuple[str, ...] = ()
 
@@ -136,7 +137,12 @@ _MOVE_ACTIONS: tuple[tuple[Move, str], ...] = (
 
 
 def actions_for(
-    state: State, moves: Iterable[Move], *, flag: bool = False, incident: bool = False
+    state: State,
+    moves: Iterable[Move],
+    *,
+    flag: bool = False,
+    incident: bool = False,
+    gitops_paused: bool = False,
 ) -> tuple[str, ...]:
     """The buttons for a rollback in ``state`` given the moves the caller allows.
 
@@ -153,6 +159,8 @@ def actions_for(
     ]
     if state is State.SCHEDULED and Move.ABORT in allowed:
         out.append(action_ids.CANCEL_COUNTDOWN)
+    if gitops_paused:  # whatever the state: the pause outlives the rollback
+        out.append(action_ids.RESUME_GITOPS)
     if state.is_terminal:
         if flag and state is State.DONE:
             out.append(action_ids.UNDO_FLAG)

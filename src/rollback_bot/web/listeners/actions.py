@@ -93,6 +93,12 @@ def _on_undo_flag(s: Services, body: dict[str, Any]) -> Reply:
     return s.flags.undo(int(_ids(body)["rollback_id"]), user=body["user"]["id"])
 
 
+def _on_resume_gitops(s: Services, body: dict[str, Any]) -> Reply:
+    if s.gitops is None:
+        return Reply.refused("GitOps resume is not set up in this bot.")
+    return s.gitops.resume(int(_ids(body)["rollback_id"]), body["user"]["id"])
+
+
 ACTIONS: dict[str, Callable[[Services, dict[str, Any]], Reply]] = {
     action_ids.ROLL_BACK: _on_roll_back,
     action_ids.APPROVE: _on_approve,
@@ -106,6 +112,7 @@ ACTIONS: dict[str, Callable[[Services, dict[str, Any]], Reply]] = {
     action_ids.EXPORT: _on_export,
     action_ids.SILENCE_1H: _on_silence,
     action_ids.UNDO_FLAG: _on_undo_flag,
+    action_ids.RESUME_GITOPS: _on_resume_gitops,
 }
 
 

@@ -120,6 +120,15 @@ def _mitigated(
     respond(response_type="ephemeral", text=text)
 
 
+def _resume_gitops(
+    s: Services, cmd: c.ResumeGitOps, body: dict[str, Any], respond: Respond
+) -> None:
+    if s.gitops is None:
+        respond(response_type="ephemeral", text="GitOps resume is not set up in this bot.")
+        return
+    respond(response_type="ephemeral", text=s.gitops.resume(cmd.rollback_id, body["user_id"]).text)
+
+
 HANDLERS: dict[type, Handler] = {
     c.RequestRollback: _request,
     c.Approve: _approve,
@@ -127,6 +136,7 @@ HANDLERS: dict[type, Handler] = {
     c.Pause: _move(Move.PAUSE),
     c.Resume: _move(Move.RESUME),
     c.Abort: _move(Move.ABORT),
+    c.ResumeGitOps: _resume_gitops,
     c.Status: _status,
     c.History: _history,
     c.Export: _export,
