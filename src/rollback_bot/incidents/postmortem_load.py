@@ -306,3 +306,27 @@ def _as_datetime(value: date | datetime) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.combine(value, time(0), tzinfo=UTC)
+
+
+def thread_of(db: Db, incident_id: int, channel: str) -> str | None:
+    """The incident's thread in ``channel``: its first alert group's message there, else
+    the first of its rollbacks' messages there."""
+    found = db.execute(
+        select(AlertGroup.message_ts)
+        .where(AlertGroup.incident_id == incident_id)
+        .where(AlertGroup.channel == channel)
+        .where(AlertGroup.message_ts.is_not(None))
+        .order_by(AlertGroup.first_seen, AlertGroup.id)
+        .limit(1)
+    ).scalar()
+    if found:
+        return str(found)
+    row = db.execute(
+        select(Rollback.thread_ts, Rollback.message_ts)
+        .where(Rollback.incident_id == incident_id)
+        .where(Rollback.channel == channel)
+        .order_by(Rollback.id)
+        .limit(1)
+    ).first()
+    ts = None if row is None else (row.thread_ts or row.message_ts)
+    return None if ts is None else str(ts)

@@ -19,6 +19,7 @@ from html import escape
 from typing import Any
 
 from rollback_bot.ids import format_rollback_id
+from rollback_bot.redaction import redact_text
 
 PER_LANE = 12
 
@@ -203,7 +204,8 @@ def _rename(mark: Mark, name_of: dict[str, str]) -> Mark:
 
 
 def _short(text: str, limit: int = 48) -> str:
-    text = " ".join(text.split())
+    # Pictures cannot be redacted once drawn: their words are, before.
+    text = " ".join(redact_text(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -197,6 +197,12 @@ class Queries:
         cluster = getattr(service, "cluster", None)
         return Context(environment=service.environment, cluster=cluster)
 
+    def incident_thread(self, incident_id: int, channel: str) -> str | None:
+        from rollback_bot.incidents import postmortem_load
+
+        with self._uow(read_only=True) as uow:
+            return postmortem_load.thread_of(uow.session, incident_id, channel)
+
     def incident_list(
         self,
         *,
