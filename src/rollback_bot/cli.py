@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
 from rollback_bot.ids import format_incident_id
 from rollback_bot.logs import setup_logging
@@ -58,6 +57,7 @@ def _serve_locked(settings: Settings, args: argparse.Namespace) -> int:
 
     from rollback_bot import startup
     from rollback_bot.app import ServerThread, build
+    from rollback_bot.catalog import CatalogError
     from rollback_bot.storage.errors import DatabaseNotMigrated
     from rollback_bot.web.http import create_web_app
     from rollback_bot.web.slack_app import create_bolt_app
@@ -221,6 +221,9 @@ def _parse_since(text: str) -> Any:
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: pydantic models and YAML are not needed by export and incidents.
+    from rollback_bot.catalog import CatalogError, load_catalog
+
     path = args.catalog or settings.catalog_path
     try:
         catalog = load_catalog(path)

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 from rollback_bot.ids import format_incident_id, format_rollback_id
 
 SCHEMA_VERSION = "1.0"
+#: Steps listed per rollback (a long gradual rollback has thousands; the timeline has all).
+STEP_LIMIT = 100
 #: The JSON schema of the export (shipped in the wheel; docs/postmortem.md describes it).
 SCHEMA_FILE = "postmortem.schema.json"
 FORMATS = ("md", "json", "html")
@@ -212,14 +214,19 @@ def analyse(
     resolved: datetime | None = None
     steps: dict[int, list[tuple[datetime, str, str, str]]] = {r.id: [] for r in rollbacks}
     notes: list[dict[str, Any]] = []
+    step_counts: dict[int, int] = dict.fromkeys(steps, 0)
     people: set[str] = set()
+    persons: dict[str, bool] = {}  # few actors, many events
     collector = picture.Collector(drills)
     for e in events:
         kind, actor, rid = e.kind, e.actor, e.rollback_id
         drill = rid in drills if rid else False
         if kind == "alert.firing" and (first_alert is None or e.at < first_alert):
             first_alert = e.at
-        if is_person(actor):
+        human = persons.get(actor)
+        if human is None:
+            human = persons[actor] = is_person(actor)
+        if human:
             people.add(actor)
             if first_human is None and not drill and kind not in _NOT_AN_ACKNOWLEDGEMENT:
                 first_human = (e.at, actor)
@@ -242,7 +249,9 @@ def analyse(
                 }
             )
         if rid and rid in steps and kind.startswith(_STEP_KINDS):
-            steps[rid].append((e.at, kind, actor, e.summary))
+            step_counts[rid] += 1
+            if step_counts[rid] <= STEP_LIMIT + 1:  # one more: the last one's duration
+                steps[rid].append((e.at, kind, actor, e.summary))
         collector.add(e)
     for r in rollbacks:
         people.add(r.requested_by)
@@ -299,7 +308,7 @@ def analyse(
             "time_to_mitigate_seconds": _seconds(start, mitigated),
             "time_to_resolve_seconds": _seconds(start, resolved),
         },
-        "rollbacks": [_rollback(r, steps[r.id], who) for r in rollbacks],
+        "rollbacks": [_rollback(r, steps[r.id], step_counts[r.id], who) for r in rollbacks],
         "notes": notes,
         "people": [who(p) for p in sorted(people)],
         "follow_ups": [],
@@ -345,10 +354,11 @@ def _outcome(incident: IncidentLike, real: Sequence[RollbackInfo], mitigated: An
 def _rollback(
     r: RollbackInfo,
     steps: list[tuple[datetime, str, str, str]],
+    count: int,
     who: Callable[[str | None], dict[str, Any] | None],
 ) -> dict[str, Any]:
     rows = []
-    for i, (at, kind, actor, summary) in enumerate(steps):
+    for i, (at, kind, actor, summary) in enumerate(steps[:STEP_LIMIT]):
         end = steps[i + 1][0] if i + 1 < len(steps) else r.finished_at
         rows.append(
             {
@@ -383,6 +393,7 @@ def _rollback(
         "duration_seconds": _seconds(r.created_at, r.finished_at) if r.created_at else None,
         "error": r.error,
         "steps": rows,
+        "steps_omitted": max(0, count - STEP_LIMIT),
     }
 
 
@@ -417,13 +428,26 @@ def iter_json(pm: Postmortem, *, pretty: bool = False) -> Iterator[str]:
         return
     head = json.dumps(pm.head, separators=(",", ":"))
     yield head[:-1] + ',"timeline":['
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    # One row at a time, by hand with the C string encoder: the same bytes json.dumps
+    # would write, without building a dict per event (and ``data`` spliced in as stored).
+    enc = json.encoder.encode_basestring_ascii
+    names, drills = pm.names, pm.drills
     sep = ""
-    for row in pm.timeline(decode=False):
-        raw = row.pop("_data_json")
-        yield f'{sep}{dumps(row)[:-1]},"data":{raw}}}'
+    for e in pm.events:
+        rid = e.rollback_id
+        name = names.get(e.actor)
+        yield (
+            f'{sep}{{"at":"{e.at.isoformat()}","actor":{enc(e.actor)},'
+            f'"actor_name":{enc(name) if name else "null"},"kind":{enc(e.kind)},'
+            f'"summary":{enc(e.summary)},'
+            f'"rollback":{f"{_QUOTE}R-{rid}{_QUOTE}" if rid else "null"},'
+            f'"drill":{"true" if rid and rid in drills else "false"},"data":{_data_json(e)}}}'
+        )
         sep = ",\n"
     yield "]}\n"
+
+
+_QUOTE = '"'
 
 
 def _cell(text: str) -> str:
@@ -520,14 +544,18 @@ def iter_markdown(pm: Postmortem) -> Iterator[str]:
         "",
     ]
     yield "\n".join(lines)
-    for e in pm.timeline(decode=False):
-        rb = e["rollback"] or ""
-        if e["drill"]:
-            rb += " (drill)"
-        yield (
-            f"| {e['at']} | {_cell(actor_label(e['actor'], e['actor_name']))} | {e['kind']} "
-            f"| {rb} | {_cell(e['summary'])} |\n"
-        )
+    names, drills = pm.names, pm.drills
+    for e in pm.events:
+        rid = e.rollback_id
+        rb = "" if not rid else (f"R-{rid} (drill)" if rid in drills else f"R-{rid}")
+        name = names.get(e.actor)
+        actor = f"{name} ({e.actor})" if name else e.actor
+        summary = e.summary
+        if "|" in summary or "\n" in summary:
+            summary = _cell(summary)
+        if "|" in actor or "\n" in actor:
+            actor = _cell(actor)
+        yield f"| {e.at.isoformat()} | {actor} | {e.kind} | {rb} | {summary} |\n"
 
 
 def _markdown_rollback(r: dict[str, Any]) -> list[str]:
@@ -567,6 +595,8 @@ def _markdown_rollback(r: dict[str, Any]) -> list[str]:
                 f"| {st['at']} | {st['kind']} | {st['actor']} "
                 f"| {human_duration(st['duration_seconds'])} | {_cell(st['summary'])} |"
             )
+        if r.get("steps_omitted"):
+            lines += ["", f"…and {r['steps_omitted']} more steps: see the timeline."]
     lines.append("")
     return lines
 
@@ -647,10 +677,18 @@ def render(doc: dict[str, Any], fmt: str) -> str:
     return "".join(iter_render(_from_document(doc), fmt))
 
 
-def redacted(chunks: Iterable[str]) -> Iterator[str]:
-    """The timeline is redacted when written; the export is redacted again, chunk by chunk
-    (each chunk is whole rows, so a secret never straddles two)."""
+def redacted(chunks: Iterable[str], *, batch: int = 1 << 16) -> Iterator[str]:
+    """The timeline is redacted when written; the export is redacted again, whole, in
+    batches of whole chunks (each chunk is whole rows, so a secret never straddles two)."""
     from rollback_bot.redaction import redact_text
 
+    pending: list[str] = []
+    size = 0
     for chunk in chunks:
-        yield redact_text(chunk)
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= batch:
+            yield redact_text("".join(pending))
+            pending, size = [], 0
+    if pending:
+        yield redact_text("".join(pending))

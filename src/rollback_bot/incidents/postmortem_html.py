@@ -95,12 +95,16 @@ def iter_html(pm: Postmortem) -> Iterator[str]:
         "",
     ]
     yield "\n".join(out)
-    for e in pm.timeline(decode=False):
-        cls = ' class="drill"' if e["drill"] else ""
-        rb = (e["rollback"] or "") + (" (drill)" if e["drill"] else "")
+    names, drills = pm.names, pm.drills
+    for e in pm.events:
+        rid = e.rollback_id
+        drill = bool(rid and rid in drills)
+        rb = "" if not rid else (f"R-{rid} (drill)" if drill else f"R-{rid}")
+        cls = ' class="drill"' if drill else ""
+        actor = actor_label(e.actor, names.get(e.actor))
         yield (
-            f"<tr{cls}><td>{_e(e['at'])}</td><td>{_e(actor_label(e['actor'], e['actor_name']))}"
-            f"</td><td>{_e(e['kind'])}</td><td>{_e(rb)}</td><td>{_e(e['summary'])}</td></tr>\n"
+            f"<tr{cls}><td>{e.at.isoformat()}</td><td>{escape(actor)}</td>"
+            f"<td>{escape(e.kind)}</td><td>{rb}</td><td>{escape(e.summary)}</td></tr>\n"
         )
     yield "</tbody></table>\n</body></html>\n"
 
@@ -136,4 +140,6 @@ def _rollback(r: dict[str, Any]) -> list[str]:
                 f"<td>{_e(st['summary'])}</td></tr>"
             )
         out.append("</tbody></table>")
+        if r.get("steps_omitted"):
+            out.append(f"<p>…and {r['steps_omitted']} more steps: see the timeline.</p>")
     return out

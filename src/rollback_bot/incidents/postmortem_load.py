@@ -1,9 +1,11 @@
 """Load what a postmortem needs with targeted queries: Core selects of the printed columns.
 
 No ORM objects are built and each event's ``data`` stays JSON text until a reader asks
-for it (Markdown and HTML never do; the JSON writer splices the text in as it is). This
-module imports nothing above ``storage``, so ``rollback-bot export`` never loads the
-Kubernetes or Slack clients.
+for it (Markdown and HTML never do; the JSON writer splices the text in as it is). The
+tables are named here as lightweight Core ``table()`` constructs of just the columns read,
+so ``rollback-bot export`` imports neither the ORM nor the models (a third of its start-up
+on this machine), nor the Kubernetes or Slack clients. ``storage/models.py`` stays the
+schema's one definition; the tests read every column named here from a migrated database.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, Union
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, cast, column, select, table
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from rollback_bot.incidents import postmortem
 from rollback_bot.incidents.postmortem import (
@@ -27,7 +28,80 @@ from rollback_bot.incidents.postmortem import (
     Postmortem,
     RollbackInfo,
 )
-from rollback_bot.storage.models import AlertGroup, Approval, Incident, Rollback, TimelineEvent
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def _ts(name: str) -> Any:
+    return column(name, DateTime(timezone=True))
+
+
+Incident = table(
+    "incidents",
+    column("id", Integer),
+    column("service", String),
+    column("title", Text),
+    column("state", String),
+    _ts("opened_at"),
+    _ts("acknowledged_at"),
+    column("acknowledged_by", String),
+    _ts("mitigated_at"),
+    _ts("resolved_at"),
+).c
+TimelineEvent = table(
+    "timeline_events",
+    column("id", Integer),
+    column("incident_id", Integer),
+    column("rollback_id", Integer),
+    _ts("at"),
+    column("actor", String),
+    column("kind", String),
+    column("summary", Text),
+    column("data", JSON),
+).c
+Rollback = table(
+    "rollbacks",
+    *(column(n, Integer) for n in ("id", "incident_id")),
+    *(column(n, String) for n in ("service", "environment", "strategy", "state")),
+    *(column(n, String) for n in ("requested_by", "reason", "from_revision", "to_revision")),
+    *(column(n, String) for n in ("from_image", "to_image", "channel", "message_ts")),
+    column("thread_ts", String),
+    column("drill", Boolean),
+    column("automatic", Boolean),
+    _ts("created_at"),
+    _ts("finished_at"),
+    column("plan", JSON),
+    column("error", Text),
+).c
+Approval = table(
+    "approvals",
+    column("id", Integer),
+    column("rollback_id", Integer),
+    column("actor", String),
+    column("decision", String),
+    column("reason", Text),
+    _ts("at"),
+).c
+AlertGroup = table(
+    "alert_groups",
+    column("id", Integer),
+    column("incident_id", Integer),
+    column("alertname", String),
+    column("severity", String),
+    _ts("first_seen"),
+    _ts("resolved_at"),
+    column("status", String),
+    column("channel", String),
+    column("message_ts", String),
+).c
+
+
+def utc(value: datetime | None) -> Any:
+    """SQLite hands back naive UTC wall-clock times (as ``UTCDateTime`` stores them)."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Event:
@@ -44,7 +118,7 @@ class Event:
         rollback_id: int | None,
         data_json: str | None,
     ) -> None:
-        self.at = at
+        self.at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
         self.actor = actor
         self.kind = kind
         self.summary = summary
@@ -84,12 +158,19 @@ _INCIDENT_COLUMNS = (
     Incident.resolved_at,
 )
 
-Db = Session | Connection
+Db = Union["Session", Connection]
 
 
 def incident(db: Db, incident_id: int) -> IncidentRow | None:
     row = db.execute(select(*_INCIDENT_COLUMNS).where(Incident.id == incident_id)).first()
-    return None if row is None else IncidentRow(*row)
+    return None if row is None else _incident_row(row)
+
+
+def _incident_row(row: Any) -> IncidentRow:
+    i, service, title, state, opened, acked, acked_by, mitigated, resolved = row
+    return IncidentRow(
+        i, service, title, state, utc(opened), utc(acked), acked_by, utc(mitigated), utc(resolved)
+    )
 
 
 def events(db: Db, incident_id: int) -> list[Event]:
@@ -145,7 +226,7 @@ def rollbacks(db: Db, incident_id: int) -> list[RollbackInfo]:
             .where(Approval.rollback_id.in_(ids))
             .order_by(Approval.at, Approval.id)
         ):
-            approvals[a.rollback_id].append(ApprovalInfo(a.actor, a.decision, a.at, a.reason))
+            approvals[a.rollback_id].append(ApprovalInfo(a.actor, a.decision, utc(a.at), a.reason))
     return [
         RollbackInfo(
             id=r.id,
@@ -160,8 +241,8 @@ def rollbacks(db: Db, incident_id: int) -> list[RollbackInfo]:
             to_revision=r.to_revision,
             from_image=r.from_image,
             to_image=r.to_image,
-            created_at=r.created_at,
-            finished_at=r.finished_at,
+            created_at=utc(r.created_at),
+            finished_at=utc(r.finished_at),
             changes=tuple(str(c) for c in (r.plan or {}).get("changes") or ()),
             error=r.error,
             approvals=tuple(approvals[r.id]),
@@ -182,7 +263,7 @@ def alerts(db: Db, incident_id: int) -> list[AlertInfo]:
         .where(AlertGroup.incident_id == incident_id)
         .order_by(AlertGroup.first_seen)
     )
-    return [AlertInfo(*row) for row in rows]
+    return [AlertInfo(n, sev, utc(first), utc(res), st) for n, sev, first, res, st in rows]
 
 
 def load(
@@ -252,7 +333,7 @@ def list_incidents(
         stmt = stmt.where(Incident.opened_at >= _as_datetime(since))
     if states is not None:
         stmt = stmt.where(Incident.state.in_(list(states)))
-    found = [IncidentRow(*row) for row in db.execute(stmt.limit(limit))]
+    found = [_incident_row(row) for row in db.execute(stmt.limit(limit))]
     if not found:
         return []
     ids = [i.id for i in found]

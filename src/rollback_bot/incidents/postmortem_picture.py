@@ -97,54 +97,51 @@ class Collector:
         at, kind, rid = e.at, e.kind, e.rollback_id
         if self._last is None or at > self._last:
             self._last = at
-        drill = bool(rid and rid in self._drills)
-        if kind == "incident.opened" and self._opened is None:
-            self._opened = at
         if kind == "alert.firing":
             if self._first_alert is None or at < self._first_alert:
                 self._first_alert = at
-            self._put(Mark(ALERTS, _short(e.summary), at, tone="alert"))
         elif kind == "alert.resolved":
             self._last_alert_resolved = at
-            self._put(Mark(ALERTS, _short(e.summary), at, tone="ok"))
-        elif kind in ("rollback.approved", "rollback.approval", "rollback.denied") and rid:
-            verb = "denied" if kind == "rollback.denied" else "approved"
-            self._put(
-                Mark(
-                    PEOPLE,
-                    f"{format_rollback_id(rid)} {verb} by {e.actor}",
-                    at,
-                    tone="drill" if drill else ("bad" if verb == "denied" else "person"),
-                )
+        elif kind == "incident.opened" and self._opened is None:
+            self._opened = at
+        lane = _lane_for(kind, rid)
+        if lane is not None:
+            marks = self._lanes.setdefault(lane, [])
+            if len(marks) < PER_LANE:  # labels only for what is drawn
+                marks.append(self._mark(lane, e, bool(rid and rid in self._drills)))
+            else:
+                self._extra.setdefault(lane, []).append(at)
+        if rid and (kind in _ROLLBACK_STATES or kind in _ROLLBACK_ENDS):
+            self._rollback_step(rid, kind, at, rid in self._drills)
+
+    def _mark(self, lane: str, e: Any, drill: bool) -> Mark:
+        kind, at = e.kind, e.at
+        if lane == ALERTS:
+            return Mark(
+                lane, _short(e.summary), at, tone="alert" if kind == "alert.firing" else "ok"
             )
-        elif kind.startswith("note"):
-            self._put(Mark(PEOPLE, f"note by {e.actor}", at, tone="person"))
-        elif kind.startswith("health."):
+        if lane == HEALTH:
             failed = kind == "health.failed" or bool(_FAILED_CHECK.search(e.summary))
-            self._put(
-                Mark(
-                    HEALTH, _short(e.summary), at, tone="drill" if drill else _health(kind, failed)
-                )
-            )
-        elif kind == "kube.manual_change":
-            self._put(Mark(CLUSTER, _short(e.summary), at, tone="bad"))
-        if rid and kind.startswith("rollback."):
-            self._rollback_step(rid, kind, at, drill)
+            return Mark(lane, _short(e.summary), at, tone="drill" if drill else _health(failed))
+        if lane == CLUSTER:
+            return Mark(lane, _short(e.summary), at, tone="bad")
+        if kind.startswith("note"):
+            return Mark(lane, f"note by {e.actor}", at, tone="person")
+        verb = "denied" if kind == "rollback.denied" else "approved"
+        tone = "drill" if drill else ("bad" if verb == "denied" else "person")
+        return Mark(lane, f"{format_rollback_id(e.rollback_id)} {verb} by {e.actor}", at, tone=tone)
 
     def _rollback_step(self, rid: int, kind: str, at: datetime, drill: bool) -> None:
         lane = self._lane_of(rid)
         previous = self._open_state.pop(rid, None)
         if previous is not None:
             state, since = previous
-            tone = "drill" if drill else "rollback"
-            self._put(Mark(lane, state, since, at, tone=tone))
+            self._put(Mark(lane, state, since, at, tone="drill" if drill else "rollback"))
         if kind in _ROLLBACK_STATES:
             self._open_state[rid] = (kind.removeprefix("rollback."), at)
-        elif kind in _ROLLBACK_ENDS:
+        else:
             tone = "drill" if drill else _ROLLBACK_ENDS[kind]
             self._put(Mark(lane, kind.removeprefix("rollback."), at, tone=tone))
-        elif previous is not None and kind not in _ROLLBACK_ENDS:
-            self._open_state[rid] = previous[0], at  # progress within the same state
 
     def marks(
         self,
@@ -188,8 +185,23 @@ class Collector:
         return out
 
 
-def _health(kind: str, failed: bool) -> str:
+def _health(failed: bool) -> str:
     return "bad" if failed else "health"
+
+
+_APPROVAL_KINDS = frozenset({"rollback.approved", "rollback.approval", "rollback.denied"})
+
+
+def _lane_for(kind: str, rid: int | None) -> str | None:
+    if kind in ("alert.firing", "alert.resolved"):
+        return ALERTS
+    if kind.startswith("health."):
+        return HEALTH
+    if kind.startswith("note") or (rid and kind in _APPROVAL_KINDS):
+        return PEOPLE
+    if kind == "kube.manual_change":
+        return CLUSTER
+    return None
 
 
 _FAILED_CHECK = re.compile(r": (?:fail|failed|failing|bad)\b")
