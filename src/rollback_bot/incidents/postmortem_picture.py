@@ -122,7 +122,10 @@ class Collector:
             )
         if lane == HEALTH:
             failed = kind == "health.failed" or bool(_FAILED_CHECK.search(e.summary))
-            return Mark(lane, _short(e.summary), at, tone="drill" if drill else _health(failed))
+            tone = "drill" if drill else _health(failed)
+            if ": not checked" in e.summary:
+                tone = "more"  # grey: nothing was learnt
+            return Mark(lane, _short(e.summary), at, tone=tone)
         if lane == CLUSTER:
             return Mark(lane, _short(e.summary), at, tone="bad")
         if kind.startswith("note"):
