@@ -403,3 +403,28 @@ def test_cli_export_html_and_incidents_json(
     assert capsys.readouterr().out.splitlines()[1:] == []
     assert main(["incidents", "--since", "yesterday"]) == 2
     assert "--since 'yesterday'" in capsys.readouterr().err
+
+
+def test_a_long_rollback_lists_its_first_steps_and_counts_the_rest() -> None:
+    rb = postmortem.RollbackInfo(
+        id=3,
+        strategy="gradual",
+        state="done",
+        requested_by="U0ALICE",
+        created_at=T0,
+        finished_at=T0 + timedelta(seconds=300),
+    )
+    events = [
+        postmortem_load.Event(
+            T0 + timedelta(seconds=i), "rollback-bot", "rollback.step", "s", 3, None
+        )
+        for i in range(postmortem.STEP_LIMIT + 50)
+    ]
+    row = postmortem_load.IncidentRow(1, "checkout", "t", "open", T0, None, None, None, None)
+    doc = postmortem.document(postmortem.analyse(row, events, rollbacks=[rb]))
+    (r,) = doc["rollbacks"]
+    assert len(r["steps"]) == postmortem.STEP_LIMIT and r["steps_omitted"] == 50
+    # the last listed step lasts until the next one, listed or not
+    assert r["steps"][-1]["duration_seconds"] == 1.0
+    assert len(doc["timeline"]) == postmortem.STEP_LIMIT + 50
+    _validate(doc)
