@@ -261,10 +261,12 @@ class Demo:
         metrics = json.loads(queries.postmortem(incident_id, "json")[1])["metrics"]
         path = self.workdir / name
         path.write_text(markdown, encoding="utf-8")
+        page_name, page = queries.postmortem(incident_id, "html")
+        (self.workdir / page_name).write_text(page, encoding="utf-8")
         self.say.line(
             f"time to acknowledge {_seconds(metrics['time_to_acknowledge_seconds'])}, "
             f"time to mitigate {_seconds(metrics['time_to_mitigate_seconds'])}; "
-            f"written to {path}"
+            f"written to {path} (and {page_name}, with the picture as SVG)"
         )
         self.say.block(markdown.rstrip().splitlines())
 

@@ -11,16 +11,14 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from rollback_bot import __version__
-from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
 from rollback_bot.ids import format_incident_id
-from rollback_bot.incidents.queries import Queries
 from rollback_bot.logs import setup_logging
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
@@ -60,6 +58,7 @@ def _serve_locked(settings: Settings, args: argparse.Namespace) -> int:
 
     from rollback_bot import startup
     from rollback_bot.app import ServerThread, build
+    from rollback_bot.catalog import CatalogError
     from rollback_bot.storage.errors import DatabaseNotMigrated
     from rollback_bot.web.http import create_web_app
     from rollback_bot.web.slack_app import create_bolt_app
@@ -114,6 +113,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from rollback_bot.ids import parse_incident_id
+    from rollback_bot.incidents import postmortem
 
     incident = parse_incident_id(args.incident)
     if incident is None:
@@ -121,31 +121,110 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
             f"rollback-bot: {args.incident!r} is not an incident id (INC-7 or 7)", file=sys.stderr
         )
         return 2
-    queries = _queries(settings)
-    from rollback_bot.incidents.queries import NotFound
-
-    try:
-        _name, content = queries.postmortem(incident, args.format)
-    except NotFound as exc:
-        print(f"rollback-bot: {exc}", file=sys.stderr)
+    pm = _read(
+        settings, lambda db: _load_postmortem(db, incident, settings, args), check_schema=False
+    )
+    if pm is None:
+        print(
+            f"rollback-bot: There is no incident {format_incident_id(incident)}.", file=sys.stderr
+        )
         return 1
+    chunks = postmortem.redacted(postmortem.iter_render(pm, args.format, pretty=args.pretty))
     if args.output:
-        Path(args.output).write_text(content, encoding="utf-8")
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.writelines(chunks)
         print(f"wrote {args.output}")
     else:
-        sys.stdout.write(content)
+        sys.stdout.writelines(chunks)
     return 0
+
+
+def _load_postmortem(db: Any, incident: int, settings: Settings, args: argparse.Namespace) -> Any:
+    from rollback_bot.incidents import postmortem_load
+
+    names = None if args.ids else _slack_names(settings)
+    return postmortem_load.load(db, incident, names=names)
+
+
+def _slack_names(settings: Settings) -> Any:
+    """users.info when a Slack token is configured; ids only otherwise."""
+    if not settings.slack_bot_token.get_secret_value():
+        return None
+    from rollback_bot.app import slack_client
+    from rollback_bot.slack.people import SlackPeople
+
+    return SlackPeople(slack_client(settings))
+
+
+def _read(settings: Settings, work: Any, *, check_schema: bool = True) -> Any:
+    """Run ``work(connection)`` in a read-only transaction. ``check_schema=False`` skips
+    Alembic's schema check up front (importing Alembic is most of a small export's time):
+    only when a query fails is the schema asked about, to say what to run."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from rollback_bot.storage.engine import READ_ONLY_OPTION, make_engine
+
+    engine = make_engine(settings.database_url)
+    if check_schema:
+        from rollback_bot.storage.migrator import ensure_up_to_date
+
+        ensure_up_to_date(engine)
+    try:
+        reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+        with reader.connect() as conn, conn.begin():
+            return work(conn)
+    except (OperationalError, ProgrammingError):
+        from rollback_bot.storage.migrator import ensure_up_to_date
+
+        ensure_up_to_date(engine)  # raises DatabaseNotMigrated, which main() words
+        raise
+    finally:
+        engine.dispose()
 
 
 def _incidents(settings: Settings, args: argparse.Namespace) -> int:
-    rows = _queries(settings).incidents(limit=args.limit)
-    print(f"{'ID':<8} {'SERVICE':<20} {'OPENED':<26} STATE")
-    for incident_id, service, opened, state in rows:
-        print(f"{format_incident_id(incident_id):<8} {service:<20} {opened:<26} {state}")
+    from rollback_bot.incidents import postmortem_load
+    from rollback_bot.incidents.postmortem import human_duration
+
+    since = None
+    if args.since:
+        try:
+            since = _parse_since(args.since)
+        except ValueError:
+            return _refuse([f"--since {args.since!r}: use a date like 2026-11-25"])
+    rows = _read(
+        settings,
+        lambda db: postmortem_load.list_incidents(
+            db, service=args.service, since=since, limit=args.limit
+        ),
+    )
+    if args.format == "json":
+        import json
+
+        print(json.dumps([r.as_json() for r in rows], indent=2))
+        return 0
+    print(f"{'ID':<8} {'SERVICE':<20} {'OPENED':<26} {'STATE':<10} {'TTA':<10} {'TTM':<10} OUTCOME")
+    for r in rows:
+        opened = r.opened_at.isoformat(timespec="seconds")
+        print(
+            f"{format_incident_id(r.id):<8} {r.service:<20} {opened:<26} {r.state:<10} "
+            f"{human_duration(r.time_to_acknowledge_seconds):<10} "
+            f"{human_duration(r.time_to_mitigate_seconds):<10} {r.outcome}"
+        )
     return 0
 
 
+def _parse_since(text: str) -> Any:
+    from datetime import UTC, datetime
+
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: pydantic models and YAML are not needed by export and incidents.
+    from rollback_bot.catalog import CatalogError, load_catalog
+
     path = args.catalog or settings.catalog_path
     try:
         catalog = load_catalog(path)
@@ -172,19 +251,6 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     return run_demo(keep=args.keep)
-
-
-def _queries(settings: Settings) -> Queries:
-    """Read-only access for the CLI: no Slack, no cluster needed."""
-    from rollback_bot.clock import SystemClock
-    from rollback_bot.incidents.queries import Queries
-    from rollback_bot.storage.engine import make_engine
-    from rollback_bot.storage.migrator import ensure_up_to_date
-    from rollback_bot.storage.uow import UnitOfWorkFactory
-
-    engine = make_engine(settings.database_url)
-    ensure_up_to_date(engine)
-    return Queries(uow=UnitOfWorkFactory(engine), clock=SystemClock())
 
 
 def _redact(url: str) -> str:
@@ -215,11 +281,18 @@ def parser() -> argparse.ArgumentParser:
     ).set_defaults(func=_migrate)
     export = sub.add_parser("export", help="postmortem of one incident", parents=[common])
     export.add_argument("incident")
-    export.add_argument("--format", choices=["md", "json"], default="md")
+    export.add_argument("--format", choices=["md", "json", "html"], default="md")
     export.add_argument("-o", "--output")
+    export.add_argument("--pretty", action="store_true", help="indent the JSON (slower)")
+    export.add_argument(
+        "--ids", action="store_true", help="people by Slack id only (no users.info look-up)"
+    )
     export.set_defaults(func=_export)
     incidents = sub.add_parser("incidents", help="list incidents", parents=[common])
     incidents.add_argument("--limit", type=int, default=50)
+    incidents.add_argument("--service", help="only this catalog service")
+    incidents.add_argument("--since", help="opened on or after this date (UTC), e.g. 2026-11-25")
+    incidents.add_argument("--format", choices=["table", "json"], default="table")
     incidents.set_defaults(func=_incidents)
     check = sub.add_parser("check-config", help="validate the catalog", parents=[common])
     check.add_argument("catalog", nargs="?")

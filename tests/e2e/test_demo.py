@@ -123,7 +123,11 @@ def test_demo_keep_stays_up_until_interrupted(tmp_path: Path) -> None:
         assert "$ python -m sandbox.slack send --user U0ALICE '/rollback drill checkout'" in text
         status = _drive(tmp_path, "send", "--user", "U0BOB", "/rollback status")
         assert status.returncode == 0, status.stderr
-        assert status.stdout.splitlines() == ["only you see:", "  | No active rollbacks."]
+        assert status.stdout.splitlines() == [
+            "only you see:",
+            "  | No active rollbacks.",
+            "  | No open incidents.",  # the demo's incident resolved
+        ]
         history = _drive(tmp_path, "send", "--user", "U0ALICE", "/rollback history checkout")
         assert history.returncode == 0, history.stderr
         assert "3 · `registry.local/checkout:v1`" in history.stdout, history.stdout

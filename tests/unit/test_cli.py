@@ -301,12 +301,18 @@ def test_incidents_lists_the_seeded_incident(
 ) -> None:
     assert main(["incidents"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "SERVICE", "OPENED", "STATE"]
+    assert lines[0].split() == ["ID", "SERVICE", "OPENED", "STATE", "TTA", "TTM", "OUTCOME"]
     assert lines[1].split() == [
         f"INC-{seeded}",
         "checkout",
         "2026-11-25T09:00:00+00:00",
         "mitigated",
+        "30.0s",
+        "1m",
+        "35s",
+        "mitigated",
+        "(no",
+        "rollback)",
     ]
 
 

@@ -8,17 +8,18 @@ them out without asking anything again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.incidents import postmortem
+from rollback_bot.incidents.postmortem import Context, Names, Postmortem
+from rollback_bot.incidents.postmortem_load import IncidentSummary
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.helm_releases import history_line, revisions_for
 from rollback_bot.kube.revisions import history_limit_warning, read_deployment
-from rollback_bot.redaction import redact_text
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
 from rollback_bot.rollbacks.targets import Targets
 from rollback_bot.storage.models import Rollback
@@ -158,17 +159,72 @@ class Queries:
         ]
         return rows, warnings
 
-    def postmortem(self, incident_id: int, fmt: str) -> tuple[str, str]:
-        """(file name, content) of one incident's postmortem."""
-        with self._uow(read_only=True) as uow:
-            incident = uow.incidents.get(id=incident_id)
-            if incident is None:
-                raise NotFound(f"There is no incident {format_incident_id(incident_id)}.")
-            events = uow.timeline.list_for_incident(incident_id=incident_id)
-        doc = postmortem.build(incident, events)
+    def postmortem(
+        self,
+        incident_id: int,
+        fmt: str,
+        *,
+        names: Names | None = None,
+        context: Context | None = None,
+    ) -> tuple[str, str]:
+        """(file name, content) of one incident's postmortem (md, json or html)."""
+        pm = self.postmortem_document(incident_id, names=names, context=context)
         # The timeline is redacted when written; the export is redacted again, whole.
-        content = redact_text(postmortem.render(doc, fmt))
+        content = "".join(postmortem.redacted(postmortem.iter_render(pm, fmt)))
         return f"postmortem-{format_incident_id(incident_id)}.{fmt}", content
+
+    def postmortem_document(
+        self,
+        incident_id: int,
+        *,
+        names: Names | None = None,
+        context: Context | None = None,
+    ) -> Postmortem:
+        from rollback_bot.incidents import postmortem_load
+
+        if context is None and self._catalog is not None:
+            context = self._context(incident_id)
+        with self._uow(read_only=True) as uow:
+            pm = postmortem_load.load(uow.session, incident_id, names=names, context=context)
+        if pm is None:
+            raise NotFound(f"There is no incident {format_incident_id(incident_id)}.")
+        return pm
+
+    def _context(self, incident_id: int) -> Context | None:
+        with self._uow(read_only=True) as uow:
+            found = uow.incidents.get(id=incident_id)
+            name = found.service if found else None
+        service = self._catalog.service(name) if self._catalog and name else None
+        if service is None:
+            return None
+        cluster = getattr(service, "cluster", None)
+        return Context(environment=service.environment, cluster=cluster)
+
+    def incident_thread(self, incident_id: int, channel: str) -> str | None:
+        from rollback_bot.incidents import postmortem_load
+
+        with self._uow(read_only=True) as uow:
+            return postmortem_load.thread_of(uow.session, incident_id, channel)
+
+    def incident_list(
+        self,
+        *,
+        service: str | None = None,
+        since: datetime | None = None,
+        open_only: bool = False,
+        limit: int = 50,
+    ) -> list[IncidentSummary]:
+        """Incidents newest first with TTA, TTM and outcome (drills never counted)."""
+        from rollback_bot.incidents import postmortem_load
+
+        with self._uow(read_only=True) as uow:
+            return postmortem_load.list_incidents(
+                uow.session,
+                service=service,
+                since=since,
+                states=["open", "mitigated"] if open_only else None,
+                limit=limit,
+            )
 
     def incidents(self, limit: int = 50) -> list[tuple[int, str, str, str]]:
         with self._uow(read_only=True) as uow:

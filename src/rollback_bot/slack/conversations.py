@@ -34,6 +34,8 @@ from rollback_bot.rollbacks.policies import (
     may_act_on_alerts,
 )
 from rollback_bot.rollbacks.service import RollbackService
+from rollback_bot.slack.people import SlackPeople
+from rollback_bot.slack.postmortem_upload import postmortem_upload
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.slack.ui.request_modal import request_modal
@@ -123,6 +125,7 @@ class Conversations:
         self._uow = uow
         self._clock = clock
         self._alertmanager = alertmanager or AlertmanagerClient()
+        self._people = SlackPeople(slack)
 
     def open_request(self, spec: RequestSpec, *, trigger_id: str, channel: str | None) -> Reply:
         """Policy first, then the modal opens at once and fills once the plan is read."""
@@ -194,16 +197,18 @@ class Conversations:
                     )
                     return Reply.refused(f"Refused: {verdict.reason}.")
         try:
-            filename, content = self._queries.postmortem(incident_id, fmt)
+            upload = postmortem_upload(self._queries, incident_id, fmt, names=self._people)
         except NotFound as exc:
             return Reply.refused(str(exc))
+        thread_ts = thread_ts or self._queries.incident_thread(incident_id, channel)
         try:
+            # files_upload_v2 is Slack's two-step upload: files.getUploadURLExternal per
+            # file, a POST of the bytes to each URL, then one files.completeUploadExternal
+            # sharing both (the document and its picture) into the thread.
             self._slack.files_upload_v2(
                 channel=channel,
                 thread_ts=thread_ts,
-                filename=filename,
-                title=f"Postmortem {format_incident_id(incident_id)}",
-                content=content,
+                file_uploads=upload,
                 initial_comment=f"Postmortem of {format_incident_id(incident_id)}, "
                 f"exported by <@{user}>.",
             )

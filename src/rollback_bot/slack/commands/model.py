@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 Strategy = Literal["instant", "blue-green", "gradual"]
-ExportFormat = Literal["md", "json"]
+ExportFormat = Literal["md", "json", "html"]
 
 STRATEGIES: tuple[Strategy, ...] = ("instant", "blue-green", "gradual")
-EXPORT_FORMATS: tuple[ExportFormat, ...] = ("md", "json")
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("md", "json", "html")
 
 
 # --- commands ---------------------------------------------------------------

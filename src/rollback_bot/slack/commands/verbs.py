@@ -65,9 +65,9 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "export",
-        "/rollback export <incident> [--format md|json]",
+        "/rollback export <incident> [--format md|json|html]",
         "/rollback export INC-7 --format json",
-        "Upload the incident's postmortem timeline to the thread.",
+        "Upload the incident's postmortem (and its timeline as a picture) to its thread.",
     ),
     Verb(
         "flag",

@@ -19,6 +19,7 @@ from rollback_bot.services import Services
 from rollback_bot.slack import commands as c
 from rollback_bot.slack.ui.command_help import help_blocks
 from rollback_bot.slack.ui.history import history_blocks
+from rollback_bot.slack.ui.open_incidents import open_incident_blocks
 from rollback_bot.slack.ui.status import status_blocks
 
 Handler = Callable[[Services, Any, dict[str, Any], Respond], None]
@@ -68,7 +69,11 @@ def _status(s: Services, cmd: c.Status, body: dict[str, Any], respond: Respond) 
     except NotFound as exc:
         respond(response_type="ephemeral", text=str(exc))
         return
-    respond(response_type="ephemeral", text="Rollback status", blocks=status_blocks(rows))
+    blocks = status_blocks(rows)
+    if cmd.rollback_id is None and cmd.incident_id is None:
+        incidents = s.queries.incident_list(service=cmd.service, open_only=True)
+        blocks += open_incident_blocks(incidents)
+    respond(response_type="ephemeral", text="Rollback status", blocks=blocks)
 
 
 def _history(s: Services, cmd: c.History, body: dict[str, Any], respond: Respond) -> None:

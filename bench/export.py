@@ -1,0 +1,288 @@
+"""Postmortem export speed: 10,000 and 100,000 timeline events, each format.
+
+Run: ``python bench/export.py [--sizes 10000,100000] [--runs 3] [--profile]``
+(SQLite in a temporary directory, seeded with bulk Core inserts).
+
+For each size and format (md, json, html) it prints:
+
+- *process*: ``rollback-bot export INC-1 --format F -o FILE`` as a fresh process (the
+  figure a person at a terminal sees: interpreter start, imports, query, render, write),
+  wall time (median of ``--runs``) and that process's peak RSS (``wait4``);
+- *in-process*: load + render + write to a file inside this interpreter, wall time
+  (median) and the peak of Python allocations (``tracemalloc``, a separate run);
+
+then ``verify-timeline`` on the largest incident if the CLI has that command.
+``--profile`` prints a pyinstrument profile of one in-process export of the first size
+(Markdown and JSON), the evidence for where the time goes. The load average is printed
+first: figures from a loaded machine say more about the load than about the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from sqlalchemy import insert
+
+from rollback_bot.incidents import postmortem, postmortem_load
+from rollback_bot.storage import db
+from rollback_bot.storage.engine import READ_ONLY_OPTION
+from rollback_bot.storage.models import AlertGroup, Approval, Incident, Rollback, TimelineEvent
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+FORMATS = ("md", "json", "html")
+
+
+def seed(url: str, events: int) -> int:
+    """One incident with ``events`` timeline rows of the kinds a long incident has."""
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        incident_id = conn.execute(
+            insert(Incident).returning(Incident.id),
+            {
+                "service": "checkout",
+                "title": f"storm of {events} events",
+                "state": "resolved",
+                "opened_at": T0,
+                "acknowledged_at": T0 + timedelta(seconds=90),
+                "acknowledged_by": "U0ALICE",
+                "mitigated_at": T0 + timedelta(seconds=600),
+                "resolved_at": T0 + timedelta(seconds=events),
+            },
+        ).scalar_one()
+        conn.execute(
+            insert(AlertGroup),
+            {
+                "incident_id": incident_id,
+                "service": "checkout",
+                "group_key": f"g{incident_id}",
+                "alertname": "HighErrorRate",
+                "severity": "critical",
+                "first_seen": T0,
+                "last_seen": T0,
+                "source": "alertmanager",
+                "labels": {},
+                "annotations": {},
+                "links": {},
+            },
+        )
+        rollback_ids = []
+        for i, drill in enumerate((True, False)):
+            rollback_ids.append(
+                conn.execute(
+                    insert(Rollback).returning(Rollback.id),
+                    {
+                        "incident_id": incident_id,
+                        "service": "checkout",
+                        "environment": "production",
+                        "strategy": "gradual",
+                        "state": "done",
+                        "requested_by": "U0ALICE",
+                        "drill": drill,
+                        "from_revision": "7",
+                        "to_revision": "6",
+                        "from_image": "shop:2.0",
+                        "to_image": "shop:1.9",
+                        "created_at": T0 + timedelta(seconds=60 + i),
+                        "updated_at": T0 + timedelta(seconds=60 + i),
+                        "finished_at": T0 + timedelta(seconds=590),
+                        "plan": {"changes": ["~ image shop:2.0 -> shop:1.9"], "steps": [10, 50]},
+                        "version": 1,
+                    },
+                ).scalar_one()
+            )
+        conn.execute(
+            insert(Approval),
+            {"rollback_id": rollback_ids[1], "actor": "U0BOB", "decision": "approve", "at": T0},
+        )
+        kinds = [
+            ("alertmanager", "alert.firing", None),
+            ("rollback-bot", "health.check", rollback_ids[1]),
+            ("rollback-bot", "kube.changed", rollback_ids[1]),
+            ("U0ALICE", "rollback.step", rollback_ids[1]),
+            ("U0CAROL", "note.added", None),
+        ]
+        batch: list[dict[str, Any]] = []
+        for n in range(events):
+            actor, kind, rid = kinds[n % len(kinds)]
+            batch.append(
+                {
+                    "incident_id": incident_id,
+                    "rollback_id": rid,
+                    "service": "checkout",
+                    "at": T0 + timedelta(seconds=n),
+                    "actor": actor,
+                    "kind": kind,
+                    "summary": f"{kind} #{n}: error rate 4.2% on checkout/production, "
+                    "wanted under 1%: failed",
+                    "data": {
+                        "name": "error-rate",
+                        "source": "prometheus",
+                        "query": 'sum(rate(http_requests_total{code=~"5.."}[1m]))',
+                        "value": 0.042,
+                        "threshold": "fails when > 0.01",
+                        "result": "failed",
+                        "n": n,
+                    },
+                }
+            )
+            if len(batch) == 5000:
+                conn.execute(insert(TimelineEvent), batch)
+                batch = []
+        if batch:
+            conn.execute(insert(TimelineEvent), batch)
+    engine.dispose()
+    return int(incident_id)
+
+
+def as_process(url: str, incident: int, fmt: str, out: Path) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MB, CPU seconds) of one ``rollback-bot export`` process."""
+    env = {**os.environ, "DATABASE_URL": url}
+    cmd = [sys.executable, "-m", "rollback_bot.cli", "export", str(incident), "--format", fmt]
+    start = time.perf_counter()
+    proc = subprocess.Popen([*cmd, "-o", str(out)], env=env, stdout=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"export failed: {proc.returncode}")
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # KiB on Linux
+
+
+def in_process(engine: Any, incident: int, fmt: str, out: Path) -> None:
+    reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+    with reader.connect() as conn, conn.begin():
+        pm = postmortem_load.load(conn, incident)
+    assert pm is not None
+    with open(out, "w", encoding="utf-8") as f:
+        f.writelines(postmortem.redacted(postmortem.iter_render(pm, fmt)))
+
+
+def measure_in_process(
+    engine: Any, incident: int, fmt: str, out: Path, runs: int
+) -> tuple[float, float, float]:
+    in_process(engine, incident, fmt, out)  # warm: imports, the connection pool, caches
+    times, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        in_process(engine, incident, fmt, out)
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    tracemalloc.start()
+    in_process(engine, incident, fmt, out)
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return statistics.median(times), peak / 1e6, statistics.median(cpu)
+
+
+def verify_timeline(url: str, incident: int) -> str:
+    env = {**os.environ, "DATABASE_URL": url}
+    probe = subprocess.run(
+        [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", "--help"],
+        env=env,
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        return "verify-timeline: not on this branch (built in parallel); skipped"
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", str(incident)],
+        env=env,
+        capture_output=True,
+    )
+    return f"verify-timeline: {time.perf_counter() - start:.3f} s (exit {done.returncode})"
+
+
+def profile(engine: Any, incident: int, out: Path) -> None:
+    from pyinstrument import Profiler
+
+    for fmt in ("md", "json"):
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        in_process(engine, incident, fmt, out)
+        profiler.stop()
+        print(f"\n--- profile: in-process export, {fmt} ---")
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="10000,100000")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    load = os.getloadavg()[0]
+    print(
+        f"load average {load:.2f} on {os.cpu_count()} CPUs; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        db.migrate(url)
+        engine = db.make_engine(url)
+        out = Path(tmp) / "out"
+        incidents = {n: seed(url, n) for n in sizes}
+        if args.profile:
+            profile(engine, incidents[sizes[0]], out)
+        cols = ("events", "format", "proc wall", "proc CPU", "RSS MB", "in wall", "in CPU")
+        print("\n" + " ".join(f"{c:>9}" for c in cols) + f" {'alloc MB':>9} {'bytes':>10}")
+        for n in sizes:
+            for fmt in FORMATS:
+                runs = [as_process(url, incidents[n], fmt, out) for _ in range(args.runs)]
+                wall = statistics.median(r[0] for r in runs)
+                rss = max(r[1] for r in runs)
+                cpu = statistics.median(r[2] for r in runs)
+                inproc, alloc, in_cpu = measure_in_process(
+                    engine, incidents[n], fmt, out, args.runs
+                )
+                size = out.stat().st_size
+                results.append(
+                    {
+                        "events": n,
+                        "format": fmt,
+                        "process_s": round(wall, 4),
+                        "process_cpu_s": round(cpu, 4),
+                        "rss_mb": round(rss, 1),
+                        "in_process_s": round(inproc, 4),
+                        "in_process_cpu_s": round(in_cpu, 4),
+                        "alloc_mb": round(alloc, 1),
+                        "bytes": size,
+                    }
+                )
+                print(
+                    f"{n:>9} {fmt:>9} {wall:>9.3f} {cpu:>9.3f} {rss:>9.1f} {inproc:>9.3f} "
+                    f"{in_cpu:>9.3f} {alloc:>9.1f} {size:>10,}",
+                    flush=True,
+                )
+        if len(sizes) > 1:
+            lo, hi = sizes[0], sizes[-1]
+            print(f"\nin-process ratio {hi:,} / {lo:,} events (linear = {hi / lo:.0f}):")
+            for fmt in FORMATS:
+                a = next(r for r in results if r["events"] == lo and r["format"] == fmt)
+                b = next(r for r in results if r["events"] == hi and r["format"] == fmt)
+                print(
+                    f"  {fmt}: {b['in_process_cpu_s'] / a['in_process_cpu_s']:.1f}x CPU time, "
+                    f"{b['alloc_mb'] / max(a['alloc_mb'], 0.001):.1f}x memory"
+                )
+        print("\n" + verify_timeline(url, incidents[sizes[-1]]))
+        engine.dispose()
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
