@@ -34,6 +34,7 @@ from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.incidents import lifecycle as incident_lifecycle
+from rollback_bot.incidents.notes import IncidentNotes
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.integrations.alertmanager import AlertmanagerClient
@@ -60,6 +61,7 @@ from rollback_bot.slack.conversations import Conversations
 from rollback_bot.slack.directory import GroupDirectory
 from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
+from rollback_bot.slack.permalink import slack_permalink
 from rollback_bot.slack.presenter import Presenter, RevisionCache
 from rollback_bot.storage.engine import make_engine
 from rollback_bot.storage.housekeeping import IdempotencyPurge
@@ -261,6 +263,13 @@ def build(
             catalog=catalog, uow=uow, clock=clock, principal=rollbacks.principal
         ),
         housekeeping=IdempotencyPurge(uow=uow),
+        notes=IncidentNotes(
+            catalog=catalog,
+            uow=uow,
+            clock=clock,
+            principal=rollbacks.principal,
+            permalink=slack_permalink(slack),
+        ),
         poller=QueryPoller(
             catalog=catalog,
             relay=relay,

@@ -55,6 +55,9 @@ class TimelineKind(StrEnum):
     # the cluster
     KUBE_CHANGED = "kube.changed"  # written by a rollback
     KUBE_MANUAL_CHANGE = "kube.manual_change"  # by someone else, while an incident is open
+    # people's notes: `/rollback note INC-7 ...` and the "Add to incident timeline" shortcut
+    NOTE_ADDED = "note.added"
+    NOTE_REFUSED = "note.refused"  # someone not allowed tried; what they wrote is not kept
     # what is known about a release (rolled back from, verified, marked by a person)
     RELEASE_VERDICT = "release.verdict"
 

@@ -25,6 +25,7 @@ from rollback_bot.slack.commands import (
     History,
     KillFlag,
     MarkRelease,
+    Note,
     Pause,
     RequestRollback,
     Resume,
@@ -50,6 +51,7 @@ COMMAND_TYPES = (
     KillFlag,
     MarkRelease,
     DeclareMitigated,
+    Note,
 )
 
 
@@ -317,3 +319,25 @@ def test_mark_and_mitigated_and_the_known_bad_override_parse() -> None:
         p("mark checkout v2 bad")
     with pytest.raises(CommandError, match="needs an incident id"):
         p("mitigated")
+
+
+def test_note_keeps_the_text_as_typed() -> None:
+    assert p('note INC-7 it\'s "odd": <!channel>  twice') == Note(
+        7, 'it\'s "odd": <!channel>  twice'
+    )
+    assert p("NOTE 7 &lt;b&gt; &amp; more") == Note(7, "<b> & more")
+    assert p('note inc7 an unbalanced " quote') == Note(7, 'an unbalanced " quote')
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("note", "needs an incident id"),
+        ("note checkout hello", "is not an incident id"),
+        ("note INC-7", "What is the note?"),
+        ("note INC-7    ", "What is the note?"),
+    ],
+)
+def test_note_mistakes_are_explained(text: str, says: str) -> None:
+    with pytest.raises(CommandError, match=says):
+        p(text)

@@ -36,6 +36,8 @@ ADDED_SINCE = {
     "health.check",  # every check of the health gate, one entry each
     "incident.mitigated",  # the incident's own state machine
     "release.verdict",  # rolled back from / verified / marked good or bad
+    "note.added",  # a person's note: /rollback note, "Add to incident timeline"
+    "note.refused",  # a note from someone who may not add one
 }
 
 

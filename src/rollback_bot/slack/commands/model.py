@@ -105,6 +105,14 @@ class KillFlag:
     flag: str
 
 
+@dataclass(frozen=True)
+class Note:
+    """A person's note on an incident's timeline."""
+
+    incident_id: int
+    text: str
+
+
 Command = (
     Help
     | RequestRollback
@@ -119,4 +127,5 @@ Command = (
     | KillFlag
     | MarkRelease
     | DeclareMitigated
+    | Note
 )

@@ -19,6 +19,7 @@ from rollback_bot.services import Services
 from rollback_bot.slack import commands as c
 from rollback_bot.slack.ui.command_help import help_blocks
 from rollback_bot.slack.ui.history import history_blocks
+from rollback_bot.slack.ui.notes import note_reply
 from rollback_bot.slack.ui.status import status_blocks
 
 Handler = Callable[[Services, Any, dict[str, Any], Respond], None]
@@ -120,6 +121,14 @@ def _mitigated(
     respond(response_type="ephemeral", text=text)
 
 
+def _note(s: Services, cmd: c.Note, body: dict[str, Any], respond: Respond) -> None:
+    if s.notes is None:
+        respond(response_type="ephemeral", text="Notes are not available here.")
+        return
+    result = s.notes.add(cmd.incident_id, user=body["user_id"], text=cmd.text)
+    respond(response_type="ephemeral", text=note_reply(result))
+
+
 HANDLERS: dict[type, Handler] = {
     c.RequestRollback: _request,
     c.Approve: _approve,
@@ -133,6 +142,7 @@ HANDLERS: dict[type, Handler] = {
     c.KillFlag: _kill_flag,
     c.MarkRelease: _mark,
     c.DeclareMitigated: _mitigated,
+    c.Note: _note,
 }
 
 
