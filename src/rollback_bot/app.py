@@ -13,12 +13,14 @@ import logging
 import threading
 from typing import Any
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from sqlalchemy.engine import make_url
 
 from rollback_bot import redaction
 from rollback_bot.alerts.automation import Automation
@@ -126,6 +128,16 @@ def _patterns(setting: str) -> list[str] | None:
     return parts or None
 
 
+def _own_secrets(settings: Settings) -> list[str]:
+    """The bot's own secret values: every ``SecretStr`` setting and the database password."""
+    values = [v.get_secret_value() for v in settings.__dict__.values() if isinstance(v, SecretStr)]
+    with contextlib.suppress(Exception):  # an unparsable URL is refused later, by the engine
+        password = make_url(settings.database_url).password
+        if password:
+            values.append(str(password))
+    return [v for v in values if v]
+
+
 def build(
     settings: Settings,
     *,
@@ -136,7 +148,9 @@ def build(
     require_migrated: bool = True,
 ) -> Services:
     redaction.configure(
-        _patterns(settings.redact_name_patterns), _patterns(settings.redact_value_patterns)
+        _patterns(settings.redact_name_patterns),
+        _patterns(settings.redact_value_patterns),
+        literals=_own_secrets(settings),
     )
     catalog = catalog or load_catalog(settings.catalog_path)
     clock = clock or SystemClock()
