@@ -247,3 +247,29 @@ def test_migration_seals_existing_rows_and_keeps_the_guard(database_url: str) ->
         assert verify(engine).ok
     finally:
         engine.dispose()
+
+
+def test_any_writer_seals_entries_without_importing_the_chain_itself(migrated_url: str) -> None:
+    """``serve`` never imports ``storage.chain`` by name: writing the timeline must seal."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from rollback_bot.storage import db\n"
+        "uow = db.uow_factory(db.make_engine(sys.argv[1]))\n"
+        "with uow() as u:\n"
+        "    e = u.timeline.append(at=datetime.now(UTC), actor='a', kind='k', summary='s')\n"
+        "    u.commit()\n"
+        "print(e.hash or 'UNSEALED')\n"
+        "print('rollback_bot.storage.chain' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program, migrated_url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split()
+    assert len(out[0]) == 64 and out[1] == "True"
