@@ -18,6 +18,7 @@ from sandbox.slack.payloads import (
     block_actions_payload,
     command_payload,
     event_callback_payload,
+    message_action_payload,
     view_submission_payload,
 )
 from sandbox.slack.signing import sign_request
@@ -122,6 +123,27 @@ class SlackDriver:
             user_name=self._user_name(user_id),
         )
 
+    def message_shortcut_payload(
+        self, *, callback_id: str, user_id: str, channel_id: str, message_ts: str
+    ) -> dict[str, Any]:
+        """A message shortcut on a message stored in the stand-in."""
+        message = self.standin.message(channel_id, message_ts)
+        if message is None:
+            raise LookupError(f"no message {message_ts} in {channel_id}")
+        return message_action_payload(
+            callback_id=callback_id,
+            user_id=user_id,
+            channel_id=channel_id,
+            message=message,
+            response_url=self.standin.new_response_url(
+                channel=channel_id, user_id=user_id, message_ts=message_ts
+            ),
+            trigger_id=self.standin.new_trigger_id(user_id=user_id),
+            team_id=self.team_id,
+            api_app_id=self.standin.app_id,
+            user_name=self._user_name(user_id),
+        )
+
     def event_payload(self, event: dict[str, Any]) -> dict[str, Any]:
         return event_callback_payload(
             event,
@@ -188,6 +210,20 @@ class SlackDriver:
             view_id=view_id,
         )
         return self._send(_interactivity_body(payload), FORM, None)
+
+    def message_shortcut(
+        self,
+        *,
+        callback_id: str,
+        user_id: str,
+        channel_id: str,
+        message_ts: str,
+        retry_num: int | None = None,
+    ) -> requests.Response:
+        payload = self.message_shortcut_payload(
+            callback_id=callback_id, user_id=user_id, channel_id=channel_id, message_ts=message_ts
+        )
+        return self._send(_interactivity_body(payload), FORM, retry_num)
 
     def event(self, event: dict[str, Any], *, retry_num: int | None = None) -> requests.Response:
         """An Events API delivery (JSON body, as Slack sends events)."""

@@ -1,4 +1,5 @@
-"""Slack's inbound payload shapes: slash commands, block_actions, view_submission, events.
+"""Slack's inbound payload shapes: slash commands, block_actions, view_submission,
+message shortcuts (message_action), events.
 
 The same payloads reach the bot over HTTP (form-encoded, signed) and over
 Socket Mode (inside an envelope), so they are built once here and used by
@@ -169,6 +170,41 @@ def view_submission_payload(
         "response_urls": [],
         "is_enterprise_install": False,
         "enterprise": None,
+    }
+
+
+def message_action_payload(
+    *,
+    callback_id: str,
+    user_id: str,
+    channel_id: str,
+    message: dict[str, Any],
+    response_url: str,
+    trigger_id: str,
+    team_id: str,
+    api_app_id: str,
+    user_name: str | None = None,
+) -> dict[str, Any]:
+    """A message shortcut ("..." on a message -> the app's action), as Slack sends it."""
+    shown = copy.deepcopy(message)
+    for key in ("channel", "updated", "broadcast"):
+        shown.pop(key, None)
+    user = _user(user_id, team_id, user_name)
+    return {
+        "type": "message_action",
+        "token": VERIFICATION_TOKEN,
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": {"id": user["id"], "name": user["name"]},
+        "channel": {"id": channel_id, "name": channel_id.lower()},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "api_app_id": api_app_id,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url,
+        "message_ts": shown.get("ts"),
+        "message": shown,
     }
 
 

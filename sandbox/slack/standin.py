@@ -148,6 +148,12 @@ class SlackStandIn:
     def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
         return self.workspace.thread(channel, ts)
 
+    def post_as_user(
+        self, user: str, channel: str, text: str, *, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        """Post a person's message (not the bot's): what a message shortcut is used on."""
+        return self.workspace.post_as_user(user, channel, text, thread_ts=thread_ts)
+
     def buttons(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """The buttons of a stored message, each with its `block_id`."""
         found = self.workspace.find_message(channel, ts)

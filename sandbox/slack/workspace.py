@@ -89,6 +89,7 @@ class Workspace:
             "chat.update": self.chat_update,
             "chat.delete": self.chat_delete,
             "chat.postEphemeral": self.chat_post_ephemeral,
+            "chat.getPermalink": self.chat_get_permalink,
             "views.open": self.views_open,
             "views.update": self.views_update,
             "views.push": self.views_push,
@@ -295,6 +296,43 @@ class Workspace:
             self._note_reply(channel, str(thread_ts), ts)
         self._messages.setdefault(channel, []).append(message)
         return {"channel": channel, "ts": ts, "message": _public(message)}
+
+    def post_as_user(
+        self, user: str, channel: str, text: str, *, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        """A person's message (as if typed in the client), for shortcuts to be used on."""
+        if user not in self.users:
+            raise SlackError("user_not_found")
+        channel_id = self._lookup_channel(channel)
+        if channel_id is None:
+            raise SlackError("channel_not_found")
+        with self._lock:
+            ts = self._next_ts()
+            message: dict[str, Any] = {
+                "type": "message",
+                "ts": ts,
+                "channel": channel_id,
+                "user": user,
+                "team": TEAM_ID,
+                "text": text,
+                "updated": 0,
+            }
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+                message["broadcast"] = False
+                self._note_reply(channel_id, thread_ts, ts)
+            self._messages.setdefault(channel_id, []).append(message)
+            return copy.deepcopy(message)
+
+    def chat_get_permalink(self, args: Args) -> Result:
+        channel = self._channel(args)
+        message = self._stored(channel, args.get("message_ts"))
+        ts = str(message["ts"]).replace(".", "")
+        link = f"https://sandbox.slack.com/archives/{channel}/p{ts}"
+        thread_ts = message.get("thread_ts")
+        if thread_ts and thread_ts != message["ts"]:
+            link += f"?thread_ts={thread_ts}&cid={channel}"
+        return {"channel": channel, "permalink": link}
 
     def _note_reply(self, channel: str, thread_ts: str, ts: str) -> None:
         for parent in self._messages.get(channel, []):

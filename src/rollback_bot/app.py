@@ -13,12 +13,14 @@ import logging
 import threading
 from typing import Any
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from sqlalchemy.engine import make_url
 
 from rollback_bot import redaction
 from rollback_bot.alerts.automation import Automation
@@ -38,6 +40,7 @@ from rollback_bot.executors.helm_cli import HelmCli
 from rollback_bot.executors.registry import executor_for
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.incidents import lifecycle as incident_lifecycle
+from rollback_bot.incidents.notes import IncidentNotes
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.integrations.alertmanager import AlertmanagerClient
@@ -65,6 +68,7 @@ from rollback_bot.slack.conversations import Conversations
 from rollback_bot.slack.directory import GroupDirectory
 from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
+from rollback_bot.slack.permalink import slack_permalink
 from rollback_bot.slack.presenter import Presenter, RevisionCache
 from rollback_bot.slack.undelivered import UndeliveredRecorder
 from rollback_bot.storage.engine import make_engine
@@ -130,6 +134,16 @@ def _patterns(setting: str) -> list[str] | None:
     return parts or None
 
 
+def _own_secrets(settings: Settings) -> list[str]:
+    """The bot's own secret values: every ``SecretStr`` setting and the database password."""
+    values = [v.get_secret_value() for v in settings.__dict__.values() if isinstance(v, SecretStr)]
+    with contextlib.suppress(Exception):  # an unparsable URL is refused later, by the engine
+        password = make_url(settings.database_url).password
+        if password:
+            values.append(str(password))
+    return [v for v in values if v]
+
+
 def build(
     settings: Settings,
     *,
@@ -140,7 +154,9 @@ def build(
     require_migrated: bool = True,
 ) -> Services:
     redaction.configure(
-        _patterns(settings.redact_name_patterns), _patterns(settings.redact_value_patterns)
+        _patterns(settings.redact_name_patterns),
+        _patterns(settings.redact_value_patterns),
+        literals=_own_secrets(settings),
     )
     catalog = catalog or load_catalog(settings.catalog_path)
     clock = clock or SystemClock()
@@ -285,6 +301,13 @@ def build(
             catalog=catalog, uow=uow, clock=clock, principal=rollbacks.principal
         ),
         housekeeping=IdempotencyPurge(uow=uow),
+        notes=IncidentNotes(
+            catalog=catalog,
+            uow=uow,
+            clock=clock,
+            principal=rollbacks.principal,
+            permalink=slack_permalink(slack),
+        ),
         poller=QueryPoller(
             catalog=catalog,
             relay=relay,

@@ -1,6 +1,6 @@
 """``rollback-bot``: the commands in the shared contract.
 
-serve (HTTP or Socket Mode), migrate, export, incidents, check-config, demo.
+serve (HTTP or Socket Mode), migrate, export, incidents, verify-timeline, check-config, demo.
 """
 
 from __future__ import annotations
@@ -221,6 +221,36 @@ def _parse_since(text: str) -> Any:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _verify_timeline(settings: Settings, args: argparse.Namespace) -> int:
+    from rollback_bot.ids import parse_incident_id
+    from rollback_bot.storage.chain import verify
+    from rollback_bot.storage.engine import make_engine
+    from rollback_bot.storage.migrator import ensure_up_to_date
+
+    incident = None
+    if args.incident is not None:
+        incident = parse_incident_id(args.incident)
+        if incident is None:
+            return _refuse([f"{args.incident!r} is not an incident id (INC-7 or 7)"])
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_up_to_date(engine)
+        result = verify(engine, incident_id=incident)
+    finally:
+        engine.dispose()
+    scope = format_incident_id(incident) if incident is not None else "the timeline"
+    if incident is not None and result.entries == 0:
+        print(f"rollback-bot: {scope} has no timeline entries", file=sys.stderr)
+        return 1
+    if result.ok:
+        print(f"OK: {scope}: {result.entries} entries on {result.chains} chain(s), none altered")
+        return 0
+    print(f"BROKEN: {scope}: {len(result.broken)} of {result.chains} chain(s) broken")
+    for link in result.broken:
+        print(f"  {link.describe()}")
+    return 1
+
+
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     # Imported here: pydantic models and YAML are not needed by export and incidents.
     from rollback_bot.catalog import CatalogError, load_catalog
@@ -294,6 +324,13 @@ def parser() -> argparse.ArgumentParser:
     incidents.add_argument("--since", help="opened on or after this date (UTC), e.g. 2026-11-25")
     incidents.add_argument("--format", choices=["table", "json"], default="table")
     incidents.set_defaults(func=_incidents)
+    verify = sub.add_parser(
+        "verify-timeline",
+        help="recompute the timeline's hash chains; exit 1 naming the first broken link",
+        parents=[common],
+    )
+    verify.add_argument("incident", nargs="?", help="only this incident (INC-7 or 7)")
+    verify.set_defaults(func=_verify_timeline)
     check = sub.add_parser("check-config", help="validate the catalog", parents=[common])
     check.add_argument("catalog", nargs="?")
     check.set_defaults(func=_check_config)

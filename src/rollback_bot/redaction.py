@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 MARK = "[redacted]"
+#: Shorter configured secrets are not hidden as literals (they would hide common words).
+MIN_LITERAL = 8
 # The bot's own field names that merely contain a pattern's word (a flag's ``key``).
 _OWN_FIELDS = frozenset({"key", "keys", "flag_key"})
 
@@ -34,6 +36,7 @@ DEFAULT_NAME_PATTERNS: tuple[str, ...] = (
     "*TOKEN*",
     "*KEY*",
     "*CREDENTIAL*",
+    "*AUTHORIZATION*",  # an HTTP header kept as a map
 )
 DEFAULT_VALUE_PATTERNS: tuple[str, ...] = (
     r"xox[abposre]-[A-Za-z0-9-]+",  # Slack tokens
@@ -42,7 +45,24 @@ DEFAULT_VALUE_PATTERNS: tuple[str, ...] = (
     r"github_pat_[A-Za-z0-9_]{20,}",
     r"(?:AKIA|ASIA)[0-9A-Z]{16}",  # AWS access key ids
     r"-----BEGIN [A-Z0-9 ]*-----[\s\S]*?(?:-----END [A-Z0-9 ]*-----|\Z)",  # PEM blocks
+    # An HTTP Authorization header written out, whatever its scheme
+    r"(?i:\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic|token|digest|negotiate)\s+)?[^\s\"',;]+)",
+    r"(?i:\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*)",  # a bearer token on its own
 )
+
+# ``NAME=value`` or ``NAME: value`` in free text (a pasted env line, a ConfigMap entry, a
+# query string, a log line): the value is hidden when the name is secret by the name patterns.
+_IDENT = "[A-Za-z0-9_.-]"
+_ASSIGNED = r"""(["']?[ \t]*[=:][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s,;&"'<>]+)"""
+
+
+def _glob_regex(pattern: str) -> str:
+    """A name glob (``*PASSWORD*``) as a regex over identifier characters."""
+    out = []
+    for ch in pattern:
+        out.append(f"{_IDENT}*" if ch == "*" else _IDENT if ch == "?" else re.escape(ch))
+    return "".join(out)
 
 
 class Redactor:
@@ -50,10 +70,21 @@ class Redactor:
         self,
         names: Iterable[str] = DEFAULT_NAME_PATTERNS,
         values: Iterable[str] = DEFAULT_VALUE_PATTERNS,
+        literals: Iterable[str] = (),
     ) -> None:
         self.name_patterns = tuple(n.upper() for n in names)
         self.value_patterns = tuple(values)
-        joined = "|".join(f"(?:{v})" for v in self.value_patterns)
+        # The bot's own secrets (its tokens, the signing secret), hidden wherever they appear
+        # whatever they look like; longest first so one never leaves a tail of another.
+        self.literals = tuple(
+            sorted({v for v in literals if len(v) >= MIN_LITERAL}, key=len, reverse=True)
+        )
+        names_regex = "|".join(_glob_regex(n) for n in self.name_patterns) or r"(?!)"
+        self._assignment_re = re.compile(
+            rf"(?<!{_IDENT})(?i:({names_regex}))(?!{_IDENT}){_ASSIGNED}"
+        )
+        patterns = [*(re.escape(v) for v in self.literals), *self.value_patterns]
+        joined = "|".join(f"(?:{v})" for v in patterns)
         self._value = re.compile(joined or r"(?!)")
 
     def secret_name(self, name: str) -> bool:
@@ -65,7 +96,15 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """``text`` with every secret-looking value replaced by ``[redacted]``."""
-        return self._value.sub(MARK, text) if text else text
+        if not text:
+            return text
+        return self._assignment_re.sub(self._assignment, self._value.sub(MARK, text))
+
+    def _assignment(self, match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.lower() in _OWN_FIELDS:
+            return match.group(0)
+        return f"{name}{match.group(2)}{MARK}"
 
     def value(self, name: str, value: str | None) -> str | None:
         """How the value of ``name`` may be shown: itself, or ``[redacted]``."""
@@ -97,13 +136,22 @@ _lock = threading.Lock()
 _current = Redactor()
 
 
-def configure(names: Iterable[str] | None = None, values: Iterable[str] | None = None) -> Redactor:
-    """Replace the patterns for the whole process (from the settings, at start-up)."""
+def configure(
+    names: Iterable[str] | None = None,
+    values: Iterable[str] | None = None,
+    literals: Iterable[str] = (),
+) -> Redactor:
+    """Replace the patterns for the whole process (from the settings, at start-up).
+
+    ``literals`` are the bot's own secret values (tokens, signing secret): they are hidden
+    wherever they appear, even when they look like nothing in particular.
+    """
     global _current
     with _lock:
         _current = Redactor(
             DEFAULT_NAME_PATTERNS if names is None else names,
             DEFAULT_VALUE_PATTERNS if values is None else values,
+            literals,
         )
         return _current
 

@@ -21,6 +21,7 @@ from rollback_bot.clock import Clock
 from rollback_bot.config import Settings
 from rollback_bot.executors.health import HealthGate
 from rollback_bot.incidents.lifecycle import Incidents
+from rollback_bot.incidents.notes import IncidentNotes
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher
 from rollback_bot.kube.client import KubeApis
@@ -67,6 +68,7 @@ class Services:
     watcher: DeploymentWatcher | None = None
     housekeeping: IdempotencyPurge | None = None
     gitops: GitOpsService | None = None  # Resume GitOps (Argo CD / Flux) after a rollback
+    notes: IncidentNotes | None = None
 
     def database_ok(self) -> bool:
         try:

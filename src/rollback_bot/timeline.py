@@ -62,6 +62,9 @@ class TimelineKind(StrEnum):
     GITOPS_PAUSING = "gitops.pausing"  # previous settings stored, the patch not yet confirmed
     GITOPS_PAUSED = "gitops.paused"
     GITOPS_RESUMED = "gitops.resumed"
+    # people's notes: `/rollback note INC-7 ...` and the "Add to incident timeline" shortcut
+    NOTE_ADDED = "note.added"
+    NOTE_REFUSED = "note.refused"  # someone not allowed tried; what they wrote is not kept
     # what is known about a release (rolled back from, verified, marked by a person)
     RELEASE_VERDICT = "release.verdict"
 

@@ -12,14 +12,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, create_engine, select
 
 from rollback_bot.slack.ui import action_ids
-from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
+from sandbox.stack import (
+    ALERT_TOKEN,
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    LoopbackStack,
+    deployment_manifest,
+    wait_until,
+)
 from tests.e2e.execute_support import (
     ALICE,
+    CHANNEL,
     NS,
     WAIT,
     FakeAlertmanager,
@@ -167,3 +177,110 @@ def test_secrets_reach_no_message_record_log_or_export(
     # What restore needs is kept where only restore reads it.
     assert CM_PASSWORD[1] in tables["snapshots"] and ENV_PASSWORD[1] in tables["snapshots"]
     assert "[redacted]" in tables["timeline_events"] or "[redacted]" in tables["rollbacks"]
+
+
+# -- people's text and the bot's own secrets ---------------------------------------------
+
+BEARER = "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload-77.sig"
+BEARER_TOKEN = "eyJhbGciOiJIUzI1NiJ9.payload-77.sig"
+BASIC = "dXNlcjpzM2NyZXQtYmFzaWM="  # user:s3cret-basic
+NOTE_PASSWORD = "note-hunter2-55"
+SHORTCUT_TOKEN = "xoxb-5555-shortcut-abcdef"
+SHORTCUT_CM = "cm-value-from-a-paste-66"
+REASON_PASSWORD = "reason-pw-hunter-44"
+MITIGATED_SECRET = "mitigated-secret-value-33"
+# The bot's own secrets, written into alerts and notes as someone might paste them.
+OWN = [SIGNING_SECRET, ALERT_TOKEN, BOT_TOKEN, APP_TOKEN]
+
+PASTED = [
+    BEARER_TOKEN,
+    BASIC,
+    NOTE_PASSWORD,
+    SHORTCUT_TOKEN,
+    SHORTCUT_CM,
+    REASON_PASSWORD,
+    MITIGATED_SECRET,
+    *OWN,
+]
+
+
+def _cli_exports(migrated_url: str, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> str:
+    from rollback_bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    capsys.readouterr()
+    out = []
+    for fmt in ("md", "json"):
+        assert main(["export", "INC-1", "--format", fmt]) == 0
+        out.append(capsys.readouterr().out)
+    return "\n".join(out)
+
+
+def test_pasted_secrets_in_alerts_notes_reasons_and_the_bots_own_never_come_out(
+    stack: LoopbackStack,
+    migrated_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    alert = {
+        "service": "api",
+        "name": "HighErrorRate",
+        "severity": "critical",
+        "annotations": {
+            "summary": f"webhook signed with {SIGNING_SECRET}, bot token {BOT_TOKEN}",
+            "description": f"curl -H '{BEARER}' -H 'Authorization: Basic {BASIC}'",
+            "authorization": f"Basic {BASIC}",  # a header kept under its own name
+        },
+    }
+    assert stack.post_alert("generic", alert).status_code == 200
+    wait_until(lambda: stack.slack.messages(CHANNEL), timeout=WAIT)
+
+    # A note, a pasted message added by the shortcut, a request reason, a mitigation reason.
+    stack.driver.command(
+        f"note INC-1 DB_PASSWORD={NOTE_PASSWORD} and {ALERT_TOKEN}, {BEARER}",
+        user_id=ALICE,
+        channel_id=CHANNEL,
+    )
+    wait_until(lambda: "Added to the timeline of INC-1" in json.dumps(stack.slack.ephemerals()))
+    pasted = stack.slack.post_as_user(
+        ALICE,
+        CHANNEL,
+        f"from the pod: SLACK_BOT_TOKEN={SHORTCUT_TOKEN}\nAPI_KEY: {SHORTCUT_CM} app {APP_TOKEN}",
+    )
+    stack.driver.message_shortcut(
+        callback_id="add_to_timeline", user_id=ALICE, channel_id=CHANNEL, message_ts=pasted["ts"]
+    )
+    wait_until(
+        lambda: json.dumps(stack.slack.ephemerals()).count("Added to the timeline of INC-1") == 2
+    )
+    stack.driver.command(
+        f'api --reason "password: {REASON_PASSWORD}"', user_id=ALICE, channel_id=CHANNEL
+    )
+    stack.driver.command(
+        f"mitigated INC-1 rotated SECRET_VALUE={MITIGATED_SECRET}",
+        user_id=ALICE,
+        channel_id=CHANNEL,
+    )
+    wait_until(lambda: "declared mitigated" in json.dumps(stack.slack.responses), timeout=WAIT)
+    assert stack.services is not None
+    with stack.services.uow(read_only=True) as uow:
+        kinds = [e.kind for e in uow.timeline.list_for_incident(incident_id=1)]
+    assert kinds.count("note.added") == 2 and "incident.mitigated" in kinds
+
+    tables = _tables(migrated_url)
+    slack = json.dumps(
+        [[c["args"] for c in stack.slack.calls], stack.slack.responses, stack.slack.views],
+        default=str,
+    )
+    places = {
+        **{f"table {name}": text for name, text in tables.items() if name != "snapshots"},
+        "slack": slack,
+        "logs": caplog.text,
+        "cli export": _cli_exports(migrated_url, monkeypatch, capsys),
+    }
+    for secret in PASTED:
+        for where, text in places.items():
+            assert secret not in text, f"{secret!r} found in {where}"
+    assert "DB_PASSWORD=[redacted]" in tables["timeline_events"]

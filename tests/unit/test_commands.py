@@ -25,6 +25,7 @@ from rollback_bot.slack.commands import (
     History,
     KillFlag,
     MarkRelease,
+    Note,
     Pause,
     RequestRollback,
     Resume,
@@ -52,6 +53,7 @@ COMMAND_TYPES = (
     KillFlag,
     MarkRelease,
     DeclareMitigated,
+    Note,
 )
 
 
@@ -325,3 +327,25 @@ def test_resume_gitops_takes_one_rollback_id() -> None:
     assert p("resume-gitops R-7") == ResumeGitOps(7)
     with pytest.raises(CommandError):
         p("resume-gitops")
+
+
+def test_note_keeps_the_text_as_typed() -> None:
+    assert p('note INC-7 it\'s "odd": <!channel>  twice') == Note(
+        7, 'it\'s "odd": <!channel>  twice'
+    )
+    assert p("NOTE 7 &lt;b&gt; &amp; more") == Note(7, "<b> & more")
+    assert p('note inc7 an unbalanced " quote') == Note(7, 'an unbalanced " quote')
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("note", "needs an incident id"),
+        ("note checkout hello", "is not an incident id"),
+        ("note INC-7", "What is the note?"),
+        ("note INC-7    ", "What is the note?"),
+    ],
+)
+def test_note_mistakes_are_explained(text: str, says: str) -> None:
+    with pytest.raises(CommandError, match=says):
+        p(text)

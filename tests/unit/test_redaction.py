@@ -40,3 +40,28 @@ def test_patterns_are_configurable() -> None:
 
 def test_slack_text_never_carries_a_token_shape() -> None:
     assert escape("leaked xoxb-1-2-3 here") == f"leaked {MARK} here"
+
+
+def test_assignments_to_secret_names_in_free_text_hide_the_value() -> None:
+    r = Redactor()
+    assert r.text("DB_PASSWORD=hunter2 MODE=fast") == f"DB_PASSWORD={MARK} MODE=fast"
+    assert r.text('export API_TOKEN="a b"; ls') == f"export API_TOKEN={MARK}; ls"
+    assert r.text('{"db_password": "x1", "n": 1}') == f'{{"db_password": {MARK}, "n": 1}}'
+    assert r.text("https://h/p?token=abc&x=1") == f"https://h/p?token={MARK}&x=1"
+    # The bot's own fields stay readable.
+    assert (
+        r.text("key=NEW_PRICING flag_key: new-pricing") == "key=NEW_PRICING flag_key: new-pricing"
+    )
+
+
+def test_authorization_headers_and_bearer_tokens_are_hidden() -> None:
+    r = Redactor()
+    assert r.text("-H 'Authorization: Basic dXNlcjpwYXNz' x") == f"-H '{MARK}' x"
+    assert r.text("Bearer eyJhbGciOiJIUzI1NiJ9.abc ok") == f"{MARK} ok"
+    assert r.text("basic health checks, bearer tokens") == "basic health checks, bearer tokens"
+    assert r.tree({"Authorization": "Basic x"}) == {"Authorization": MARK}
+
+
+def test_the_bots_own_secrets_are_hidden_whatever_they_look_like() -> None:
+    r = Redactor(literals=["sandbox-signing-secret", "short"])
+    assert r.text("signed with sandbox-signing-secret, short") == f"signed with {MARK}, short"

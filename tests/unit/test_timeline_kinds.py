@@ -40,6 +40,8 @@ ADDED_SINCE = {
     "gitops.pausing",  # Argo CD / Flux: previous settings stored before the pause patch
     "gitops.paused",  # reconciliation paused for a rollback (a postmortem follow-up)
     "gitops.resumed",  # and restored exactly, by a person
+    "note.added",  # a person's note: /rollback note, "Add to incident timeline"
+    "note.refused",  # a note from someone who may not add one
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.ids import format_incident_id
+from rollback_bot.redaction import redact_text
 from rollback_bot.rollbacks.policies import Principal, may_declare_mitigated
 from rollback_bot.storage.models import Incident
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -140,6 +141,7 @@ class Incidents:
 
     def declare_mitigated(self, incident_id: int, *, user: str, reason: str) -> tuple[bool, str]:
         name = format_incident_id(incident_id)
+        reason = redact_text(reason)  # it is echoed back to Slack as well as stored
         with self._uow(read_only=True) as uow:
             found = uow.incidents.get(id=incident_id)
             service_name = found.service if found else None

@@ -176,3 +176,8 @@ def may_mark(service: Service, who: Principal) -> Verdict:
 def may_declare_mitigated(service: Service, who: Principal) -> Verdict:
     """Declare an incident mitigated: the requesters and approvers of its service."""
     return _requester_or_approver(service, who, "declare incidents of {label} mitigated")
+
+
+def may_add_note(service: Service, who: Principal) -> Verdict:
+    """Add a note to an incident's timeline: anyone who could request or approve for it."""
+    return _requester_or_approver(service, who, "add notes to incidents of {label}")

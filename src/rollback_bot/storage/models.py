@@ -189,9 +189,15 @@ class Approval(Base):
 
 
 class TimelineEvent(Base):
-    """One audit entry. Append-only: database triggers reject UPDATE and DELETE."""
+    """One audit entry. Append-only: database triggers reject UPDATE and DELETE; each entry
+    is sealed onto its incident's hash chain (``rollback_bot.storage.chain``)."""
 
     __tablename__ = "timeline_events"
+    # The chain's "last entry" lookups (``storage.chain``): newest id per incident or service.
+    __table_args__ = (
+        Index("ix_timeline_events_chain_incident", "incident_id", "id"),
+        Index("ix_timeline_events_chain_service", "service", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -202,6 +208,9 @@ class TimelineEvent(Base):
     kind: Mapped[str] = mapped_column(String(100))
     summary: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The hash chain (``storage.chain``): set at flush, in the writing transaction.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Snapshot(Base):

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from kubernetes import client as k8s
 from slack_bolt import App
-from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.adapter.flask.handler import to_flask_response
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -25,6 +25,7 @@ from rollback_bot.alerts.payloads.body import decode_body
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
 from rollback_bot.services import Services
 from rollback_bot.web.readiness import Readiness
+from rollback_bot.web.slack_request import bolt_request
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ def _error(status: int, message: str) -> tuple[Response, int]:
 def create_web_app(services: Services, bolt: App) -> Flask:
     web = Flask("rollback-bot")
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    slack = SlackRequestHandler(bolt)
     token = services.settings.alert_webhook_token.get_secret_value()
     metrics_token = services.settings.metrics_token.get_secret_value()
     if not token:
@@ -63,7 +63,7 @@ def create_web_app(services: Services, bolt: App) -> Flask:
         stamp = request.headers.get("X-Slack-Request-Timestamp")
         if stamp is not None and not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16):
             return _error(401, "invalid X-Slack-Request-Timestamp")
-        return slack.handle(request)
+        return to_flask_response(bolt.dispatch(bolt_request(request)))
 
     @web.post("/alerts/<source>")
     def alerts(source: str) -> Any:

@@ -21,9 +21,13 @@ from slack_sdk import WebClient
 from rollback_bot.logs import quiet_bolt_rejections
 from rollback_bot.services import Services
 from rollback_bot.slack.identity import BotIdentity
-from rollback_bot.web.listeners import actions, commands, views
+from rollback_bot.web.listeners import actions, commands, shortcuts, views
 
 log = logging.getLogger(__name__)
+
+
+# Interactions Slack may deliver twice (each carries a trigger_id).
+_INTERACTIONS = ("block_actions", "view_submission", "message_action")
 
 
 def _dedupe(services: Services) -> Callable[..., Any]:
@@ -37,7 +41,7 @@ def _dedupe(services: Services) -> Callable[..., Any]:
         request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
     ) -> BoltResponse:
         key = body.get("trigger_id")
-        if key and (body.get("type") in ("block_actions", "view_submission") or "command" in body):
+        if key and (body.get("type") in _INTERACTIONS or "command" in body):
             with serial, services.uow() as uow:
                 fresh = uow.idempotency.claim(key=f"slack:{key}")
                 uow.commit()
@@ -70,4 +74,5 @@ def create_bolt_app(services: Services) -> App:
     commands.register(app, services)
     actions.register(app, services)
     views.register(app, services)
+    shortcuts.register(app, services)
     return app

@@ -25,6 +25,7 @@ from rollback_bot.slack.commands.model import (
     History,
     KillFlag,
     MarkRelease,
+    Note,
     Pause,
     RequestRollback,
     Resume,
@@ -33,6 +34,7 @@ from rollback_bot.slack.commands.model import (
 )
 from rollback_bot.slack.commands.tokens import (
     REVISION_NUMBER,
+    free_text,
     parse_revision,
     parse_strategy,
     split_options,
@@ -124,6 +126,21 @@ def _mitigated(args: Sequence[str]) -> DeclareMitigated:
     if incident_id is None:
         raise CommandError(f"{_c(args[0])} is not an incident id, like `INC-7`.", usage)
     return DeclareMitigated(incident_id, " ".join(args[1:]).strip() or None)
+
+
+def _note(text: str) -> Note:
+    """``note <incident> <text>``: the text is taken as typed, never split into tokens."""
+    usage = usage_of("note")
+    args = free_text(text, 2)[1:]
+    if not args:
+        raise CommandError("`note` needs an incident id, like `INC-7`, and the note.", usage)
+    incident_id = parse_incident_id(args[0])
+    if incident_id is None:
+        raise CommandError(f"{_c(args[0])} is not an incident id, like `INC-7`.", usage)
+    note = args[1].strip() if len(args) > 1 else ""
+    if not note:
+        raise CommandError(f"What is the note? Write it after {_c(args[0])}.", usage)
+    return Note(incident_id, note)
 
 
 def _deny(args: Sequence[str]) -> Deny:
@@ -252,6 +269,9 @@ def parse(
     ``services`` are the catalog's service names. ``flags`` (service -> flag
     names), when given, lets ``flag`` check the flag name too.
     """
+    first = free_text(text, 1)
+    if first and first[0].lower() == "note":
+        return _note(text)  # before tokenising: a note's quotes and apostrophes are its own
     tokens = tokens_of(text)
     if not tokens:
         return Help()

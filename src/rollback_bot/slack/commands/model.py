@@ -112,6 +112,14 @@ class KillFlag:
     flag: str
 
 
+@dataclass(frozen=True)
+class Note:
+    """A person's note on an incident's timeline."""
+
+    incident_id: int
+    text: str
+
+
 Command = (
     Help
     | RequestRollback
@@ -127,4 +135,5 @@ Command = (
     | KillFlag
     | MarkRelease
     | DeclareMitigated
+    | Note
 )

@@ -56,6 +56,11 @@ def _protect_apostrophes(text: str) -> str:
     return "".join(out)
 
 
+def free_text(text: str, words: int) -> list[str]:
+    """The first ``words`` words and then the rest as typed (for a note: quotes and all)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split(None, words)
+
+
 def tokens_of(text: str) -> list[str]:
     try:
         return shlex.split(_protect_apostrophes(_normalize(text)))

@@ -87,6 +87,12 @@ VERBS: tuple[Verb, ...] = (
         "/rollback mitigated INC-7 error rate back to normal",
         "Declare an incident mitigated (the harm stopped) when no alert says so.",
     ),
+    Verb(
+        "note",
+        "/rollback note <incident> <text>",
+        "/rollback note INC-7 the 5xx started right after the payments deploy",
+        "Add a note to an incident's timeline (and its postmortem), with your name.",
+    ),
     Verb("help", "/rollback help", "/rollback help", "This list."),
 )
 

@@ -57,3 +57,7 @@ ALL_ACTIONS: frozenset[str] = frozenset(
     }
 )
 VIEW_CALLBACKS: frozenset[str] = frozenset({REQUEST_MODAL, DENY_MODAL})
+
+# Message shortcuts (callback ids; slack-app-manifest.yaml declares them)
+ADD_TO_TIMELINE = "add_to_timeline"  # "Add to incident timeline"
+SHORTCUTS: frozenset[str] = frozenset({ADD_TO_TIMELINE})

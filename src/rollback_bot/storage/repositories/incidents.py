@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from rollback_bot.storage.errors import OpenIncidentExists
-from rollback_bot.storage.models import Incident
+from rollback_bot.storage.models import AlertGroup, Incident, Rollback
 from rollback_bot.storage.repositories._base import Repository
 
 
@@ -52,6 +52,22 @@ class IncidentRepository(Repository):
         if states is not None:
             stmt = stmt.where(Incident.state.in_(list(states)))
         return list(self._session.scalars(stmt.limit(limit)))
+
+    def for_message(self, *, channel: str, ts: str) -> tuple[int, ...]:
+        """Ids of the incidents whose alert or rollback message (or thread) is ``ts``."""
+        alerts = select(AlertGroup.incident_id).where(
+            AlertGroup.channel == channel, AlertGroup.message_ts == ts
+        )
+        rollbacks = select(Rollback.incident_id).where(
+            Rollback.channel == channel,
+            or_(Rollback.message_ts == ts, Rollback.thread_ts == ts),
+        )
+        found = set(self._session.scalars(alerts)) | set(self._session.scalars(rollbacks))
+        return tuple(sorted(i for i in found if i is not None))
+
+    def open_for_services(self, *, services: Sequence[str]) -> tuple[Incident, ...]:
+        stmt = select(Incident).where(Incident.service.in_(services), Incident.state == "open")
+        return tuple(self._session.scalars(stmt.order_by(Incident.id)))
 
     def _open_id(self, service: str) -> int | None:
         found = self.open_for_service(service=service)

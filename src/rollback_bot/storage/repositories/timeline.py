@@ -1,6 +1,8 @@
 """The incident timeline: an append-only audit log and the source of every postmortem.
 
-There is deliberately no update or delete here; the database refuses them as well.
+There is deliberately no update or delete here; the database refuses them as well. Every
+entry is sealed onto its hash chain at flush (``rollback_bot.storage.chain``, imported
+here so that whoever writes the timeline seals it).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from rollback_bot.redaction import redact_text, redact_tree
+from rollback_bot.storage import chain as _chain  # noqa: F401  (seals entries at flush)
 from rollback_bot.storage.models import TimelineEvent
 from rollback_bot.storage.repositories._base import Repository
 

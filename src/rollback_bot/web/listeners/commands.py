@@ -19,6 +19,7 @@ from rollback_bot.services import Services
 from rollback_bot.slack import commands as c
 from rollback_bot.slack.ui.command_help import help_blocks
 from rollback_bot.slack.ui.history import history_blocks
+from rollback_bot.slack.ui.notes import note_reply
 from rollback_bot.slack.ui.open_incidents import open_incident_blocks
 from rollback_bot.slack.ui.status import status_blocks
 
@@ -134,6 +135,14 @@ def _resume_gitops(
     respond(response_type="ephemeral", text=s.gitops.resume(cmd.rollback_id, body["user_id"]).text)
 
 
+def _note(s: Services, cmd: c.Note, body: dict[str, Any], respond: Respond) -> None:
+    if s.notes is None:
+        respond(response_type="ephemeral", text="Notes are not available here.")
+        return
+    result = s.notes.add(cmd.incident_id, user=body["user_id"], text=cmd.text)
+    respond(response_type="ephemeral", text=note_reply(result))
+
+
 HANDLERS: dict[type, Handler] = {
     c.RequestRollback: _request,
     c.Approve: _approve,
@@ -148,6 +157,7 @@ HANDLERS: dict[type, Handler] = {
     c.KillFlag: _kill_flag,
     c.MarkRelease: _mark,
     c.DeclareMitigated: _mitigated,
+    c.Note: _note,
 }
 
 
