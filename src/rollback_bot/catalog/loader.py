@@ -16,7 +16,12 @@ import yaml
 from pydantic import ValidationError
 
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, overlap_witness
-from rollback_bot.catalog.model import TWO_PERSON_ENVIRONMENTS, Catalog
+from rollback_bot.catalog.model import (
+    TARGET_KINDS,
+    TWO_PERSON_ENVIRONMENTS,
+    Catalog,
+    target_kind_problem,
+)
 
 
 class CatalogError(Exception):
@@ -118,8 +123,23 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
                     f"{here}.triggers: critical rules {critical} need policy.automation: true"
                 )
         problems.extend(_approval_problems(here, svc))
+        problems.extend(_target_problems(here, svc))
     problems.extend(_overlap_problems(compiled))
     return problems
+
+
+def _target_problems(here: str, svc: dict[str, Any]) -> list[str]:
+    """Exactly one workload key; StatefulSets and DaemonSets are rolled back ``instant``."""
+    named = [k for k in TARGET_KINDS if svc.get(k)]
+    if len(named) != 1:
+        return [f"{here}: {target_kind_problem(named)}"]
+    strategy = svc.get("strategy", "instant")
+    if named[0] != "deployment" and strategy != "instant":
+        return [
+            f"{here}.strategy: {strategy} needs Deployments (blue_green/gradual slots); "
+            f"a {named[0]} is rolled back with strategy instant (its ControllerRevisions)"
+        ]
+    return []
 
 
 def _approval_problems(here: str, svc: dict[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ import re
 from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rollback_bot.catalog.operators import CompareOp
 from rollback_bot.catalog.triggers import AutomationLimits, TriggerRule
@@ -148,10 +148,20 @@ class Impersonation(_Strict):
     groups: tuple[str, ...] = ()
 
 
+#: The workload keys a service names its target with; exactly one per service.
+TARGET_KINDS: tuple[str, ...] = ("deployment", "statefulset", "daemonset")
+
+
 class Service(_Strict):
     name: str = Field(min_length=1)
     namespace: str = "default"
-    deployment: str
+    # Exactly one target kind (``TARGET_KINDS``); ``deployment`` stays a plain str so
+    # the Deployment strategies read it as before ("" when another kind is the target).
+    deployment: str = ""
+    statefulset: str | None = None
+    daemonset: str | None = None
+    # A kubeconfig context name; None: the bot's default client (in-cluster or current).
+    cluster: str | None = Field(default=None, min_length=1)
     environment: str = "production"
     channel: str = Field(min_length=1)
     match: dict[str, str] = Field(min_length=1)
@@ -184,6 +194,28 @@ class Service(_Strict):
             raise ValueError(problem)
         return value
 
+    @model_validator(mode="after")
+    def _one_target(self) -> Service:
+        named = [k for k in TARGET_KINDS if getattr(self, k)]
+        if len(named) != 1:
+            raise ValueError(target_kind_problem(named))
+        return self
+
+    @property
+    def target_kind(self) -> str:
+        """``deployment`` | ``statefulset`` | ``daemonset``: which key names the workload."""
+        return next((k for k in TARGET_KINDS if getattr(self, k)), "deployment")
+
+    @property
+    def target_name(self) -> str:
+        return str(getattr(self, self.target_kind) or "")
+
+    @property
+    def target_ref(self) -> str:
+        """``statefulset shop/db`` (with ``@cluster`` when the service names one)."""
+        where = f" @{self.cluster}" if self.cluster else ""
+        return f"{self.target_kind} {self.namespace}/{self.target_name}{where}"
+
     @property
     def label(self) -> str:
         return f"{self.name}/{self.environment}"
@@ -197,6 +229,16 @@ class Service(_Strict):
 
     def flag(self, name: str) -> Flag | None:
         return next((f for f in self.flags if f.name == name), None)
+
+
+def target_kind_problem(named: list[str]) -> str:
+    """Why a service's target keys are wrong: none, or more than one."""
+    if not named:
+        return f"names no workload: set exactly one of {' / '.join(TARGET_KINDS)}"
+    return (
+        f"names {len(named)} workloads ({', '.join(named)}): set exactly one of "
+        f"{' / '.join(TARGET_KINDS)}"
+    )
 
 
 class Catalog(_Strict):
