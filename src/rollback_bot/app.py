@@ -31,7 +31,8 @@ from rollback_bot.executors.base import Executor, Plan
 from rollback_bot.executors.flag import FlagSwitch
 from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.health import HealthGate
-from rollback_bot.executors.registry import executor_for
+from rollback_bot.executors.registry import executor_for_target
+from rollback_bot.executors.routing import TargetRouter
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.incidents import lifecycle as incident_lifecycle
 from rollback_bot.incidents.queries import Queries
@@ -39,9 +40,11 @@ from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.integrations.alertmanager import AlertmanagerClient
 from rollback_bot.integrations.prometheus import PrometheusClient
 from rollback_bot.kube.client import KubeApis, api_client_from_env
+from rollback_bot.kube.clusters import Clusters, cluster_names
 from rollback_bot.kube.events import EventRecorder
 from rollback_bot.kube.model import ExecutionError
-from rollback_bot.kube.revisions import list_revisions
+from rollback_bot.kube.revisions import Revision
+from rollback_bot.kube.workloads import service_revisions
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.lifecycle import Decision, Move
@@ -132,6 +135,7 @@ def build(
     kube: KubeApis | None = None,
     slack: WebClient | None = None,
     require_migrated: bool = True,
+    clusters: Clusters | None = None,
 ) -> Services:
     redaction.configure(
         _patterns(settings.redact_name_patterns), _patterns(settings.redact_value_patterns)
@@ -143,7 +147,17 @@ def build(
         ensure_up_to_date(engine)
     uow = UnitOfWorkFactory(engine)
     slack = slack or slack_client(settings)
-    kube = kube or KubeApis(api_client_from_env(settings.kubeconfig))
+    kube = kube or (
+        clusters.default if clusters else KubeApis(api_client_from_env(settings.kubeconfig))
+    )
+    # One client per cluster the catalog names (kubeconfig contexts), every one loaded now.
+    clusters = clusters or Clusters.load(
+        kube, cluster_names(catalog.services), kubeconfig=settings.kubeconfig
+    )
+
+    def read_revisions(service: Service) -> list[Revision]:
+        return service_revisions(clusters.for_service(service), service)
+
     metrics = Metrics()
     outbox = Outbox(
         slack,
@@ -154,10 +168,14 @@ def build(
     targets = Targets(
         uow=uow,
         clock=clock,
-        read_revisions=lambda svc: list_revisions(kube, svc.namespace, svc.deployment),
+        read_revisions=read_revisions,
     )
     presenter = Presenter(
-        catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube), targets=targets
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        revisions=RevisionCache(kube, read=read_revisions),
+        targets=targets,
     )
     notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
     # One client per outside system, shared by everything that talks to it.
@@ -169,15 +187,24 @@ def build(
         alertmanager=alertmanager,
         prometheus=prometheus,
         now=clock.now,
+        apis_for=clusters.for_service,
     )
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
     flag_executor = FlagExecutor(FlagSwitch(kube))
 
+    routers: dict[str, TargetRouter] = {}
+
+    def make(strategy: str, kind: str, apis: KubeApis) -> Executor:
+        return executor_for_target(strategy, kind=kind, apis=apis, snapshots=snapshots)
+
     def executor(strategy: str) -> Executor:
+        """The strategy's executor, sending each service to its target kind and cluster."""
         if strategy == "flag":
             return flag_executor
-        return executor_for(strategy, apis=kube, snapshots=snapshots)
+        if strategy not in routers:
+            routers[strategy] = TargetRouter(strategy, apis_for=clusters.for_service, make=make)
+        return routers[strategy]
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
         presenter.revisions.forget(service.name)
@@ -189,7 +216,7 @@ def build(
             return executor(strategy).plan(service, to_revision=None)
         # One answer for every surface: the target comes from evidence, never a fallback.
         choice = targets.choice(service)
-        number = resolve_revision(kube, service, spec.to_revision)
+        number = resolve_revision(clusters.for_service(service), service, spec.to_revision)
         if number is None:
             if choice.target is None:
                 raise ExecutionError(choice.no_target_text())
@@ -218,11 +245,18 @@ def build(
         rollbacks=rollback_service,
         snapshots=snapshots,
         mitigate=incident_lifecycle.mitigate,
-        events=EventRecorder(kube),
+        events=EventRecorder(kube, by_cluster=clusters.get),
     )
     rollbacks = runner.rollbacks
     automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
-    queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube, targets=targets)
+    queries = Queries(
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        kube=kube,
+        targets=targets,
+        apis_for=clusters.for_service,
+    )
     relay = AlertRelay(
         catalog=catalog, uow=uow, clock=clock, listener=_Fanout(notifier, automation)
     )
@@ -236,6 +270,7 @@ def build(
         outbox=outbox,
         directory=directory,
         kube=kube,
+        clusters=clusters,
         presenter=presenter,
         notifier=notifier,
         rollbacks=rollbacks,
@@ -278,7 +313,7 @@ def resolve_revision(kube: KubeApis, service: Service, spec: int | str | None) -
     """``--to`` given as an image tag or reference: the one revision running it."""
     if spec is None or isinstance(spec, int):
         return spec
-    revisions = list_revisions(kube, service.namespace, service.deployment)
+    revisions = service_revisions(kube, service)
     hits = [
         r.number
         for r in revisions

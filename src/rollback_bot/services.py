@@ -7,6 +7,7 @@ only the layers above everything (web, app, cli) may import it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -24,6 +25,7 @@ from rollback_bot.incidents.lifecycle import Incidents
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.clusters import Clusters
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.runner import Runner
@@ -36,6 +38,8 @@ from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Services:
     poller: QueryPoller | None = None
     watcher: DeploymentWatcher | None = None
     housekeeping: IdempotencyPurge | None = None
+    clusters: Clusters | None = None  # one client per cluster; ``kube`` is the default one
 
     def database_ok(self) -> bool:
         try:
@@ -75,6 +80,8 @@ class Services:
             return False
 
     def start(self) -> None:
+        if self.clusters is not None and len(self.clusters.names) > 1:
+            self.clusters.check_at_start(log.warning)
         self.runner.start()
         if self.poller is not None:
             self.poller.start()

@@ -218,7 +218,10 @@ class Service(_Strict):
 
     @property
     def label(self) -> str:
-        return f"{self.name}/{self.environment}"
+        """``checkout/production``, and ``@cluster`` when the service names one: every
+        message, timeline entry and postmortem that names the service says where it runs."""
+        where = f" @{self.cluster}" if self.cluster else ""
+        return f"{self.name}/{self.environment}{where}"
 
     @property
     def approvals_required(self) -> int:

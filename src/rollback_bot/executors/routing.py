@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from rollback_bot.catalog import Service
 from rollback_bot.executors.base import Executor, Plan, StepResult
@@ -41,7 +42,15 @@ class TargetRouter:
         return found
 
     def plan(self, service: Service, *, to_revision: int | None = None) -> Plan:
-        return self.executor(service).plan(service, to_revision=to_revision)
+        """The kind's plan; a service on a named cluster says which, first."""
+        plan = self.executor(service).plan(service, to_revision=to_revision)
+        if not service.cluster:
+            return plan
+        return replace(
+            plan,
+            changes=(f"cluster: {service.cluster} (kubeconfig context)", *plan.changes),
+            detail={**plan.detail, "cluster": service.cluster},
+        )
 
     def snapshot(self, service: Service) -> list[SnapshotRecord]:
         return self.executor(service).snapshot(service)

@@ -7,6 +7,7 @@ them out without asking anything again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from rollback_bot.kube.revisions import (
     list_revisions,
     read_deployment,
 )
+from rollback_bot.kube.workloads import KIND_NAMES, read_workload, service_revisions
 from rollback_bot.redaction import redact_text
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
 from rollback_bot.rollbacks.targets import Targets
@@ -71,8 +73,10 @@ class Queries:
         catalog: Catalog | None = None,
         kube: KubeApis | None = None,  # only history reads the cluster
         targets: Targets | None = None,
+        apis_for: Callable[[Service], KubeApis] | None = None,  # the service's cluster
     ) -> None:
         self._targets = targets
+        self._apis_for = apis_for
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
@@ -125,8 +129,15 @@ class Queries:
         """Revisions newest first, with which are known stable, and warnings."""
         if self._kube is None:
             raise NotFound("no Kubernetes API configured")
-        revisions = list_revisions(self._kube, service.namespace, service.deployment)
-        deployment = read_deployment(self._kube, service.namespace, service.deployment)
+        apis = self._apis_for(service) if self._apis_for is not None else self._kube
+        if service.target_kind in KIND_NAMES:
+            revisions = service_revisions(apis, service)
+            deployment = read_workload(
+                apis, service.target_kind, service.namespace, service.target_name
+            )
+        else:
+            revisions = list_revisions(apis, service.namespace, service.deployment)
+            deployment = read_deployment(apis, service.namespace, service.deployment)
         now = self._clock.now()
         if self._targets is None:
             raise NotFound("no evidence store configured")

@@ -86,6 +86,16 @@ class Clusters:
     def all(self) -> dict[str, KubeApis]:
         return {DEFAULT: self.default, **self._named}
 
+    def check_at_start(self, log: Callable[[str], None], timeout: float = 3.0) -> list[str]:
+        """Probe every named cluster once; log and return the ones down (start goes on:
+        the services on the others keep working, and ``/readyz`` names the one down)."""
+        down = []
+        for name, problem in self.probe(timeout).items():
+            if problem is not None and name != DEFAULT:
+                log(f"cluster {name!r} is down at start: {problem}")
+                down.append(name)
+        return down
+
     def probe(self, timeout: float) -> dict[str, str | None]:
         """Cluster name -> None when its API server answers, else why not."""
         out: dict[str, str | None] = {}

@@ -23,6 +23,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from rollback_bot.catalog import Service
 from rollback_bot.kube.client import KubeApis, explain, read_json
 from rollback_bot.kube.model import Verification
 from rollback_bot.kube.preview import Preview, gitops_warning, template_changes
@@ -32,6 +33,7 @@ from rollback_bot.kube.revisions import (
     configmaps_referenced,
     images_of,
     label_selector,
+    list_revisions,
     same_template,
 )
 
@@ -121,6 +123,15 @@ def revisions_of(
 def list_workload_revisions(apis: KubeApis, kind: str, namespace: str, name: str) -> list[Revision]:
     workload = read_workload(apis, kind, namespace, name)
     return revisions_of(owned_revisions(apis, kind, workload), workload, kind)
+
+
+def service_revisions(apis: KubeApis, service: Service) -> list[Revision]:
+    """A service's history whatever its target kind: ReplicaSets or ControllerRevisions."""
+    if service.target_kind in KIND_NAMES:
+        return list_workload_revisions(
+            apis, service.target_kind, service.namespace, service.target_name
+        )
+    return list_revisions(apis, service.namespace, service.deployment)
 
 
 def desired_and_ready(kind: str, workload: Mapping[str, Any]) -> tuple[int, int]:

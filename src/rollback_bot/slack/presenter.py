@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from cachetools import TTLCache
@@ -37,8 +38,16 @@ class RevisionCache:
     its ReplicaSets serves them all.
     """
 
-    def __init__(self, apis: KubeApis, *, ttl_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        apis: KubeApis,
+        *,
+        ttl_seconds: float = 5.0,
+        read: Callable[[Service], list[Revision]] | None = None,
+    ) -> None:
         self._apis = apis
+        # Any kind, any cluster (``kube.workloads.service_revisions`` on the service's client).
+        self._read = read or (lambda s: list_revisions(self._apis, s.namespace, s.deployment))
         # Bounded so a catalog edit that renames services cannot grow it without end.
         self._cache: TTLCache[str, list[Revision]] = TTLCache(maxsize=1024, ttl=ttl_seconds)
         # cachetools caches are not thread-safe; alert messages render on many threads.
@@ -50,7 +59,7 @@ class RevisionCache:
         if hit is not None:
             return hit
         try:
-            revisions = list_revisions(self._apis, service.namespace, service.deployment)
+            revisions = self._read(service)
         except Exception as exc:  # an unreachable cluster must not stop the alert message
             log.warning("cannot read revisions of %s: %s", service.label, exc)
             revisions = []

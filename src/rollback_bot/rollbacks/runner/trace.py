@@ -64,7 +64,10 @@ class ClusterTrace:
                 return
             kind, name = "ConfigMap", flag.configmap
         else:
-            kind, name = "Deployment", service.deployment
+            kind = {"statefulset": "StatefulSet", "daemonset": "DaemonSet"}.get(
+                service.target_kind, "Deployment"
+            )
+            name = service.target_name
         self._events.record(
             namespace=service.namespace,
             kind=kind,
@@ -73,6 +76,7 @@ class ClusterTrace:
             message=message,
             at=self._clock.now(),
             warning=warning,
+            cluster=service.cluster,
         )
 
 
