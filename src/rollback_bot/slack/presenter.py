@@ -72,6 +72,11 @@ class RevisionCache:
             self._cache.pop(service, None)
 
 
+def _where(environment: str, service: Service | None) -> str:
+    """``production``, or ``production @east`` for a service on a named cluster."""
+    return f"{environment} @{service.cluster}" if service and service.cluster else environment
+
+
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -150,7 +155,7 @@ class Presenter:
         return views.RollbackView(
             rollback_id=row.id,
             service=row.service,
-            environment=row.environment,
+            environment=_where(row.environment, service),
             strategy=row.strategy,
             state=state,
             requested_by=row.requested_by,
@@ -198,7 +203,7 @@ class Presenter:
     ) -> views.RequestPreview:
         return views.RequestPreview(
             service=service.name,
-            environment=service.environment,
+            environment=_where(service.environment, service),
             strategy=plan.strategy,
             current_revision=plan.from_revision,
             current_image=plan.from_image,
@@ -262,7 +267,7 @@ class Presenter:
             incident_id=group.incident_id,
             service=group.service,
             environment=service.environment if service else None,
-            cluster=(group.labels or {}).get("cluster"),
+            cluster=(service.cluster if service else None) or (group.labels or {}).get("cluster"),
             resolved_after=(group.resolved_at - group.first_seen) if group.resolved_at else None,
             summary=annotations.get("summary"),
             description=annotations.get("description"),

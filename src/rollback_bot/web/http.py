@@ -167,6 +167,9 @@ def _api_server_probe(apis: KubeApis) -> Callable[[], str | None]:
             version.get_code(_request_timeout=PROBE_TIMEOUT)
         except k8s.ApiException as exc:
             return f"the API server answered HTTP {exc.status} {exc.reason}"
+        except Exception as exc:  # refused, TLS, timeout: the cluster is down for the bot
+            host = apis.api_client.configuration.host
+            return f"the API server at {host} does not answer ({type(exc).__name__})"
         return None
 
     return probe
