@@ -309,7 +309,11 @@ def pods_replaced(kind: str, workload: Mapping[str, Any]) -> str:
         ordinals = list(range(replicas - 1, max(partition, 0) - 1, -1))
         if not ordinals:
             return f"pods replaced: none (partition {partition} >= {replicas} replicas)"
-        kept = f"; {name}-0..{name}-{partition - 1} stay (below the partition)" if partition else ""
+        kept = ""
+        if partition == 1:
+            kept = f"; {name}-0 stays (below the partition)"
+        elif partition > 1:
+            kept = f"; {name}-0..{name}-{partition - 1} stay (below the partition)"
         listed = ", ".join(f"{name}-{i}" for i in ordinals)
         return f"pods replaced: {listed}, one at a time, highest ordinal first{kept}"
     desired = int((workload.get("status") or {}).get("desiredNumberScheduled") or 0)
