@@ -164,6 +164,12 @@ def test_alert_card_to_verified_rollback(real: RealBackend, migrated_url: str, k
         assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/db:v1"
         assert w.history(ns) == {2: ("shop/db:v2",), 3: ("shop/db:v1",)}
 
+        # /rollback history reads the ControllerRevisions: v1 now live as revision 3.
+        seen = len(stack.slack.responses)
+        assert driver.command("history db", user_id=ALICE, channel_id=CHANNEL).status_code == 200
+        history = json.dumps(wait_until(lambda: stack.slack.responses[seen:], timeout=30))
+        assert "shop/db:v1" in history and "shop/db:v2" in history
+
         with services.uow(read_only=True) as uow:
             events = uow.timeline.list_for_incident(incident_id=1)
         kinds = [(e.kind, e.actor) for e in events]
