@@ -3,13 +3,12 @@
 The runner asks for an executor by strategy name alone; which code rolls a service back
 also depends on what the service is (a Deployment, a StatefulSet, a DaemonSet: its
 ``target_kind``) and where it runs (its ``cluster``). ``TargetRouter`` keeps that choice
-in one place: every call names the service, so it picks (and keeps) the executor built
-for that kind with that cluster's client.
+in one place: every call names the service, so it builds the executor for that kind with
+that cluster's client.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -29,17 +28,11 @@ class TargetRouter:
         self.strategy = strategy
         self._apis_for = apis_for
         self._make = make
-        self._built: dict[tuple[str, str | None], Executor] = {}
-        self._lock = threading.Lock()
 
     def executor(self, service: Service) -> Executor:
-        key = (service.target_kind, service.cluster)
-        with self._lock:
-            found = self._built.get(key)
-            if found is None:
-                found = self._make(self.strategy, service.target_kind, self._apis_for(service))
-                self._built[key] = found
-        return found
+        """A fresh executor per call, as the runner always had: executors keep per-attempt
+        state (retry budgets), which must not leak from one step or rollback to the next."""
+        return self._make(self.strategy, service.target_kind, self._apis_for(service))
 
     def plan(self, service: Service, *, to_revision: int | None = None) -> Plan:
         """The kind's plan; a service on a named cluster says which, first."""
