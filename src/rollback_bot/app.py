@@ -37,7 +37,8 @@ from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.helm import strategy_refusal
 from rollback_bot.executors.helm_cli import HelmCli
-from rollback_bot.executors.registry import executor_for
+from rollback_bot.executors.registry import executor_for_target
+from rollback_bot.executors.routing import TargetRouter
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
 from rollback_bot.incidents import lifecycle as incident_lifecycle
 from rollback_bot.incidents.notes import IncidentNotes
@@ -46,9 +47,11 @@ from rollback_bot.incidents.watcher import DeploymentWatcher, thread_poster
 from rollback_bot.integrations.alertmanager import AlertmanagerClient
 from rollback_bot.integrations.prometheus import PrometheusClient
 from rollback_bot.kube.client import KubeApis, api_client_from_env
+from rollback_bot.kube.clusters import Clusters, cluster_names
 from rollback_bot.kube.events import EventRecorder
-from rollback_bot.kube.helm_releases import revisions_for
 from rollback_bot.kube.model import ExecutionError
+from rollback_bot.kube.revisions import Revision
+from rollback_bot.kube.workloads import service_revisions
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.gitops import GitOpsPauser, GitOpsService, with_gitops
@@ -152,6 +155,7 @@ def build(
     kube: KubeApis | None = None,
     slack: WebClient | None = None,
     require_migrated: bool = True,
+    clusters: Clusters | None = None,
 ) -> Services:
     redaction.configure(
         _patterns(settings.redact_name_patterns),
@@ -165,7 +169,17 @@ def build(
         ensure_up_to_date(engine)
     uow = UnitOfWorkFactory(engine)
     slack = slack or slack_client(settings)
-    kube = kube or KubeApis(api_client_from_env(settings.kubeconfig))
+    kube = kube or (
+        clusters.default if clusters else KubeApis(api_client_from_env(settings.kubeconfig))
+    )
+    # One client per cluster the catalog names (kubeconfig contexts), every one loaded now.
+    clusters = clusters or Clusters.load(
+        kube, cluster_names(catalog.services), kubeconfig=settings.kubeconfig
+    )
+
+    def read_revisions(service: Service) -> list[Revision]:
+        return service_revisions(clusters.for_service(service), service)
+
     metrics = Metrics()
     outbox = Outbox(
         slack,
@@ -176,10 +190,14 @@ def build(
     targets = Targets(
         uow=uow,
         clock=clock,
-        read_revisions=lambda svc: revisions_for(kube, svc),
+        read_revisions=read_revisions,
     )
     presenter = Presenter(
-        catalog=catalog, uow=uow, clock=clock, revisions=RevisionCache(kube), targets=targets
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        revisions=RevisionCache(kube, read=read_revisions),
+        targets=targets,
     )
     notifier = SlackNotifier(outbox=outbox, presenter=presenter, uow=uow, clock=clock)
     # One client per outside system, shared by everything that talks to it.
@@ -191,6 +209,7 @@ def build(
         alertmanager=alertmanager,
         prometheus=prometheus,
         now=clock.now,
+        apis_for=clusters.for_service,
     )
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
@@ -198,12 +217,20 @@ def build(
     helm = HelmCli(binary=settings.helm_bin, kubeconfig=settings.kubeconfig)
     rollout_executor = RolloutExecutor(kube)
 
+    routers: dict[str, TargetRouter] = {}
+
+    def make(strategy: str, kind: str, apis: KubeApis) -> Executor:
+        return executor_for_target(strategy, kind=kind, apis=apis, snapshots=snapshots, helm=helm)
+
     def executor(strategy: str) -> Executor:
+        """The strategy's executor, sending each service to its target kind and cluster."""
         if strategy == "flag":
             return flag_executor
         if strategy == ROLLOUT:
             return rollout_executor
-        return executor_for(strategy, apis=kube, snapshots=snapshots, helm=helm)
+        if strategy not in routers:
+            routers[strategy] = TargetRouter(strategy, apis_for=clusters.for_service, make=make)
+        return routers[strategy]
 
     def planner(service: Service, spec: RequestSpec) -> Plan:
         plan = revision_planner(service, spec)
@@ -225,7 +252,7 @@ def build(
             return executor(strategy).plan(service, to_revision=None)
         # One answer for every surface: the target comes from evidence, never a fallback.
         choice = targets.choice(service)
-        number = resolve_revision(kube, service, spec.to_revision)
+        number = resolve_revision(clusters.for_service(service), service, spec.to_revision)
         if number is None:
             if choice.target is None:
                 raise ExecutionError(choice.no_target_text())
@@ -254,12 +281,19 @@ def build(
         rollbacks=rollback_service,
         snapshots=snapshots,
         mitigate=incident_lifecycle.mitigate,
-        events=EventRecorder(kube),
+        events=EventRecorder(kube, by_cluster=clusters.get),
         gitops=GitOpsPauser(kube),
     )
     rollbacks = runner.rollbacks
     automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
-    queries = Queries(catalog=catalog, uow=uow, clock=clock, kube=kube, targets=targets)
+    queries = Queries(
+        catalog=catalog,
+        uow=uow,
+        clock=clock,
+        kube=kube,
+        targets=targets,
+        apis_for=clusters.for_service,
+    )
     relay = AlertRelay(
         catalog=catalog, uow=uow, clock=clock, listener=_Fanout(notifier, automation)
     )
@@ -273,6 +307,7 @@ def build(
         outbox=outbox,
         directory=directory,
         kube=kube,
+        clusters=clusters,
         presenter=presenter,
         notifier=notifier,
         rollbacks=rollbacks,
@@ -325,7 +360,7 @@ def resolve_revision(kube: KubeApis, service: Service, spec: int | str | None) -
     """``--to`` given as an image tag or reference: the one revision running it."""
     if spec is None or isinstance(spec, int):
         return spec
-    revisions = revisions_for(kube, service)
+    revisions = service_revisions(kube, service)
     hits = [
         r.number
         for r in revisions

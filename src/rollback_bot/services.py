@@ -7,6 +7,7 @@ only the layers above everything (web, app, cli) may import it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -25,6 +26,7 @@ from rollback_bot.incidents.notes import IncidentNotes
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.clusters import Clusters
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.gitops import GitOpsService
@@ -38,6 +40,8 @@ from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.presenter import Presenter
 from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Services:
     housekeeping: IdempotencyPurge | None = None
     gitops: GitOpsService | None = None  # Resume GitOps (Argo CD / Flux) after a rollback
     notes: IncidentNotes | None = None
+    clusters: Clusters | None = None  # one client per cluster; ``kube`` is the default one
 
     def database_ok(self) -> bool:
         try:
@@ -79,6 +84,8 @@ class Services:
             return False
 
     def start(self) -> None:
+        if self.clusters is not None and len(self.clusters.names) > 1:
+            self.clusters.check_at_start(log.warning)
         self.runner.start()
         if self.poller is not None:
             self.poller.start()

@@ -26,11 +26,14 @@ from rollback_bot.catalog import Service
 from rollback_bot.executors.bluegreen import BlueGreenExecutor
 from rollback_bot.executors.gradual import CANARY, CANARY_WEIGHT, GradualExecutor
 from rollback_bot.executors.instant import InstantExecutor
+from rollback_bot.executors.workload import WorkloadExecutor
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, ExecutionError
 from sandbox.realk8s import RealControlPlane, iter_audit
 from sandbox.stack import deployment_manifest
 from tests.executors.conftest import Cluster, MemorySnapshotStore, create, make_service, poll
+from tests.executors.test_workloads import Workloads
+from tests.executors.test_workloads import service as workload_service
 from tests.support.backend import RealBackend, client_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,6 +269,25 @@ def gradual(
     return run
 
 
+def workload(kind: str) -> Callable[..., Callable[[], Any]]:
+    """db at v1, v2, v3 as a StatefulSet or DaemonSet; returns the rollback to v2."""
+
+    def arrange(real: RealBackend, ns: str, bot: KubeApis, actor: Actor) -> Callable[[], Any]:
+        Workloads(real, kind).three_releases(ns)
+
+        def run() -> Any:
+            ex = WorkloadExecutor(bot, MemorySnapshotStore(), kind, backoff_seconds=0.0)
+            service = workload_service(kind, ns)
+            plan = ex.plan(service)
+            ex.apply_step(service, plan, step=0, actor=actor, drill=False)
+            poll(lambda: ex.verify(service, plan, drill=False).done)
+            return ex.verify(service, plan, drill=False)
+
+        return run
+
+    return arrange
+
+
 SCENARIOS: dict[str, Callable[..., Callable[[], Any]]] = {
     "instant": instant,
     "instant-restoring-a-configmap": instant_with_configmap,
@@ -273,6 +295,8 @@ SCENARIOS: dict[str, Callable[..., Callable[[], Any]]] = {
     "blue-green": blue_green,
     "gradual-replicas": gradual,
     "gradual-ingress": lambda *a: gradual(*a, driver="ingress"),
+    "statefulset": workload("statefulset"),
+    "daemonset": workload("daemonset"),
 }
 SLACK_ONLY = Actor("U0BOB")
 
@@ -305,6 +329,11 @@ NEEDED_BY = [
     ("services", "patch", "blue-green"),
     ("ingresses", "get", "gradual-ingress"),
     ("ingresses", "patch", "gradual-ingress"),
+    ("statefulsets", "get", "statefulset"),
+    ("statefulsets", "patch", "statefulset"),
+    ("daemonsets", "get", "daemonset"),
+    ("daemonsets", "patch", "daemonset"),
+    ("controllerrevisions", "list", "statefulset"),
 ]
 
 

@@ -111,10 +111,11 @@ def test_a_service_names_exactly_one_workload_and_gitops_settings_are_checked() 
     neither = _service()
     del neither["deployment"]
     assert _problems({"services": [neither]}) == [
-        "services[0]: needs exactly one of deployment / rollout / helm"
+        "services[0]: needs exactly one of deployment / statefulset / daemonset / rollout / helm"
     ]
     assert _problems({"services": [_service(rollout="checkout")]}) == [
-        "services[0]: needs exactly one of deployment / rollout / helm (has deployment and rollout)"
+        "services[0]: needs exactly one of deployment / statefulset / daemonset / rollout / helm "
+        "(has deployment and rollout)"
     ]
     problems = _problems({"services": [_service(gitops={"pause": "sometimes"})]})
     assert len(problems) == 1 and problems[0].startswith("services[0].gitops.pause:")

@@ -222,9 +222,12 @@ def test_check_config_on_helm_services() -> None:
     service = ok.services[0]
     assert (service.strategy, service.namespace, service.deployment) == ("helm", "shop", "")
     assert service.helm is not None and service.helm.timeout_seconds == 300 and service.helm.wait
-    assert problems(dict(BASE)) == ["services[0]: needs exactly one of deployment / rollout / helm"]
+    assert problems(dict(BASE)) == [
+        "services[0]: needs exactly one of deployment / statefulset / daemonset / rollout / helm"
+    ]
     assert problems({**BASE, "deployment": "x", "helm": {"release": "r"}}) == [
-        "services[0]: needs exactly one of deployment / rollout / helm (has deployment and helm)"
+        "services[0]: needs exactly one of deployment / statefulset / daemonset / rollout / helm "
+        "(has deployment and helm)"
     ]
     found = problems({**BASE, "strategy": "gradual", "helm": {"release": "r", "timeout": "5 min"}})
     assert any("helm.timeout: '5 min' is not a timeout" in p for p in found)

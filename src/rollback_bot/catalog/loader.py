@@ -17,11 +17,13 @@ from pydantic import ValidationError
 
 from rollback_bot.catalog.helm import helm_problems
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, overlap_witness
-from rollback_bot.catalog.model import TWO_PERSON_ENVIRONMENTS, Catalog
-
-# What a service rolls back: one kind of target each (a Helm release's and a Rollout's own
-# Deployments are rolled back with them, never named beside them).
-TARGET_KEYS = ("deployment", "rollout", "helm")
+from rollback_bot.catalog.model import (
+    TARGET_KEYS,
+    TARGET_KINDS,
+    TWO_PERSON_ENVIRONMENTS,
+    Catalog,
+    target_keys_problem,
+)
 
 
 class CatalogError(Exception):
@@ -92,10 +94,7 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
             seen.add(name)
         targets = [k for k in TARGET_KEYS if svc.get(k)]
         if len(targets) != 1:
-            problems.append(
-                f"{here}: needs exactly one of {' / '.join(TARGET_KEYS)}"
-                + (f" (has {' and '.join(targets)})" if targets else "")
-            )
+            problems.append(f"{here}: {target_keys_problem(targets)}")
         strategy = svc.get("strategy", "instant")
         if strategy == "blue-green" and svc.get("blue_green") is None:
             problems.append(f"{here}.blue_green: required when strategy is blue-green")
@@ -130,8 +129,23 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
                 )
         problems.extend(_approval_problems(here, svc))
         problems.extend(helm_problems(here, svc))
+        problems.extend(_target_problems(here, svc))
     problems.extend(_overlap_problems(compiled))
     return problems
+
+
+def _target_problems(here: str, svc: dict[str, Any]) -> list[str]:
+    """StatefulSets and DaemonSets are rolled back ``instant`` (their ControllerRevisions)."""
+    named = [k for k in TARGET_KINDS if svc.get(k)]
+    if len(named) != 1:
+        return []  # none or several: the one-target check above says so
+    strategy = svc.get("strategy", "instant")
+    if named[0] != "deployment" and strategy != "instant":
+        return [
+            f"{here}.strategy: {strategy} needs Deployments (blue_green/gradual slots); "
+            f"a {named[0]} is rolled back with strategy instant (its ControllerRevisions)"
+        ]
+    return []
 
 
 def _approval_problems(here: str, svc: dict[str, Any]) -> list[str]:

@@ -207,13 +207,31 @@ class GitOps(_Strict):
     argocd_namespace: str = "argocd"  # where Applications live (label tracking looks there)
 
 
+#: The workload keys a service names its target with (``target_kind``).
+TARGET_KINDS: tuple[str, ...] = ("deployment", "statefulset", "daemonset")
+#: Every kind of target; exactly one per service (a Helm release's and a Rollout's own
+#: Deployments are rolled back with them, never named beside them).
+TARGET_KEYS: tuple[str, ...] = (*TARGET_KINDS, "rollout", "helm")
+
+
+def target_keys_problem(named: list[str]) -> str:
+    """Why a service's target keys are wrong: none, or more than one."""
+    has = f" (has {' and '.join(named)})" if named else ""
+    return f"needs exactly one of {' / '.join(TARGET_KEYS)}{has}"
+
+
 class Service(_Strict):
     name: str = Field(min_length=1)
     namespace: str = "default"
-    # Empty when the service is a Helm release (``helm:``) or an Argo Rollout (``rollout:``);
-    # check-config wants exactly one of them.
+    # Exactly one target kind per service (loader's TARGET_KEYS); ``deployment`` stays a
+    # plain str so the Deployment strategies read it as before ("" when another kind is
+    # the target: a StatefulSet, DaemonSet, Argo Rollout or Helm release).
     deployment: str = ""
+    statefulset: str | None = None
+    daemonset: str | None = None
     rollout: str | None = None  # an Argo Rollout, rolled back with abort + undo
+    # A kubeconfig context name; None: the bot's default client (in-cluster or current).
+    cluster: str | None = Field(default=None, min_length=1)
     environment: str = "production"
     channel: str = Field(min_length=1)
     match: dict[str, str] = Field(min_length=1)
@@ -261,9 +279,34 @@ class Service(_Strict):
             raise ValueError(problem)
         return value
 
+    @model_validator(mode="after")
+    def _one_target(self) -> Service:
+        named = [k for k in TARGET_KEYS if getattr(self, k)]
+        if len(named) != 1:
+            raise ValueError(target_keys_problem(named))
+        return self
+
+    @property
+    def target_kind(self) -> str:
+        """``deployment`` | ``statefulset`` | ``daemonset``: which key names the workload."""
+        return next((k for k in TARGET_KINDS if getattr(self, k)), "deployment")
+
+    @property
+    def target_name(self) -> str:
+        return str(getattr(self, self.target_kind) or "")
+
+    @property
+    def target_ref(self) -> str:
+        """``statefulset shop/db`` (with ``@cluster`` when the service names one)."""
+        where = f" @{self.cluster}" if self.cluster else ""
+        return f"{self.target_kind} {self.namespace}/{self.target_name}{where}"
+
     @property
     def label(self) -> str:
-        return f"{self.name}/{self.environment}"
+        """``checkout/production``, and ``@cluster`` when the service names one: every
+        message, timeline entry and postmortem that names the service says where it runs."""
+        where = f" @{self.cluster}" if self.cluster else ""
+        return f"{self.name}/{self.environment}{where}"
 
     @property
     def approvals_required(self) -> int:

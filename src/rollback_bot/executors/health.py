@@ -37,6 +37,13 @@ from rollback_bot.catalog.operators import compare, symbol
 from rollback_bot.integrations.alertmanager import AlertmanagerClient, AlertmanagerError
 from rollback_bot.integrations.prometheus import PrometheusClient, PrometheusError
 from rollback_bot.kube.argo_rollouts import read_rollout
+from rollback_bot.kube.model import ExecutionError
+from rollback_bot.kube.workloads import (
+    KIND_NAMES,
+    desired_and_ready,
+    read_workload,
+    workload_status,
+)
 
 
 @dataclass(frozen=True)
@@ -104,9 +111,12 @@ class HealthGate:
         now: Callable[[], datetime] | None = None,
         alertmanager: AlertmanagerClient | None = None,
         prometheus: PrometheusClient | None = None,
+        apis_for: Callable[[Service], Any] | None = None,
     ) -> None:
         self._now = now or (lambda: datetime.now(UTC))
         self._apis = apis
+        # The client of the service's own cluster (``Clusters.for_service``); default: ``apis``.
+        self._apis_for = apis_for or (lambda _service: self._apis)
         self._alertmanager_url = alertmanager_url
         self._alertmanager = alertmanager or AlertmanagerClient(timeout=timeout)
         self._prometheus_client = prometheus or PrometheusClient(timeout=timeout)
@@ -129,12 +139,15 @@ class HealthGate:
             return _Check("readiness", True, "", {"skipped": skipped})
         if service.rollout:
             return self._rollout_readiness(ns, service.rollout)
+        apis = self._apis_for(service)
+        if service.target_kind in KIND_NAMES:
+            return _workload_readiness(apis, service)
         try:
             name = self._serving_deployment(service)
         except _NotReadable as exc:
             return _Check("readiness", False, str(exc), {})
         try:
-            deployment = self._apis.apps.read_namespaced_deployment(name, ns)
+            deployment = apis.apps.read_namespaced_deployment(name, ns)
         except Exception as exc:  # any failure to look is a failed check
             return _Check("readiness", False, _unreadable(f"deployment {ns}/{name}", exc), {})
         return _deployment_readiness(ns, name, deployment)
@@ -158,7 +171,9 @@ class HealthGate:
         if bg is None:
             return service.deployment
         try:
-            svc = self._apis.core.read_namespaced_service(bg.service, service.namespace)
+            svc = self._apis_for(service).core.read_namespaced_service(
+                bg.service, service.namespace
+            )
         except Exception as exc:
             what = f"service {service.namespace}/{bg.service}"
             raise _NotReadable(_unreadable(what, exc)) from exc
@@ -222,7 +237,9 @@ def _described(check: _Check, service: Service, at: str) -> dict[str, Any]:
         threshold: Any = "phase Healthy (the Argo Rollouts controller's verdict)"
     elif check.name == "readiness":
         source = "kubernetes"
-        query = f"deployment {service.namespace}/{d.get('deployment', service.deployment)}"
+        query = d.get("target") or (
+            f"deployment {service.namespace}/{d.get('deployment', service.deployment)}"
+        )
         value = f"{d.get('available', '?')}/{d.get('replicas', '?')} available"
         threshold = "all replicas available and updated"
     elif check.name == "alertmanager":
@@ -278,6 +295,25 @@ def _deployment_readiness(ns: str, name: str, deployment: Any) -> _Check:
     if available < wanted:
         reason = f"{where} has {available}/{wanted} replicas available"
         return _Check("readiness", False, reason, detail)
+    return _Check("readiness", True, "", detail)
+
+
+def _workload_readiness(apis: Any, service: Service) -> _Check:
+    """A StatefulSet or DaemonSet: ready when ``kubectl rollout status`` would say so."""
+    where = service.target_ref
+    try:
+        workload = read_workload(apis, service.target_kind, service.namespace, service.target_name)
+    except ExecutionError as exc:
+        return _Check("readiness", False, f"cannot read {where}: {exc}", {"target": where})
+    desired, ready = desired_and_ready(service.target_kind, workload)
+    detail = {"target": where, "replicas": desired, "available": ready}
+    if desired == 0:
+        return _Check("readiness", False, f"{where} has 0 pods desired", detail)
+    status = workload_status(service.target_kind, workload)
+    if not (status.done and status.ok):
+        return _Check("readiness", False, f"{where}: {status.detail}", detail)
+    if ready < desired:
+        return _Check("readiness", False, f"{where} has {ready}/{desired} pods ready", detail)
     return _Check("readiness", True, "", detail)
 
 

@@ -35,3 +35,27 @@ def executor_for(
     if strategy == "helm":
         return HelmExecutor(apis, helm)
     raise ExecutionError(f"unknown rollback strategy '{strategy}' (known: {', '.join(STRATEGIES)})")
+
+
+def executor_for_target(
+    strategy: str,
+    *,
+    kind: str,
+    apis: KubeApis,
+    snapshots: SnapshotStore,
+    helm: HelmCli | None = None,
+) -> Executor:
+    """The executor for a service whose target is ``kind`` (``Service.target_kind``).
+
+    Deployments keep every strategy; a StatefulSet or DaemonSet is rolled back through
+    its ControllerRevisions (strategy instant, which check-config enforces). Another kind
+    of target plugs in here.
+    """
+    from rollback_bot.executors.workload import WorkloadExecutor
+    from rollback_bot.kube.workloads import WORKLOAD_KINDS
+
+    if kind in WORKLOAD_KINDS:
+        if strategy != "instant":
+            raise ExecutionError(f"a {kind} is rolled back with strategy instant, not {strategy}")
+        return WorkloadExecutor(apis, snapshots, kind)
+    return executor_for(strategy, apis=apis, snapshots=snapshots, helm=helm)

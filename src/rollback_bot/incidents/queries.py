@@ -7,8 +7,10 @@ them out without asking anything again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
@@ -18,8 +20,12 @@ from rollback_bot.incidents import postmortem
 from rollback_bot.incidents.postmortem import Context, Names, Postmortem
 from rollback_bot.incidents.postmortem_load import IncidentSummary
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.kube.helm_releases import history_line, revisions_for
-from rollback_bot.kube.revisions import history_limit_warning, read_deployment
+from rollback_bot.kube.helm_releases import history_line
+from rollback_bot.kube.revisions import (
+    history_limit_warning,
+    read_deployment,
+)
+from rollback_bot.kube.workloads import KIND_NAMES, read_workload, service_revisions
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
 from rollback_bot.rollbacks.targets import Targets
 from rollback_bot.storage.models import Rollback
@@ -69,8 +75,10 @@ class Queries:
         catalog: Catalog | None = None,
         kube: KubeApis | None = None,  # only history reads the cluster
         targets: Targets | None = None,
+        apis_for: Callable[[Service], KubeApis] | None = None,  # the service's cluster
     ) -> None:
         self._targets = targets
+        self._apis_for = apis_for
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
@@ -123,12 +131,16 @@ class Queries:
         """Revisions newest first, with which are known stable, and warnings."""
         if self._kube is None:
             raise NotFound("no Kubernetes API configured")
-        revisions = revisions_for(self._kube, service)
-        deployment = (
-            read_deployment(self._kube, service.namespace, service.deployment)
-            if service.helm is None
-            else {}
-        )
+        apis = self._apis_for(service) if self._apis_for is not None else self._kube
+        revisions = service_revisions(apis, service)
+        if service.helm is not None:
+            deployment: dict[str, Any] = {}  # a release: Helm's history, no Deployment
+        elif service.target_kind in KIND_NAMES:
+            deployment = read_workload(
+                apis, service.target_kind, service.namespace, service.target_name
+            )
+        else:
+            deployment = read_deployment(apis, service.namespace, service.deployment)
         now = self._clock.now()
         if self._targets is None:
             raise NotFound("no evidence store configured")

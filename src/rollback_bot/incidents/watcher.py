@@ -80,6 +80,8 @@ class DeploymentWatcher:
         self._post = post
         self._owners: dict[tuple[str, str], Service] = {}
         for service in catalog.services:
+            if service.target_kind != "deployment" or service.cluster:
+                continue  # it watches Deployments on the default cluster only
             for name in deployments_of(service):
                 self._owners[(service.namespace, name)] = service
         self._digests: dict[tuple[str, str], str] = {}

@@ -10,6 +10,7 @@ Neither carries anything secret: ids, Slack user ids, the reason a person typed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 COMPONENT = "rollback-bot"
+_APPS_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
 #: kubectl shows the change-cause in one table cell: keep it to one readable line.
 MAX_CAUSE = 400
 
@@ -55,6 +57,8 @@ class EventRecorder:
     """Writes Events as the bot itself; a failure is logged and never stops a rollback."""
 
     apis: KubeApis
+    # The client of a named cluster (``Clusters.get``); None: every Event goes to ``apis``.
+    by_cluster: Callable[[str | None], KubeApis] | None = None
 
     def record(
         self,
@@ -66,9 +70,11 @@ class EventRecorder:
         message: str,
         at: datetime,
         warning: bool = False,
+        cluster: str | None = None,
     ) -> bool:
-        api_version = "apps/v1" if kind in ("Deployment", "ReplicaSet") else "v1"
-        uid = self._uid(namespace, kind, name)
+        apis = self.by_cluster(cluster) if self.by_cluster is not None else self.apis
+        api_version = "apps/v1" if kind in _APPS_KINDS else "v1"
+        uid = self._uid(apis, namespace, kind, name)
         stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         body: Any = {
             "apiVersion": "v1",
@@ -92,7 +98,7 @@ class EventRecorder:
             "count": 1,
         }
         try:
-            self.apis.core.create_namespaced_event(namespace, body, _preload_content=False)
+            apis.core.create_namespaced_event(namespace, body, _preload_content=False)
         except (ApiException, OSError) as exc:
             log.warning(
                 "could not write event %s on %s %s/%s: %s", reason, kind, namespace, name, exc
@@ -100,13 +106,18 @@ class EventRecorder:
             return False
         return True
 
-    def _uid(self, namespace: str, kind: str, name: str) -> str | None:
+    @staticmethod
+    def _uid(apis: KubeApis, namespace: str, kind: str, name: str) -> str | None:
         try:
             obj: Any = None
             if kind == "Deployment":
-                obj = self.apis.apps.read_namespaced_deployment(name, namespace)
+                obj = apis.apps.read_namespaced_deployment(name, namespace)
+            elif kind == "StatefulSet":
+                obj = apis.apps.read_namespaced_stateful_set(name, namespace)
+            elif kind == "DaemonSet":
+                obj = apis.apps.read_namespaced_daemon_set(name, namespace)
             elif kind == "Service":
-                obj = self.apis.core.read_namespaced_service(name, namespace)
+                obj = apis.core.read_namespaced_service(name, namespace)
             uid = obj.metadata.uid if obj is not None and obj.metadata is not None else None
             return str(uid) if uid else None
         except (ApiException, OSError):

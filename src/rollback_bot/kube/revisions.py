@@ -40,6 +40,9 @@ class Revision:
     template: dict[str, Any]  # the ReplicaSet's pod template, hash label included
     configmaps: tuple[str, ...]
     annotations: dict[str, str]
+    # The release's stable name when it is not the template's pod-template-hash: a
+    # StatefulSet's or DaemonSet's ControllerRevision (see kube/workloads.py).
+    identity: str | None = None
 
     @property
     def image(self) -> str | None:

@@ -145,6 +145,8 @@ class TargetChoice:
 
 
 def template_hash(revision: Revision) -> str | None:
+    if revision.identity:
+        return revision.identity
     labels = (revision.template.get("metadata") or {}).get("labels") or {}
     found = labels.get(HASH_LABEL)
     return str(found) if found else None

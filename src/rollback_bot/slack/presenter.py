@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from cachetools import TTLCache
@@ -18,7 +19,6 @@ from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.kube.client import KubeApis
-from rollback_bot.kube.helm_releases import release_revisions
 from rollback_bot.kube.revisions import Revision, list_revisions
 from rollback_bot.rollbacks import lifecycle
 from rollback_bot.rollbacks.gitops import paused_owner
@@ -39,8 +39,16 @@ class RevisionCache:
     its ReplicaSets serves them all.
     """
 
-    def __init__(self, apis: KubeApis, *, ttl_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        apis: KubeApis,
+        *,
+        ttl_seconds: float = 5.0,
+        read: Callable[[Service], list[Revision]] | None = None,
+    ) -> None:
         self._apis = apis
+        # Any kind, any cluster (``kube.workloads.service_revisions`` on the service's client).
+        self._read = read or (lambda s: list_revisions(self._apis, s.namespace, s.deployment))
         # Bounded so a catalog edit that renames services cannot grow it without end.
         self._cache: TTLCache[str, list[Revision]] = TTLCache(maxsize=1024, ttl=ttl_seconds)
         # cachetools caches are not thread-safe; alert messages render on many threads.
@@ -52,10 +60,7 @@ class RevisionCache:
         if hit is not None:
             return hit
         try:
-            if service.helm is not None:
-                revisions = release_revisions(self._apis, service.namespace, service.helm.release)
-            else:
-                revisions = list_revisions(self._apis, service.namespace, service.deployment)
+            revisions = self._read(service)
         except Exception as exc:  # an unreachable cluster must not stop the alert message
             log.warning("cannot read revisions of %s: %s", service.label, exc)
             revisions = []
@@ -66,6 +71,11 @@ class RevisionCache:
     def forget(self, service: str) -> None:
         with self._lock:
             self._cache.pop(service, None)
+
+
+def _where(environment: str, service: Service | None) -> str:
+    """``production``, or ``production @east`` for a service on a named cluster."""
+    return f"{environment} @{service.cluster}" if service and service.cluster else environment
 
 
 def _int(value: str | None) -> int | None:
@@ -147,7 +157,7 @@ class Presenter:
         return views.RollbackView(
             rollback_id=row.id,
             service=row.service,
-            environment=row.environment,
+            environment=_where(row.environment, service),
             strategy=row.strategy,
             state=state,
             requested_by=row.requested_by,
@@ -197,7 +207,7 @@ class Presenter:
     ) -> views.RequestPreview:
         return views.RequestPreview(
             service=service.name,
-            environment=service.environment,
+            environment=_where(service.environment, service),
             strategy=plan.strategy,
             current_revision=plan.from_revision,
             current_image=plan.from_image,
@@ -261,7 +271,7 @@ class Presenter:
             incident_id=group.incident_id,
             service=group.service,
             environment=service.environment if service else None,
-            cluster=(group.labels or {}).get("cluster"),
+            cluster=(service.cluster if service else None) or (group.labels or {}).get("cluster"),
             resolved_after=(group.resolved_at - group.first_seen) if group.resolved_at else None,
             summary=annotations.get("summary"),
             description=annotations.get("description"),

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from rollback_bot.alerts.model import Alert, AlertPayloadError
 from rollback_bot.alerts.payloads import parse_alertmanager, parse_generic, parse_grafana
 from rollback_bot.alerts.payloads.body import decode_body
+from rollback_bot.kube.client import KubeApis
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
 from rollback_bot.services import Services
 from rollback_bot.web.readiness import Readiness
@@ -149,7 +150,29 @@ def readiness_of(services: Services) -> Readiness:
             return f"auth.test: {exc.response.get('error')}"
         return None
 
-    return Readiness({"database": database, "kubernetes": kubernetes, "slack": slack})
+    checks = {"database": database, "kubernetes": kubernetes}
+    # Every other cluster the catalog names, as ``kubernetes:<context>``: which one is down.
+    named = services.clusters.all() if services.clusters is not None else {}
+    for name, apis in named.items():
+        if apis is not services.kube:
+            checks[f"kubernetes:{name}"] = _api_server_probe(apis)
+    return Readiness({**checks, "slack": slack})
+
+
+def _api_server_probe(apis: KubeApis) -> Callable[[], str | None]:
+    version = k8s.VersionApi(apis.api_client)
+
+    def probe() -> str | None:
+        try:
+            version.get_code(_request_timeout=PROBE_TIMEOUT)
+        except k8s.ApiException as exc:
+            return f"the API server answered HTTP {exc.status} {exc.reason}"
+        except Exception as exc:  # refused, TLS, timeout: the cluster is down for the bot
+            host = apis.api_client.configuration.host
+            return f"the API server at {host} does not answer ({type(exc).__name__})"
+        return None
+
+    return probe
 
 
 def _unknown_named_service(services: Services, alerts: list[Alert]) -> str | None:

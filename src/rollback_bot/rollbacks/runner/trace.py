@@ -66,7 +66,10 @@ class ClusterTrace:
         elif service.rollout:
             kind, name = "Rollout", service.rollout
         else:
-            kind, name = "Deployment", service.deployment
+            kind = {"statefulset": "StatefulSet", "daemonset": "DaemonSet"}.get(
+                service.target_kind, "Deployment"
+            )
+            name = service.target_name
         self._events.record(
             namespace=service.namespace,
             kind=kind,
@@ -75,6 +78,7 @@ class ClusterTrace:
             message=message,
             at=self._clock.now(),
             warning=warning,
+            cluster=service.cluster,
         )
 
 
