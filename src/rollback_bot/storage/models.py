@@ -192,6 +192,8 @@ class TimelineEvent(Base):
     """One audit entry. Append-only: database triggers reject UPDATE and DELETE."""
 
     __tablename__ = "timeline_events"
+    # A service's alert times in a window (the "Last stable" evidence) without a scan.
+    __table_args__ = (Index("ix_timeline_events_service_kind_at", "service", "kind", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
