@@ -12,16 +12,18 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from rollback_bot.catalog import CatalogError, load_catalog
 from rollback_bot.config import Settings, load_settings
 from rollback_bot.ids import format_incident_id
-from rollback_bot.incidents.queries import Queries
 from rollback_bot.logs import setup_logging
 from rollback_bot.storage.errors import DatabaseNotMigrated
+
+if TYPE_CHECKING:
+    from rollback_bot.incidents.queries import Queries
 
 log = logging.getLogger("rollback_bot.cli")
 
@@ -59,6 +61,7 @@ def _serve_locked(settings: Settings, args: argparse.Namespace) -> int:
 
     from rollback_bot import startup
     from rollback_bot.app import ServerThread, build
+    from rollback_bot.catalog import CatalogError
     from rollback_bot.storage.errors import DatabaseNotMigrated
     from rollback_bot.web.http import create_web_app
     from rollback_bot.web.slack_app import create_bolt_app
@@ -145,6 +148,8 @@ def _incidents(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    from rollback_bot.catalog import CatalogError, load_catalog
+
     path = args.catalog or settings.catalog_path
     try:
         catalog = load_catalog(path)

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.incidents import postmortem
-from rollback_bot.kube.client import KubeApis
-from rollback_bot.kube.revisions import (
-    history_limit_warning,
-    list_revisions,
-    read_deployment,
-)
 from rollback_bot.redaction import redact_text
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
-from rollback_bot.rollbacks.targets import Targets
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+
+if TYPE_CHECKING:  # the CLI's read-only commands load neither the cluster client nor YAML
+    from rollback_bot.catalog import Catalog, Service
+    from rollback_bot.kube.client import KubeApis
+    from rollback_bot.rollbacks.targets import Targets
 
 
 @dataclass(frozen=True)
@@ -125,6 +123,12 @@ class Queries:
         """Revisions newest first, with which are known stable, and warnings."""
         if self._kube is None:
             raise NotFound("no Kubernetes API configured")
+        from rollback_bot.kube.revisions import (
+            history_limit_warning,
+            list_revisions,
+            read_deployment,
+        )
+
         revisions = list_revisions(self._kube, service.namespace, service.deployment)
         deployment = read_deployment(self._kube, service.namespace, service.deployment)
         now = self._clock.now()
