@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -21,6 +21,9 @@ from rollback_bot.config import Settings, load_settings
 from rollback_bot.ids import format_incident_id
 from rollback_bot.logs import setup_logging
 from rollback_bot.storage.errors import DatabaseNotMigrated
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger("rollback_bot.cli")
 
@@ -252,7 +255,6 @@ def _verify_timeline(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
-    # Imported here: pydantic models and YAML are not needed by export and incidents.
     from rollback_bot.catalog import CatalogError, load_catalog
 
     path = args.catalog or settings.catalog_path

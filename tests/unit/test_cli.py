@@ -189,10 +189,11 @@ def test_commands_are_quiet_on_stderr_unless_verbose(
     assert main(["incidents"]) == 0
     assert capsys.readouterr().err == ""
 
-    # -v before or after the command: the migration tooling's own lines come back.
-    assert main(["incidents", "-v"]) == 0
+    # -v before or after the command: the migration tooling's own lines come back
+    # (`incidents` no longer loads Alembic at all: its schema check is one query).
+    assert main(["migrate", "-v"]) == 0
     assert "INFO alembic.runtime.migration" in capsys.readouterr().err
-    assert main(["-v", "incidents"]) == 0
+    assert main(["-v", "migrate"]) == 0
     assert "INFO alembic.runtime.migration" in capsys.readouterr().err
 
 

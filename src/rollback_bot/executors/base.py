@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import TypeAdapter
 
-from rollback_bot.catalog import Service
 from rollback_bot.kube.model import Actor, Change, SnapshotRecord, Verification
+
+if TYPE_CHECKING:
+    from rollback_bot.catalog import Service
 
 
 @dataclass(frozen=True)

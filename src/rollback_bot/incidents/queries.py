@@ -10,26 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
 from rollback_bot.incidents import postmortem
 from rollback_bot.incidents.postmortem import Context, Names, Postmortem
 from rollback_bot.incidents.postmortem_load import IncidentSummary
-from rollback_bot.kube.client import KubeApis
-from rollback_bot.kube.helm_releases import history_line
-from rollback_bot.kube.revisions import (
-    history_limit_warning,
-    read_deployment,
-)
-from rollback_bot.kube.workloads import KIND_NAMES, read_workload, service_revisions
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
-from rollback_bot.rollbacks.targets import Targets
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
+
+if TYPE_CHECKING:  # the CLI's read-only commands load neither the cluster client nor YAML
+    from rollback_bot.catalog import Catalog, Service
+    from rollback_bot.kube.client import KubeApis
+    from rollback_bot.rollbacks.targets import Targets
 
 
 @dataclass(frozen=True)
@@ -131,6 +127,10 @@ class Queries:
         """Revisions newest first, with which are known stable, and warnings."""
         if self._kube is None:
             raise NotFound("no Kubernetes API configured")
+        from rollback_bot.kube.helm_releases import history_line
+        from rollback_bot.kube.revisions import history_limit_warning, read_deployment
+        from rollback_bot.kube.workloads import KIND_NAMES, read_workload, service_revisions
+
         apis = self._apis_for(service) if self._apis_for is not None else self._kube
         revisions = service_revisions(apis, service)
         if service.helm is not None:

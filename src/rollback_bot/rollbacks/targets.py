@@ -264,19 +264,26 @@ class Targets:
         self._clock = clock
         self.read = read_revisions
 
-    def evidence(self, service: str) -> tuple[list[Verdict], list[datetime]]:
+    def evidence(
+        self, service: str, windows: Sequence[tuple[datetime, datetime]]
+    ) -> tuple[list[Verdict], list[datetime]]:
+        """The verdicts, and for each window the first alert that fired in it.
+
+        ``choose`` only asks whether an alert fired within a revision's stable window,
+        so the first one per window answers it as the whole history would.
+        """
         with self._uow(read_only=True) as uow:
             verdicts = [Verdict.of(v) for v in uow.verdicts.list_for_service(service=service)]
-            alert_times = [
-                e.at
-                for e in uow.timeline.list_for_service(service=service)
-                if e.kind == TimelineKind.ALERT_FIRING
-            ]
+            alert_times = uow.timeline.first_in_windows(
+                service=service, kind=TimelineKind.ALERT_FIRING, windows=windows
+            )
         return verdicts, alert_times
 
     def choice(self, service: Service, revisions: Sequence[Revision] | None = None) -> TargetChoice:
         revisions = list(revisions) if revisions is not None else self.read(service)
-        verdicts, alert_times = self.evidence(service.name)
+        window = timedelta(seconds=service.stable_window_seconds)
+        windows = [(r.created_at, r.created_at + window) for r in revisions if r.created_at]
+        verdicts, alert_times = self.evidence(service.name, windows)
         return choose(
             service.name,
             revisions,

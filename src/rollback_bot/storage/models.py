@@ -193,10 +193,12 @@ class TimelineEvent(Base):
     is sealed onto its incident's hash chain (``rollback_bot.storage.chain``)."""
 
     __tablename__ = "timeline_events"
-    # The chain's "last entry" lookups (``storage.chain``): newest id per incident or service.
     __table_args__ = (
+        # The chain's "last entry" lookups (``storage.chain``): newest id per incident or service.
         Index("ix_timeline_events_chain_incident", "incident_id", "id"),
         Index("ix_timeline_events_chain_service", "service", "id"),
+        # A service's alert times in a window (the "Last stable" evidence) without a scan.
+        Index("ix_timeline_events_service_kind_at", "service", "kind", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

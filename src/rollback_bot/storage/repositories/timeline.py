@@ -7,6 +7,7 @@ here so that whoever writes the timeline seals it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,33 @@ class TimelineRepository(Repository):
         if since is not None:
             condition = condition & (TimelineEvent.at >= since)
         return self._list(condition)
+
+    def first_in_windows(
+        self, *, service: str, kind: str, windows: Iterable[tuple[datetime, datetime]]
+    ) -> list[datetime]:
+        """For each ``(start, end)`` window, the time of the first ``kind`` event in it.
+
+        Windows without such an event give nothing. One indexed lookup per window
+        (``ix_timeline_events_service_kind_at``): a service with a long timeline costs
+        no more than a new one, and no event is loaded as an object.
+        """
+        found: list[datetime] = []
+        for start, end in windows:
+            stmt = (
+                select(TimelineEvent.at)
+                .where(
+                    TimelineEvent.service == service,
+                    TimelineEvent.kind == str(kind),
+                    TimelineEvent.at >= start,
+                    TimelineEvent.at <= end,
+                )
+                .order_by(TimelineEvent.at)
+                .limit(1)
+            )
+            at = self._session.scalar(stmt)
+            if at is not None:
+                found.append(at)
+        return found
 
     def _list(self, condition: Any) -> list[TimelineEvent]:
         stmt = select(TimelineEvent).where(condition).order_by(TimelineEvent.at, TimelineEvent.id)

@@ -1,0 +1,321 @@
+"""Does ingest stay flat as open groups and the timeline grow? Senders in another process.
+
+Run: ``python -m bench.ingest_flat [--alerts 10000] [--database-url URL] [--profile]``
+
+Two runs on fresh databases, the same load each time:
+
+* small: 100 open groups already in the database, an empty timeline;
+* large: 10,000 open groups and 100,000 ``alert.firing`` timeline events on each
+  service that the load goes to.
+
+Each service is a Deployment in the emulator with three revisions, so every
+group message asks for the "Last stable" revision (the path that reads alert
+times from the timeline). The load is Alertmanager webhooks of 50 new alerts
+each, spread over the services, posted by 4 threads in a separate process (a
+client inside the bot's interpreter would take the interpreter lock from it).
+The figure is alerts stored per second, measured from the first request to the
+last answer, beside the small run's; then the ratio large / small.
+
+``--profile`` samples the bot's process with py-spy during the large run and
+prints the functions with the most samples (inclusive).
+
+The SQLite database lives in a temporary directory; ``--database-url`` points at
+an existing, empty PostgreSQL database instead (its tables are dropped between runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, insert
+
+from rollback_bot.storage.models import AlertGroup, Base, Incident, TimelineEvent
+from sandbox.stack import ALERT_TOKEN, LoopbackStack, deployment_manifest
+
+SERVICES = 40
+LOADED = 4  # services the load goes to (each gets the large timeline)
+BATCH = 50
+SENDERS = 4
+
+
+def catalog() -> dict[str, Any]:
+    return {
+        "services": [
+            {
+                "name": f"svc{i}",
+                "namespace": "shop",
+                "deployment": f"svc{i}",
+                "environment": "staging",
+                "channel": f"C{i:04d}",
+                "match": {"service": f"svc{i}"},
+            }
+            for i in range(SERVICES)
+        ]
+    }
+
+
+def delivery(service: str, name: str, first: int, count: int) -> dict[str, Any]:
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": name,
+                "service": service,
+                "severity": "warning",
+                "pod": f"p{n}",
+            },
+            "annotations": {"summary": f"{name} on {service}"},
+            "startsAt": "2026-11-25T09:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": f"{service}-{name}-{n}",
+        }
+        for n in range(first, first + count)
+    ]
+    return {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{name}",service="{service}"}}',
+        "status": "firing",
+        "receiver": "rollback-bot",
+        "groupLabels": {"alertname": name, "service": service},
+        "commonLabels": {"alertname": name, "service": service},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.local",
+        "alerts": alerts,
+    }
+
+
+def seed(url: str, *, groups: int, events_per_service: int) -> None:
+    """Open groups (with their incidents) and old alert.firing events, written directly."""
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=30)
+    with engine.begin() as conn:
+        incident_ids = {}
+        for i in range(SERVICES):
+            result = conn.execute(
+                insert(Incident).values(
+                    service=f"svc{i}", title="seeded", state="open", opened_at=old
+                )
+            )
+            incident_ids[f"svc{i}"] = result.inserted_primary_key[0]
+        rows = []
+        for g in range(groups):
+            service = f"svc{g % SERVICES}"
+            rows.append(
+                {
+                    "incident_id": incident_ids[service],
+                    "service": service,
+                    "group_key": f"{service}|Seeded{g}",
+                    "alertname": f"Seeded{g}",
+                    "severity": "warning",
+                    "status": "firing",
+                    "first_seen": old,
+                    "last_seen": old,
+                    "channel": f"C{g % SERVICES:04d}",
+                    "message_ts": f"{g}.000",
+                    "labels": {},
+                    "annotations": {},
+                    "links": {},
+                    "firing_count": 1,
+                    "total_count": 1,
+                    "source": "alertmanager",
+                }
+            )
+        if rows:
+            conn.execute(insert(AlertGroup), rows)
+        for s in range(LOADED):
+            service = f"svc{s}"
+            events = [
+                {
+                    "incident_id": incident_ids[service],
+                    "service": service,
+                    "at": old + timedelta(seconds=n),
+                    "actor": "alertmanager",
+                    "kind": "alert.firing",
+                    "summary": "seeded firing",
+                    "data": {"group": 0, "new": [f"fp{n}"], "firing": 1, "total": 1},
+                }
+                for n in range(events_per_service)
+            ]
+            for start in range(0, len(events), 10_000):
+                conn.execute(insert(TimelineEvent), events[start : start + 10_000])
+    engine.dispose()
+
+
+def send(url: str, payloads: list[dict[str, Any]], senders: int) -> tuple[float, int]:
+    """In the sender process: post every payload from ``senders`` threads."""
+    import requests
+
+    queue = list(payloads)
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def work() -> None:
+        with requests.Session() as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                resp = http.post(
+                    f"{url}/alerts/alertmanager",
+                    json=body,
+                    headers={"Authorization": f"Bearer {ALERT_TOKEN}"},
+                    timeout=60,
+                )
+                if resp.status_code != 200:
+                    failures.append(resp.text)
+
+    threads = [threading.Thread(target=work) for _ in range(senders)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, len(failures)
+
+
+def profile_top(raw: Path, limit: int = 12) -> list[str]:
+    """Inclusive samples per function of the bot's code, from py-spy's raw output.
+
+    Only stacks that pass through ``rollback_bot`` count (the request threads and the
+    outbox), so the stand-ins sharing the process do not fill the list.
+    """
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "rollback_bot" not in stack:
+            continue
+        n = int(count)
+        total += n
+        frames = set()
+        for frame in stack.split(";"):
+            function, _, where = frame.partition(" (")
+            frames.add(f"{function} ({where.split(':')[0].rsplit('/', 1)[-1]}")
+        for frame in frames:
+            inclusive[frame] += n
+    out = [f"{total} samples in the bot's code"]
+    for frame, n in inclusive.most_common():
+        if any(s in frame for s in ("threading.py", "<module>", "task.py", "channel.py")):
+            continue
+        out.append(f"  {100 * n / max(total, 1):5.1f}%  {frame}")
+        if len(out) > limit:
+            break
+    return out
+
+
+def run(name: str, url: str, *, groups: int, events: int, alerts: int, profile: bool) -> float:
+    stack = LoopbackStack(catalog=catalog(), database_url=url)
+    stack.start(bot=False)
+    try:
+        for i in range(SERVICES):
+            stack.deploy("shop", deployment_manifest(f"svc{i}", f"shop/svc{i}:1", replicas=1))
+            stack.set_image("shop", f"svc{i}", f"shop/svc{i}:2")
+            stack.set_image("shop", f"svc{i}", f"shop/svc{i}:3")
+        for i in range(SERVICES):
+            stack.wait_available("shop", f"svc{i}", timeout=60)
+        # The cluster has settled; its stand-in's reconcile loop (which would share the
+        # bot's interpreter here, unlike a real cluster) is not what is measured.
+        stack.kube.controllers.stop()
+        seed(url, groups=groups, events_per_service=events)
+        stack.start_bot()
+        payloads = []
+        for b in range(alerts // BATCH):
+            service = f"svc{b % LOADED}"
+            payloads.append(delivery(service, f"Load{b % 10}", b * BATCH, BATCH))
+        spy = None
+        raw = Path(tempfile.mkdtemp()) / "profile.txt"
+        if profile and shutil.which("py-spy"):
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(os.getpid()),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)
+        with get_context("spawn").Pool(1) as pool:
+            elapsed, failures = pool.apply(send, (stack.url, payloads, SENDERS))
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(timeout=30)
+        rate = alerts / elapsed
+        print(
+            f"{name}: {groups:,} open groups, {events:,} timeline events per loaded service: "
+            f"{alerts:,} alerts in {elapsed:.2f} s = {rate:,.0f} alerts/s"
+            + (f" ({failures} refused)" if failures else "")
+        )
+        if spy is not None and raw.exists():
+            print("  profile of the bot's process, top functions by inclusive samples:")
+            for line in profile_top(raw):
+                print("  " + line)
+        assert stack.services is not None
+        stack.services.outbox.flush(timeout=60)
+        return rate
+    finally:
+        stack.stop()
+
+
+def reset(url: str) -> None:
+    if url.startswith("sqlite"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        return
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--alerts", type=int, default=10_000)
+    parser.add_argument("--database-url")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    print("load:", os.getloadavg())
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        reset(url)
+        small = run("small", url, groups=100, events=0, alerts=args.alerts, profile=False)
+        reset(url)
+        large = run(
+            "large", url, groups=10_000, events=100_000, alerts=args.alerts, profile=args.profile
+        )
+        reset(url)
+    verdict = "met" if large / small >= 0.9 and large >= 3000 else "missed"
+    print(
+        f"large / small = {large / small:.2f} (target >= 0.9 and >= 3,000 alerts/s: {verdict}); "
+        f"load: {os.getloadavg()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
