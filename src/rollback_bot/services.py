@@ -24,6 +24,8 @@ from rollback_bot.incidents.lifecycle import Incidents
 from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher
 from rollback_bot.kube.client import KubeApis
+from rollback_bot.kube.lease import LeaseElector
+from rollback_bot.leadership import ScheduledWork
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.runner import Runner
@@ -65,6 +67,9 @@ class Services:
     poller: QueryPoller | None = None
     watcher: DeploymentWatcher | None = None
     housekeeping: IdempotencyPurge | None = None
+    # High availability: set when LEADER_ELECTION=true; the lease decides who leads.
+    elector: LeaseElector | None = None
+    scheduled: ScheduledWork | None = None
 
     def database_ok(self) -> bool:
         try:
@@ -75,7 +80,13 @@ class Services:
             return False
 
     def start(self) -> None:
+        if self.elector is not None and self.scheduled is not None:
+            # A follower until the lease says otherwise; the elector calls lead/follow.
+            self.scheduled.start_following()
+            self.elector.start()
+            return
         self.runner.start()
+        self.metrics.leader.set(1)
         if self.poller is not None:
             self.poller.start()
         if self.watcher is not None:
@@ -84,6 +95,8 @@ class Services:
             self.housekeeping.start()
 
     def stop(self) -> None:
+        if self.elector is not None:
+            self.elector.stop()  # stops the leader's loops and gives the lease up
         if self.housekeeping is not None:
             self.housekeeping.stop()
         if self.watcher is not None:

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -31,6 +31,14 @@ MAX_RATE_LIMITED_RETRIES = 5  # per write; past that Slack is refusing more than
 DEFAULT_RETRY_AFTER = 1.0  # seconds, when a 429 carries no usable Retry-After
 
 Rendered = tuple[str, list[dict[str, Any]]]  # fallback text, blocks
+
+
+class Pacer(Protocol):
+    """Send slots shared with other replicas (``storage.pacing.SharedPacing``)."""
+
+    def wait_for_slot(self, channel: str) -> float: ...
+
+    def hold(self, channel: str, until: float) -> None: ...
 
 
 @dataclass
@@ -67,12 +75,16 @@ class Outbox:
         burst: int = 4,
         on_error: Callable[[str, str, Exception], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
     ) -> None:
         self._client = client
         self._rate = rate_per_second
         self._burst = burst
         self._on_error = on_error
         self._monotonic = monotonic
+        # With replicas, every send also claims a slot in the database, so that all of
+        # them together keep to the channel's rate (the bucket above is per process).
+        self._pacer = pacer
         self._lock = threading.Condition()
         self._channels: dict[str, _Channel] = {}
         self._ts: dict[str, tuple[str, str]] = {}  # key -> (channel, ts)
@@ -199,6 +211,7 @@ class Outbox:
     def _run(self, channel: str) -> None:
         while (item := self._take(channel)) is not None:
             try:
+                self._wait_for_shared_slot(channel)
                 self._send(channel, item)
             except SlackApiError as exc:
                 if self._requeued_after_429(channel, item, exc):
@@ -212,6 +225,17 @@ class Outbox:
                     self._posting.discard(item.key)
                     self.sent[channel] = self.sent.get(channel, 0) + 1
                     self._lock.notify_all()
+
+    def _wait_for_shared_slot(self, channel: str) -> None:
+        if self._pacer is None:
+            return
+        try:
+            wait = self._pacer.wait_for_slot(channel)
+        except Exception:  # the database is away: pace by this process alone meanwhile
+            log.warning("claiming a shared send slot for %s failed", channel, exc_info=True)
+            return
+        if wait > 0:
+            time.sleep(wait)
 
     def _requeued_after_429(self, channel: str, item: _Item, exc: SlackApiError) -> bool:
         """Honour Retry-After: pause the channel and put the write back first in line."""
@@ -232,6 +256,11 @@ class Outbox:
                 ch.pending_upserts.add(item.key)
             posted = item.kind == "upsert" and item.key in self._ts
             (ch.others if posted or item.kind == "reply" else ch.posts).appendleft(item)
+        if self._pacer is not None:
+            try:
+                self._pacer.hold(channel, time.time() + wait)
+            except Exception:
+                log.warning("sharing Retry-After for %s failed", channel, exc_info=True)
         log.info("slack rate-limited %s; pausing the channel %.1f s", channel, wait)
         return True
 
