@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -79,6 +80,6 @@ def test_two_outboxes_on_one_database_together_keep_the_channel_rate(engine: Eng
     # one interval apart, and no send left before its slot.
     slots = sorted(claimed)
     assert len(slots) == 16
-    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert all(gap >= 1 / rate - 1e-6 for gap in gaps), gaps
     assert time.time() >= slots[-1]

@@ -71,9 +71,7 @@ def test_an_expired_lease_is_taken_with_one_more_transition_at_its_resource_vers
     current = _held_by("b", transitions=2)
     now = T0 + timedelta(seconds=3)
     attempt = decide(current, observed=Observation(current, T0), now=now, settings=_settings())
-    assert attempt == Attempt(
-        LeaseRecord("a", 3, now, now, 3, "7"), reason="b stopped renewing"
-    )
+    assert attempt == Attempt(LeaseRecord("a", 3, now, now, 3, "7"), reason="b stopped renewing")
 
 
 def test_a_renewal_seen_restarts_the_wait() -> None:
@@ -93,7 +91,7 @@ def test_a_released_lease_is_taken_at_once() -> None:
 
 
 def test_settings_must_order_duration_deadline_and_period() -> None:
-    with pytest.raises(ValueError, match="LEASE_DURATION > .*RENEW_DEADLINE > .*RETRY_PERIOD"):
+    with pytest.raises(ValueError, match=r"LEASE_DURATION > .*RENEW_DEADLINE > .*RETRY_PERIOD"):
         ElectionSettings(namespace="d", name="n", identity="a", lease_duration=2, renew_deadline=2)
 
 

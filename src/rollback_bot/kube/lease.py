@@ -196,7 +196,7 @@ class LeaseElector:
         on_stopped: Callable[[], None],
     ) -> None:
         self.settings = settings
-        self._api = k8s.CoordinationV1Api(api_client)
+        self._client = api_client
         self._clock = clock
         self._on_started = on_started
         self._on_stopped = on_stopped
@@ -287,14 +287,31 @@ class LeaseElector:
     def _what(self, verb: str) -> str:
         return f"{verb} of Lease {self.settings.namespace}/{self.settings.name} (leader election)"
 
+    def _path(self, *, named: bool = True) -> str:
+        base = f"/apis/coordination.k8s.io/v1/namespaces/{self.settings.namespace}/leases"
+        return f"{base}/{self.settings.name}" if named else base
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request with the client's credentials, the body sent exactly as built.
+
+        (The typed methods re-serialise MicroTime through ``datetime.isoformat``, which
+        drops a zero microsecond part, and the API server refuses that spelling.)
+        """
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        method, url, headers, data, post = self._client.param_serialize(
+            method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        response = self._client.call_api(
+            method, url, headers, data, post, _request_timeout=self._timeout()
+        )
+        response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= int(response.status) < 300:
+            raise ApiException(http_resp=response)
+        return response
+
     def _read(self) -> LeaseRecord | None:
         try:
-            resp = self._api.read_namespaced_lease(
-                self.settings.name,
-                self.settings.namespace,
-                _preload_content=False,
-                _request_timeout=self._timeout(),
-            )
+            resp = self._call("GET", self._path())
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -302,23 +319,12 @@ class LeaseElector:
         return from_body(read_json(resp))
 
     def _write(self, record: LeaseRecord, *, create: bool) -> LeaseRecord | None:
-        body: Any = to_body(self.settings, record)  # a dict is sent as it is
+        body = to_body(self.settings, record)
         try:
             if create:
-                resp = self._api.create_namespaced_lease(
-                    self.settings.namespace,
-                    body,
-                    _preload_content=False,
-                    _request_timeout=self._timeout(),
-                )
+                resp = self._call("POST", self._path(named=False), body)
             else:
-                resp = self._api.replace_namespaced_lease(
-                    self.settings.name,
-                    self.settings.namespace,
-                    body,
-                    _preload_content=False,
-                    _request_timeout=self._timeout(),
-                )
+                resp = self._call("PUT", self._path(), body)
         except ApiException as exc:
             if exc.status == 409:
                 return None
@@ -328,7 +334,8 @@ class LeaseElector:
     def _explain(self, exc: ApiException, verb: str) -> Exception:
         if exc.status == 403:
             return LeaseRefused(refusal(status_message(exc), self._what(verb)))
-        return RuntimeError(f"{self._what(verb)} failed (HTTP {exc.status}): {exc.reason}")
+        detail = status_message(exc) or exc.reason
+        return RuntimeError(f"{self._what(verb)} failed (HTTP {exc.status}): {detail}")
 
     # -- the loop ---------------------------------------------------------------------
     def start(self) -> None:
