@@ -1,0 +1,103 @@
+"""Failover time: the leader killed (SIGKILL) -> the next scheduled step run by the new leader.
+
+Two ``rollback-bot serve`` replicas on PostgreSQL and the real control plane
+(sandbox/realk8s), the harness of tests/ha. Gradual rollbacks step every
+``STEP_SECONDS``; right after a step's write the leader is killed, and the time
+until the next step's ``rollback.applying`` entry (written by the new leader) is
+one sample. Median of ``--samples`` (5), with the lease settings printed.
+
+    python bench/failover.py --database-url postgresql+psycopg://postgres@127.0.0.1/postgres
+
+The bound to expect: lease duration (the follower must see the lease unrenewed
+that long) + one retry period (its next round) + the step still due (at most
+one step interval) + recovery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from sandbox.realk8s import RealControlPlane  # noqa: E402
+from sandbox.realk8s.binaries import default_bin_dir  # noqa: E402
+from tests.ha.harness import GRADUAL, LEASE, STEP_SECONDS, Replicas  # noqa: E402
+
+
+def _database(server_url: str) -> str:
+    name = f"rbbench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True, help="a PostgreSQL server URL")
+    parser.add_argument("--samples", type=int, default=5)
+    args = parser.parse_args()
+    duration, deadline, period = LEASE
+    print(
+        f"lease duration {duration:g} s, renew deadline {deadline:g} s, "
+        f"retry period {period:g} s; step every {STEP_SECONDS:g} s",
+        flush=True,
+    )
+    rounds = (args.samples + 1) // 2  # two kills per gradual rollback (after writes 1, 2)
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, RealControlPlane(bin_dir=default_bin_dir()) as cp:
+        ha = Replicas(cp, _database(args.database_url), Path(tmp), gradual=rounds)
+        try:
+            ha.spawn()
+            ha.spawn()
+            for service in GRADUAL[:rounds]:
+                ha.release_gradual(service)
+                rollback_id = ha.request(ha.follower(), service)
+                for writes in (1, 2):
+                    if len(samples) >= args.samples:
+                        break
+                    ha.wait_for(lambda w=writes, s=service: len(ha.canary_writes(s)) >= w)
+                    applying = ha.kinds(rollback_id).count("rollback.applying")
+                    kill = ha.kill_leader()
+                    ha.wait_for(
+                        lambda a=applying, r=rollback_id: (
+                            ha.kinds(r).count("rollback.applying") > a
+                            or ha.rollback(r)["state"] == "paused"
+                        )
+                    )
+                    ats = [at for k, _, at in ha.events(rollback_id) if k == "rollback.applying"]
+                    if len(ats) <= applying:
+                        print(f"  {service}: paused (a kill cut a step off); no sample")
+                        ha.resume_if_paused(ha.follower(), rollback_id)
+                        continue
+                    seconds = ats[applying].timestamp() - kill.wall
+                    samples.append(seconds)
+                    print(f"  {kill.victim} killed -> {kill.successor} ran the next step "
+                          f"{seconds:.2f} s later", flush=True)  # fmt: skip
+                ha.wait_over(rollback_id)
+        finally:
+            ha.stop()
+    if not samples:
+        print("no samples")
+        return 1
+    print(
+        f"failover (leader killed -> next step by the new leader): median "
+        f"{statistics.median(samples):.2f} s of {len(samples)} "
+        f"(min {min(samples):.2f}, max {max(samples):.2f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
