@@ -67,6 +67,7 @@ def main() -> int:
                 for writes in (1, 2):
                     if len(samples) >= args.samples:
                         break
+                    ha.ready()  # a spare that is still starting would be timed too
                     ha.wait_for(lambda w=writes, s=service: len(ha.canary_writes(s)) >= w)
                     applying = ha.kinds(rollback_id).count("rollback.applying")
                     kill = ha.kill_leader()
@@ -77,11 +78,13 @@ def main() -> int:
                         )
                     )
                     ats = [at for k, _, at in ha.events(rollback_id) if k == "rollback.applying"]
-                    if len(ats) <= applying:
-                        print(f"  {service}: paused (a kill cut a step off); no sample")
+                    # Only a step begun after the kill is the new leader's.
+                    ats = [at for at in ats[applying:] if at.timestamp() > kill.wall]
+                    if not ats:
+                        print(f"  {service}: no step begun after the kill; no sample")
                         ha.resume_if_paused(ha.follower(), rollback_id)
                         continue
-                    seconds = ats[applying].timestamp() - kill.wall
+                    seconds = ats[0].timestamp() - kill.wall
                     samples.append(seconds)
                     print(f"  {kill.victim} killed -> {kill.successor} ran the next step "
                           f"{seconds:.2f} s later", flush=True)  # fmt: skip

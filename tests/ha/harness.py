@@ -238,8 +238,19 @@ class Replicas:
             replica.wait_listening()
         return replica
 
+    def ready(self) -> None:
+        """Wait until every live replica listens (and so campaigns for the lease)."""
+        for replica in self.live():
+            if not replica.url:
+                replica.wait_listening()
+
     def kill_leader(self) -> Kill:
-        """SIGKILL the leader, start a fresh replica, and wait for the survivor to lead."""
+        """SIGKILL the leader, start a fresh replica, and wait for the survivor to lead.
+
+        Only once every other replica is up and campaigning, so that the time to take
+        over is the election's, not a process start's.
+        """
+        self.ready()
         victim = self.leader()
         victim.kill()
         at = time.monotonic()
