@@ -74,7 +74,7 @@ def main() -> int:
                     ha.wait_for(
                         lambda a=applying, r=rollback_id: (
                             ha.kinds(r).count("rollback.applying") > a
-                            or ha.rollback(r)["state"] == "paused"
+                            or ha.rollback(r)["state"] in ("paused", "verifying", "done")
                         )
                     )
                     ats = [at for k, _, at in ha.events(rollback_id) if k == "rollback.applying"]
