@@ -54,7 +54,7 @@ def main() -> int:
         f"retry period {period:g} s; step every {STEP_SECONDS:g} s",
         flush=True,
     )
-    rounds = (args.samples + 1) // 2  # two kills per gradual rollback (after writes 1, 2)
+    rounds = min(args.samples, len(GRADUAL))  # up to two kills per gradual rollback
     samples: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, RealControlPlane(bin_dir=default_bin_dir()) as cp:
         ha = Replicas(cp, _database(args.database_url), Path(tmp), gradual=rounds)
@@ -62,13 +62,18 @@ def main() -> int:
             ha.spawn()
             ha.spawn()
             for service in GRADUAL[:rounds]:
+                if len(samples) >= args.samples:
+                    break
                 ha.release_gradual(service)
                 rollback_id = ha.request(ha.follower(), service)
-                for writes in (1, 2):
+                for steps in (1, 2):
                     if len(samples) >= args.samples:
                         break
                     ha.ready()  # a spare that is still starting would be timed too
-                    ha.wait_for(lambda w=writes, s=service: len(ha.canary_writes(s)) >= w)
+                    # Right after a step is recorded: the next one is due a step later.
+                    ha.wait_for(
+                        lambda n=steps, r=rollback_id: ha.kinds(r).count("rollback.step") >= n
+                    )
                     applying = ha.kinds(rollback_id).count("rollback.applying")
                     kill = ha.kill_leader()
                     ha.wait_for(

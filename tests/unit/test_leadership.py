@@ -119,3 +119,23 @@ def test_scheduled_work_pauses_the_runner_first_and_shows_the_gauge() -> None:
         "watcher stopped",
         "poller stopped",
     ]
+
+
+def test_serve_refuses_lease_settings_out_of_order_in_one_line() -> None:
+    from rollback_bot.config import Settings
+    from rollback_bot.startup import settings_problems
+
+    settings = Settings(
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        leader_election=True,
+        leader_election_lease_duration=10,
+        leader_election_renew_deadline=10,
+        kubeconfig=None,
+    )
+    problems = [p for p in settings_problems(settings, socket_mode=False) if "LEADER" in p]
+    assert problems == [
+        "LEADER_ELECTION_LEASE_DURATION and the others: leader election needs "
+        "LEADER_ELECTION_LEASE_DURATION > LEADER_ELECTION_RENEW_DEADLINE > "
+        "LEADER_ELECTION_RETRY_PERIOD > 0 (got 10 / 10 / 2 s)"
+    ]
