@@ -41,7 +41,7 @@ CHANNEL = "C0HA"
 #: Short lease settings: duration / renew deadline / retry period, seconds.
 LEASE = (3.0, 2.0, 0.5)
 STEP_SECONDS = 1.0
-COUNTDOWN_SECONDS = 6
+COUNTDOWN_SECONDS = 10
 GRADUAL = ["shopfront", "cart", "basket", "pay", "ship"]
 WAIT = 60.0
 START_TIMEOUT = 90.0

@@ -99,12 +99,15 @@ def test_the_follower_takes_over_at_five_moments_and_every_run_ends_consistent(
     auto = ha.wait_for(lambda: (rid := ha.latest_rollback_id()) and rid != first and rid)
     ha.wait_kind(auto, "countdown.started")
     ha.kill_leader()
+    ha.ready()  # the spare joins (it may take a while on a loaded machine)
     ha.wait_kind(auto, "countdown.started", 2)  # the new leader restarts it, whole length
+    counting = ha.rollback(auto)["state"] == "scheduled"
     ha.kill_leader()
     assert ha.wait_over(auto) == "done", ha.kinds(auto)
     events = ha.events(auto)
     kinds = [k for k, _, _ in events]
-    assert kinds.count("countdown.started") == 3, kinds  # first, then once per kill
+    # Started first, then again by each new leader that found it still counting.
+    assert kinds.count("countdown.started") == (3 if counting else 2), kinds
     assert kinds.count("countdown.elapsed") == 1, kinds
     elapsed = next(at for k, _, at in events if k == "countdown.elapsed")
     last_start = [at for k, _, at in events if k == "countdown.started" and at < elapsed][-1]
