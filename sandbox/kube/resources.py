@@ -78,10 +78,17 @@ RESOURCES: tuple[ResourceType, ...] = (
         (),
         ("status",),
     ),
+    # Leader election: what client-go's leaderelection (and the bot's elector) lock on.
+    ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
 )
 
 BY_PLURAL: dict[str, ResourceType] = {rt.plural: rt for rt in RESOURCES}
-GROUP_VERSIONS: dict[str, str] = {"": "v1", "apps": "v1", "networking.k8s.io": "v1"}
+GROUP_VERSIONS: dict[str, str] = {
+    "": "v1",
+    "apps": "v1",
+    "networking.k8s.io": "v1",
+    "coordination.k8s.io": "v1",
+}
 
 
 def lookup(group: str, version: str, plural: str) -> ResourceType | None:

@@ -49,9 +49,11 @@ from rollback_bot.integrations.prometheus import PrometheusClient
 from rollback_bot.kube.client import KubeApis, api_client_from_env
 from rollback_bot.kube.clusters import Clusters, cluster_names
 from rollback_bot.kube.events import EventRecorder
+from rollback_bot.kube.lease import LeaseElector
 from rollback_bot.kube.model import ExecutionError
 from rollback_bot.kube.revisions import Revision
 from rollback_bot.kube.workloads import service_revisions
+from rollback_bot.leadership import ScheduledWork, Work, election_settings
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.gitops import GitOpsPauser, GitOpsService, with_gitops
@@ -78,6 +80,7 @@ from rollback_bot.storage.engine import make_engine
 from rollback_bot.storage.housekeeping import IdempotencyPurge
 from rollback_bot.storage.migrator import ensure_up_to_date
 from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.pacing import SharedPacing
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -185,6 +188,10 @@ def build(
         slack,
         rate_per_second=settings.slack_channel_rate,
         on_error=UndeliveredRecorder(uow=uow, clock=clock, metrics=metrics),
+        # Replicas share each channel's pace through the database.
+        pacer=SharedPacing(engine, rate_per_second=settings.slack_channel_rate)
+        if settings.leader_election
+        else None,
     )
     directory = GroupDirectory(slack, clock)
     targets = Targets(
@@ -297,7 +304,8 @@ def build(
     relay = AlertRelay(
         catalog=catalog, uow=uow, clock=clock, listener=_Fanout(notifier, automation)
     )
-    return Services(
+    runner.jobs.on_lag = metrics.scheduler_lag.observe
+    services = Services(
         settings=settings,
         catalog=catalog,
         clock=clock,
@@ -353,6 +361,28 @@ def build(
         watcher=DeploymentWatcher(
             catalog=catalog, apis=kube, uow=uow, clock=clock, post=thread_poster(notifier, uow)
         ),
+    )
+    if settings.leader_election:
+        elect(services, kube.api_client)
+    return services
+
+
+def elect(services: Services, api_client: Any) -> None:
+    """Replicas: only the holder of the Lease runs scheduled work (``leadership``)."""
+    loops: list[Work] = [w for w in (services.poller, services.watcher, services.housekeeping) if w]
+    scheduled = ScheduledWork(
+        runner=services.runner,
+        loops=loops,
+        leader_gauge=services.metrics.leader,
+        poll_seconds=min(0.5, services.settings.leader_election_retry_period),
+    )
+    services.scheduled = scheduled
+    services.elector = LeaseElector(
+        api_client=api_client,
+        settings=election_settings(services.settings),
+        clock=services.clock,
+        on_started=scheduled.lead,
+        on_stopped=scheduled.follow,
     )
 
 

@@ -36,18 +36,20 @@ def _refuse(lines: Sequence[str]) -> int:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from rollback_bot import startup
-    from rollback_bot.storage.lock import AlreadyRunning, SchedulerLock
+    from rollback_bot.storage.lock import AlreadyRunning, PgSchedulerLock, SchedulerLock
 
     problems = startup.settings_problems(settings, socket_mode=args.socket_mode)
     if problems:
         return _refuse(problems)
-    lock = SchedulerLock.for_database(settings.database_url)
+    lock: SchedulerLock | PgSchedulerLock | None = SchedulerLock.for_database(settings.database_url)
+    if lock is None and not settings.leader_election:
+        lock = PgSchedulerLock.for_database(settings.database_url)
     try:
         if lock is not None:
             lock.acquire()
     except AlreadyRunning as exc:
         return _refuse([str(exc)])
-    except OSError as exc:
+    except Exception as exc:  # an unreadable lock file, a database that is not there
         return _refuse([f"cannot lock the database ({exc}): check DATABASE_URL"])
     try:
         return _serve_locked(settings, args)

@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     # json: one object per line with time, level, logger, message and incident/rollback ids.
     log_format: Literal["text", "json"] = "text"
 
+    # High availability: replicas elect a leader on a coordination.k8s.io/v1 Lease; only
+    # the leader runs scheduled work. Durations in seconds, as client-go's leaderelection.
+    leader_election: bool = False
+    leader_election_namespace: str | None = None  # unset: POD_NAMESPACE, else "default"
+    leader_election_lease_name: str = "rollback-bot"
+    leader_election_lease_duration: float = 15.0
+    leader_election_renew_deadline: float = 10.0
+    leader_election_retry_period: float = 2.0
+    pod_name: str | None = None  # the replica's identity in the Lease (else hostname-pid)
+    pod_namespace: str | None = None
+
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, for the log formatter to hide (empty ones left out)."""
         fields = (

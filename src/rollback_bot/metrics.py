@@ -6,7 +6,7 @@ several bots side by side without their counters colliding.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -47,6 +47,18 @@ class Metrics:
         self.ingest_seconds = Histogram(
             "rollback_bot_alert_ingest_seconds",
             "Time to store one webhook delivery",
+            registry=self.registry,
+        )
+
+        self.leader = Gauge(
+            "rollback_bot_leader",
+            "1 while this replica holds the lease and runs scheduled work, else 0",
+            registry=self.registry,
+        )
+        self.scheduler_lag = Histogram(
+            "rollback_bot_scheduler_lag_seconds",
+            "How long after its time a scheduled job started on the leader",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
             registry=self.registry,
         )
 

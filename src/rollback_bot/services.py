@@ -27,6 +27,8 @@ from rollback_bot.incidents.queries import Queries
 from rollback_bot.incidents.watcher import DeploymentWatcher
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.clusters import Clusters
+from rollback_bot.kube.lease import LeaseElector
+from rollback_bot.leadership import ScheduledWork
 from rollback_bot.metrics import Metrics
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.gitops import GitOpsService
@@ -74,6 +76,9 @@ class Services:
     gitops: GitOpsService | None = None  # Resume GitOps (Argo CD / Flux) after a rollback
     notes: IncidentNotes | None = None
     clusters: Clusters | None = None  # one client per cluster; ``kube`` is the default one
+    # High availability: set when LEADER_ELECTION=true; the lease decides who leads.
+    elector: LeaseElector | None = None
+    scheduled: ScheduledWork | None = None
 
     def database_ok(self) -> bool:
         try:
@@ -86,7 +91,13 @@ class Services:
     def start(self) -> None:
         if self.clusters is not None and len(self.clusters.names) > 1:
             self.clusters.check_at_start(log.warning)
+        if self.elector is not None and self.scheduled is not None:
+            # A follower until the lease says otherwise; the elector calls lead/follow.
+            self.scheduled.start_following()
+            self.elector.start()
+            return
         self.runner.start()
+        self.metrics.leader.set(1)
         if self.poller is not None:
             self.poller.start()
         if self.watcher is not None:
@@ -95,6 +106,8 @@ class Services:
             self.housekeeping.start()
 
     def stop(self) -> None:
+        if self.elector is not None:
+            self.elector.stop()  # stops the leader's loops and gives the lease up
         if self.housekeeping is not None:
             self.housekeeping.stop()
         if self.watcher is not None:

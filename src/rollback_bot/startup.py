@@ -39,6 +39,13 @@ def settings_problems(settings: Settings, *, socket_mode: bool) -> list[str]:
     kube = kubeconfig_problem(settings.kubeconfig)
     if kube:
         problems.append(kube)
+    if settings.leader_election:
+        from rollback_bot.leadership import election_settings
+
+        try:
+            election_settings(settings)
+        except ValueError as exc:
+            problems.append(f"LEADER_ELECTION_LEASE_DURATION and the others: {exc}")
     return problems
 
 

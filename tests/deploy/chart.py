@@ -155,6 +155,7 @@ def shipped_rbac_grants() -> dict[str, set[Grant]]:
         "leases": set(),
         "impersonate": set(),
         "helm": set(),
+        "gitops": set(),
     }
     for path in sorted(RBAC_DIR.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
@@ -163,6 +164,8 @@ def shipped_rbac_grants() -> dict[str, set[Grant]]:
             for grant in grants(doc["rules"]):
                 if path.name == "helm-releases.yaml":
                     parts["helm"].add(grant)
+                elif path.name == "gitops.yaml":
+                    parts["gitops"].add(grant)
                 elif grant[1] == "leases":
                     parts["leases"].add(grant)
                 elif grant[2] == "impersonate":

@@ -179,7 +179,11 @@ def test_optional_objects_render_only_when_enabled(tmp_path: Path) -> None:
 def test_rbac_rules_equal_deploy_rbac_so_they_cannot_drift(tmp_path: Path) -> None:
     shipped = shipped_rbac_grants()
     assert shipped["catalog"], "deploy/rbac/role.yaml has no rules?"
-    docs = render(tmp_path, catalog=catalog(impersonate=True, helm=True))
+    docs = render(
+        tmp_path,
+        catalog=catalog(impersonate=True, helm=True),
+        rbac={"gitopsNamespaces": ["argocd"]},
+    )
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in by_kind(docs, "Role")}
     # One Role per catalog namespace with exactly deploy/rbac/role.yaml's permissions.
     for namespace in ("shop", "search", "payments"):
@@ -190,7 +194,9 @@ def test_rbac_rules_equal_deploy_rbac_so_they_cannot_drift(tmp_path: Path) -> No
     # A Helm release's rights (deploy/rbac/helm-releases.yaml) only in its namespace.
     helm = roles[("payments", "rb-rollback-bot-helm-releases")]
     assert grants(helm["rules"]) == shipped["helm"]
-    assert len(roles) == 5
+    # Pausing Argo CD / Flux where their objects live (deploy/rbac/gitops.yaml).
+    assert grants(roles[("argocd", "rb-rollback-bot-gitops")]["rules"]) == shipped["gitops"]
+    assert len(roles) == 6
     # Impersonation, cluster-wide as deploy/rbac/impersonate.yaml has it.
     (cluster_role,) = by_kind(docs, "ClusterRole")
     assert grants(cluster_role["rules"]) == shipped["impersonate"]
@@ -201,7 +207,7 @@ def test_rbac_rules_equal_deploy_rbac_so_they_cannot_drift(tmp_path: Path) -> No
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "rb-rollback-bot", "namespace": "rollback-bot"}
         ]
-    assert len(by_kind(docs, "RoleBinding")) == 5
+    assert len(by_kind(docs, "RoleBinding")) == 6
 
 
 def test_impersonate_only_when_the_catalog_maps_people(tmp_path: Path) -> None:

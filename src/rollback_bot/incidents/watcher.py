@@ -94,6 +94,7 @@ class DeploymentWatcher:
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
+        self._stop.clear()  # started again when this replica leads again
         namespaces = sorted({ns for ns, _ in self._owners})
         if not namespaces:
             self.ready.set()

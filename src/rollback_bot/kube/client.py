@@ -118,6 +118,9 @@ _FORBIDDEN = re.compile(
 )
 
 
+status_message = _status_message  # for the other kube modules
+
+
 def refusal(detail: str, what: str) -> str:
     """Who may not do what, in the words people use to fix an RBAC rule."""
     found = _FORBIDDEN.search(detail)

@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -42,6 +42,14 @@ MAX_OUTAGE_RETRIES = 8  # per write, 5xx or no connection: about two minutes of 
 OUTAGE_PAUSE_CAP = 30.0  # seconds; pauses double from 1 s up to this
 
 Rendered = tuple[str, list[dict[str, Any]]]  # fallback text, blocks
+
+
+class Pacer(Protocol):
+    """Send slots shared with other replicas (``storage.pacing.SharedPacing``)."""
+
+    def wait_for_slot(self, channel: str) -> float: ...
+
+    def hold(self, channel: str, until: float) -> None: ...
 
 
 @dataclass
@@ -93,6 +101,7 @@ class Outbox:
         monotonic: Callable[[], float] = time.monotonic,
         outage_pause: Callable[[int], float] | None = None,
         stale_retry: float = 60.0,
+        pacer: Pacer | None = None,
     ) -> None:
         self._client = client
         self._rate = rate_per_second
@@ -101,6 +110,9 @@ class Outbox:
         self._monotonic = monotonic
         self._outage_pause = outage_pause or _doubling_pause
         self._stale_retry = stale_retry
+        # With replicas, every send also claims a slot in the database, so that all of
+        # them together keep to the channel's rate (the bucket above is per process).
+        self._pacer = pacer
         self._lock = threading.Condition()
         self._channels: dict[str, _Channel] = {}
         self._ts: dict[str, tuple[str, str]] = {}  # key -> (channel, ts)
@@ -245,6 +257,7 @@ class Outbox:
     def _run(self, channel: str) -> None:
         while (item := self._take(channel)) is not None:
             try:
+                self._wait_for_shared_slot(channel)
                 self._send(channel, item)
                 with self._lock:
                     ch = self._channels[channel]
@@ -274,6 +287,17 @@ class Outbox:
                     self.sent[channel] = self.sent.get(channel, 0) + 1
                     self._lock.notify_all()
 
+    def _wait_for_shared_slot(self, channel: str) -> None:
+        if self._pacer is None:
+            return
+        try:
+            wait = self._pacer.wait_for_slot(channel)
+        except Exception:  # the database is away: pace by this process alone meanwhile
+            log.warning("claiming a shared send slot for %s failed", channel, exc_info=True)
+            return
+        if wait > 0:
+            time.sleep(wait)
+
     def _requeued_after_429(self, channel: str, item: _Item, exc: SlackApiError) -> bool:
         """Honour Retry-After: pause the channel and put the write back first in line."""
         if getattr(exc.response, "status_code", None) != 429:
@@ -292,6 +316,11 @@ class Outbox:
                     return True  # a newer write of the same message is queued already
                 ch.pending_upserts.add(item.key)
             self._put_back(ch, item)
+        if self._pacer is not None:
+            try:
+                self._pacer.hold(channel, time.time() + wait)
+            except Exception:
+                log.warning("sharing Retry-After for %s failed", channel, exc_info=True)
         log.info("slack rate-limited %s; pausing the channel %.1f s", channel, wait)
         return True
 

@@ -270,6 +270,15 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SlackPacing(Base):
+    """The next free send slot of a Slack channel (epoch seconds), shared by all replicas."""
+
+    __tablename__ = "slack_pacing"
+
+    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_slot: Mapped[float] = mapped_column(Float)
+
+
 # APScheduler 3's SQLAlchemyJobStore table, declared here (not mapped) so the migrations own
 # it and the job store's own create_all finds it already present.
 apscheduler_jobs = Table(

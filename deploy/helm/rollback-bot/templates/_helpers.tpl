@@ -97,3 +97,15 @@ true
 {{- end -}}
 {{- $namespaces | uniq | sortAlpha | join "\n" -}}
 {{- end -}}
+
+{{/* Namespaces for deploy/rbac/gitops.yaml: rbac.gitopsNamespaces (Argo CD's, Flux's) and
+those of the catalog's Argo Rollout services, one per line. */}}
+{{- define "rollback-bot.gitopsNamespaces" -}}
+{{- $namespaces := .Values.rbac.gitopsNamespaces | default list -}}
+{{- range (.Values.catalog.services | default list) -}}
+{{- if .rollout -}}
+{{- $namespaces = append $namespaces .namespace -}}
+{{- end -}}
+{{- end -}}
+{{- $namespaces | uniq | sortAlpha | join "\n" -}}
+{{- end -}}

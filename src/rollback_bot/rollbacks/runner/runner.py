@@ -107,6 +107,23 @@ class Runner(EffectSink, Generic[W]):
         self.recover()
         self.jobs.resume()
 
+    def start_following(self) -> None:
+        """Start as a follower: decisions still store their jobs, none runs here.
+
+        Another replica leads and runs them; ``lead`` makes this one the runner.
+        """
+        self.jobs.start_paused()
+
+    def lead(self, *, poll_seconds: float = 0.5) -> None:
+        """Become the replica that runs jobs: recover what the last leader left, then run."""
+        self.jobs.pause()
+        self.recover()
+        self.jobs.resume_polling(poll_seconds)
+
+    def follow(self) -> None:
+        """Stop running jobs at once (the lease is lost); a job already running finishes."""
+        self.jobs.pause()
+
     def stop(self) -> None:
         self.jobs.stop()
 

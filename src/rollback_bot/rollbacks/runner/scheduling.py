@@ -12,10 +12,12 @@ each other's jobs.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
@@ -73,6 +75,9 @@ class JobScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone="UTC",
         )
+        self._polling = threading.Event()
+        self.on_lag: Callable[[float], None] | None = None  # seconds a job ran after its time
+        self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
 
     def _run(self, rollback_id: int, kind: str) -> None:
         # Stored as the plain value: a pickled enum would tie stored jobs to a module path.
@@ -85,9 +90,39 @@ class JobScheduler:
     def resume(self) -> None:
         self.scheduler.resume()
 
+    def pause(self) -> None:
+        """Run no more jobs (a job already running finishes); jobs can still be stored."""
+        self._polling.set()
+        if self.scheduler.running:
+            self.scheduler.pause()
+
+    def resume_polling(self, every: float) -> None:
+        """Resume, and look at the job store every ``every`` seconds.
+
+        With several replicas on one database, a job stored by another replica (a
+        click answered there) does not wake this scheduler; the poll does. The delay
+        between a job's time and its run is reported to ``on_lag`` if set.
+        """
+        self.resume()
+        self._polling = threading.Event()
+        stop = self._polling
+
+        def poll() -> None:
+            while not stop.wait(every):
+                self.scheduler.wakeup()
+
+        threading.Thread(target=poll, name="job-store-poll", daemon=True).start()
+
     def stop(self) -> None:
+        self._polling.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        if self.on_lag is None or not event.scheduled_run_times:
+            return
+        late = (self._clock.now() - min(event.scheduled_run_times)).total_seconds()
+        self.on_lag(max(late, 0.0))
 
     # -- jobs ------------------------------------------------------------------------
     def after(self, rollback_id: int, kind: JobKind, *, delay: float = 0.0) -> None:
