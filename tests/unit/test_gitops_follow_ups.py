@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rollback_bot.rollbacks.gitops import follow_ups
+from rollback_bot.rollbacks.gitops_follow_ups import follow_ups
 
 
 def test_a_pause_is_a_follow_up_until_it_is_resumed() -> None:

@@ -428,3 +428,51 @@ def test_a_long_rollback_lists_its_first_steps_and_counts_the_rest() -> None:
     assert r["steps"][-1]["duration_seconds"] == 1.0
     assert len(doc["timeline"]) == postmortem.STEP_LIMIT + 50
     _validate(doc)
+
+
+def test_a_gitops_pause_nobody_resumed_is_a_follow_up_in_every_format(
+    queries: Queries, incident: int, uow: db.UnitOfWorkFactory
+) -> None:
+    with uow() as u:
+        (real, *_) = [r for r in u.rollbacks.list_for_incident(incident_id=incident) if not r.drill]
+        u.timeline.append(
+            at=T0 + timedelta(minutes=3),
+            actor="rollback-bot",
+            kind="gitops.paused",
+            summary="Flux Kustomization flux-system/shop suspended",
+            incident_id=incident,
+            rollback_id=real.id,
+            service="checkout",
+            data={"follow_up": "Resume Flux Kustomization flux-system/shop once the fix is merged"},
+        )
+        u.commit()
+    _name, md = queries.postmortem(incident, "md")
+    command = f"/rollback resume-gitops R-{real.id}"
+    assert (
+        f"- [ ] Resume Flux Kustomization flux-system/shop once the fix is merged: `{command}`"
+        in md
+    )
+    _name, html = queries.postmortem(incident, "html")
+    assert (
+        f"&#9744; Resume Flux Kustomization flux-system/shop once the fix is merged: `{command}`"
+        in html
+    )
+    _name, raw = queries.postmortem(incident, "json")
+    doc = json.loads(raw)
+    _validate(doc)
+    assert doc["follow_ups"] == [
+        f"Resume Flux Kustomization flux-system/shop once the fix is merged: `{command}`"
+    ]
+
+    with uow() as u:
+        u.timeline.append(
+            at=T0 + timedelta(minutes=9),
+            actor="U0BOB",
+            kind="gitops.resumed",
+            summary="resumed",
+            incident_id=incident,
+            rollback_id=real.id,
+            service="checkout",
+        )
+        u.commit()
+    assert json.loads(queries.postmortem(incident, "json")[1])["follow_ups"] == []

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rollback_bot.ids import format_incident_id, format_rollback_id
+from rollback_bot.rollbacks.gitops_follow_ups import follow_ups
 
 SCHEMA_VERSION = "1.0"
 #: Steps listed per rollback (a long gradual rollback has thousands; the timeline has all).
@@ -217,6 +218,7 @@ def analyse(
     step_counts: dict[int, int] = dict.fromkeys(steps, 0)
     people: set[str] = set()
     persons: dict[str, bool] = {}  # few actors, many events
+    gitops: list[tuple[str, int | None, dict[str, Any]]] = []
     collector = picture.Collector(drills)
     for e in events:
         kind, actor, rid = e.kind, e.actor, e.rollback_id
@@ -248,6 +250,8 @@ def analyse(
                     "permalink": data.get("permalink"),
                 }
             )
+        elif kind.startswith("gitops."):  # few: a pause and its resume per rollback
+            gitops.append((kind, rid, _data(e)))
         if rid and rid in steps and kind.startswith(_STEP_KINDS):
             step_counts[rid] += 1
             if step_counts[rid] <= STEP_LIMIT + 1:  # one more: the last one's duration
@@ -311,7 +315,7 @@ def analyse(
         "rollbacks": [_rollback(r, steps[r.id], step_counts[r.id], who) for r in rollbacks],
         "notes": notes,
         "people": [who(p) for p in sorted(people)],
-        "follow_ups": [],
+        "follow_ups": follow_ups(gitops),
     }
     marks = collector.marks(
         first_human=first_human, mitigated=mitigated, resolved=resolved, name_of=name_of
@@ -536,6 +540,7 @@ def iter_markdown(pm: Postmortem) -> Iterator[str]:
         "- What went well:",
         "- [ ] Root cause",
         "- [ ] Fix forward or revert in Git",
+        *(f"- [ ] {_cell(item)}" for item in head["follow_ups"]),
         "",
         "## Timeline",
         "",

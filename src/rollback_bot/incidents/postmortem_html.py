@@ -88,7 +88,9 @@ def iter_html(pm: Postmortem) -> Iterator[str]:
         '<h2 id="follow-ups">What went wrong / follow-ups</h2>',
         "<p><em>To be filled in by the team.</em></p>",
         "<ul><li>What went wrong:</li><li>What went well:</li>",
-        "<li>&#9744; Root cause</li><li>&#9744; Fix forward or revert in Git</li></ul>",
+        "<li>&#9744; Root cause</li><li>&#9744; Fix forward or revert in Git</li>"
+        + "".join(f"<li>&#9744; {_e(item)}</li>" for item in head["follow_ups"])
+        + "</ul>",
         '<h2 id="timeline">Timeline</h2>',
         "<table><thead><tr><th>Time (UTC)</th><th>Actor</th><th>Event</th><th>Rollback</th>"
         "<th>Summary</th></tr></thead><tbody>",

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.gitops import Owner
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.kube.revisions import read_deployment
+from rollback_bot.rollbacks.gitops_follow_ups import resume_command
 from rollback_bot.rollbacks.model import Reply
 from rollback_bot.rollbacks.policies import Principal, may_operate
 from rollback_bot.storage.models import Rollback
@@ -48,10 +49,6 @@ PAUSING, PAUSED, DRILLED, NOT_NEEDED, RESUMED = (
     "resumed",
 )
 WHO_MAY_RESUME = "the service's requesters and approvers"
-
-
-def resume_command(rollback_id: int) -> str:
-    return f"/rollback resume-gitops {rid(rollback_id)}"
 
 
 def _declared(service: Service) -> tuple[str, str] | None:
@@ -338,18 +335,3 @@ class GitOpsService:
         return Reply.success(
             f"{owner.label} resumed: it reconciles from Git again.", rollback_id=rollback_id
         )
-
-
-def follow_ups(events: Iterable[tuple[str, int | None, dict[str, Any]]]) -> list[str]:
-    """The postmortem's GitOps follow-ups: every pause not resumed yet, from the timeline's
-    (kind, rollback id, data) in order. For the export to list under "Follow-ups"."""
-    open_pauses: dict[int, str] = {}
-    for kind, rollback_id, data in events:
-        if rollback_id is None:
-            continue
-        if kind == TimelineKind.GITOPS_PAUSED and data.get("follow_up"):
-            command = data.get("resume_command") or resume_command(rollback_id)
-            open_pauses[rollback_id] = f"{data['follow_up']}: `{command}`"
-        elif kind == TimelineKind.GITOPS_RESUMED:
-            open_pauses.pop(rollback_id, None)
-    return list(open_pauses.values())
