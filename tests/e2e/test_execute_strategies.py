@@ -196,6 +196,9 @@ def test_flag_kill_switch_turns_the_flag_off_and_one_click_undoes_it(
     wait_state(stack, rollback_id, "done")
     cm = stack.kube.get("configmaps", NS, "api-flags") or {}
     assert cm["data"] == {"NEW_PRICING": "false", "OTHER": "1"}
+    # kubectl describe shows which rollback flipped it and who asked.
+    cause = cm["metadata"]["annotations"]["kubernetes.io/change-cause"]
+    assert f"R-{rollback_id}" in cause and ALICE in cause
 
     click(stack, action_ids.UNDO_FLAG)
     undo = wait_until(lambda: (latest_rollback_id(stack) or 0) > rollback_id, timeout=WAIT)
@@ -203,3 +206,4 @@ def test_flag_kill_switch_turns_the_flag_off_and_one_click_undoes_it(
     wait_state(stack, rollback_id + 1, "done")
     cm = stack.kube.get("configmaps", NS, "api-flags") or {}
     assert cm["data"] == {"NEW_PRICING": "true", "OTHER": "1"}
+    assert f"R-{rollback_id + 1}" in cm["metadata"]["annotations"]["kubernetes.io/change-cause"]

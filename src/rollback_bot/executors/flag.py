@@ -21,6 +21,7 @@ from typing import Any
 from rollback_bot.catalog import Flag, Service
 from rollback_bot.executors.bluegreen import dry_run, guarded_write
 from rollback_bot.kube.client import MERGE_PATCH, KubeApis
+from rollback_bot.kube.events import CHANGE_CAUSE
 from rollback_bot.kube.model import Actor, Change, ExecutionError
 
 
@@ -43,10 +44,20 @@ class FlagSwitch:
     def __init__(self, apis: KubeApis) -> None:
         self._apis = apis
 
-    def flip(self, service: Service, flag_name: str, *, actor: Actor, drill: bool) -> FlagChange:
+    def flip(
+        self,
+        service: Service,
+        flag_name: str,
+        *,
+        actor: Actor,
+        drill: bool,
+        cause: str | None = None,
+    ) -> FlagChange:
         """Set the flag to its catalog ``off`` value."""
         flag = _flag(service, flag_name)
-        return self._set(service, flag, flag.off, actor=actor, drill=drill, verb="turned off")
+        return self._set(
+            service, flag, flag.off, actor=actor, drill=drill, verb="turned off", cause=cause
+        )
 
     def undo(
         self,
@@ -56,10 +67,13 @@ class FlagSwitch:
         *,
         actor: Actor,
         drill: bool,
+        cause: str | None = None,
     ) -> FlagChange:
         """Put back ``old_value`` (the ``old`` of the flip being undone)."""
         flag = _flag(service, flag_name)
-        return self._set(service, flag, old_value, actor=actor, drill=drill, verb="restored")
+        return self._set(
+            service, flag, old_value, actor=actor, drill=drill, verb="restored", cause=cause
+        )
 
     def current(self, service: Service, flag_name: str) -> str | None:
         """The flag's value now (plain value, or flagd ``defaultVariant``)."""
@@ -81,7 +95,10 @@ class FlagSwitch:
         actor: Actor,
         drill: bool,
         verb: str,
+        cause: str | None = None,
     ) -> FlagChange:
+        """Write the flag; ``cause`` (the rollback's change-cause) goes on the ConfigMap, so
+        ``kubectl describe`` shows which rollback flipped it, and who asked."""
         ns = service.namespace
         writer = self._apis.for_actor(actor)
 
@@ -97,12 +114,12 @@ class FlagSwitch:
             if old == value:
                 return FlagChange(old, value, None)
             new_text = _write_value(flag, ns, data, value)
-            patch = {
-                "metadata": {
-                    "resourceVersion": cm.metadata.resource_version if cm.metadata else None
-                },
-                "data": {flag.key: new_text},
+            meta: dict[str, Any] = {
+                "resourceVersion": cm.metadata.resource_version if cm.metadata else None
             }
+            if cause:
+                meta["annotations"] = {CHANGE_CAUSE: cause}
+            patch = {"metadata": meta, "data": {flag.key: new_text}}
             writer.core.patch_namespaced_config_map(
                 flag.configmap, ns, patch, dry_run=dry_run(drill), _content_type=MERGE_PATCH
             )

@@ -58,10 +58,13 @@ class FlagExecutor:
     ) -> StepResult:
         flag = str(plan.detail["flag"])
         restore = plan.detail.get("restore", OFF)
+        cause = plan.detail.get("change_cause")
         if restore == OFF:
-            change = self._switch.flip(service, flag, actor=actor, drill=drill)
+            change = self._switch.flip(service, flag, actor=actor, drill=drill, cause=cause)
         else:
-            change = self._switch.undo(service, flag, restore, actor=actor, drill=drill)
+            change = self._switch.undo(
+                service, flag, restore, actor=actor, drill=drill, cause=cause
+            )
         if change.change is None:
             return StepResult(step, True, (), f"flag {flag} already {change.new}", noop=True)
         return StepResult(
