@@ -111,10 +111,11 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
     ).stdout
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"]
 
-    # The thread says it is done.
+    # The thread says it as a person would: who approved and what happens, then the result.
     stack.services.outbox.flush(timeout=10)
-    thread = stack.slack.thread(CHANNEL, request["ts"])
-    assert any("done" in m["text"].lower() or "mitigated" in m["text"].lower() for m in thread)
+    said = [m["text"] for m in stack.slack.thread(CHANNEL, request["ts"])]
+    assert any(f"<@{BOB}> approved; rolling back checkout to revision 1" in t for t in said), said
+    assert any("checkout (production) rolled back to revision 1" in t for t in said), said
 
     # The timeline, with actors, and the postmortem.
     with stack.services.uow(read_only=True) as uow:
