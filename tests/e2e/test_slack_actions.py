@@ -25,8 +25,8 @@ from tests.e2e.test_slack_commands import (
     message_with,
     request_via_command,
     state_of,
-    told,
     wait_state,
+    wait_told,
 )
 
 
@@ -84,7 +84,9 @@ def test_rollback_message_buttons_and_destructive_confirmation(stack: LoopbackSt
     assert abort is not None and "confirm" in abort  # destructive: asks first
     text = message["text"] + json.dumps(message["blocks"])
     assert "registry.local/checkout:v1" in text and "registry.local/checkout:v2" in text
-    assert "within 30 min" in told(stack, ALICE)  # the approval window is stated
+    # The approval window is stated to the requester (an answer that may land after the
+    # message: approvals go out first).
+    assert "within 30 min" in wait_told(stack, ALICE, "within 30 min")
 
 
 def test_deny_button_opens_a_modal_and_requires_a_reason(stack: LoopbackStack) -> None:
