@@ -13,16 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import Plan, StepResult
+from rollback_bot.executors.base import Plan, StepResult, moved_off_target
 from rollback_bot.kube import argo_rollouts as ar
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, Change, SnapshotRecord, Verification
+from rollback_bot.kube.revisions import images_of
 
 STRATEGY = "rollout"
 
 
 def _images(template: dict[str, Any]) -> list[str]:
-    return [str(c.get("image")) for c in (template.get("spec") or {}).get("containers") or []]
+    return list(images_of(template))
 
 
 def _hash(obj: dict[str, Any]) -> str | None:
@@ -119,14 +120,10 @@ class RolloutExecutor:
             return Verification(True, True, "drill: nothing was changed, nothing to verify")
         name = self._name(service)
         rollout = ar.read_rollout(self.apis, service.namespace, name)
-        images = _images(rollout["spec"].get("template") or {})
-        if images != plan.detail.get("target_images"):
-            return Verification(
-                False,
-                True,
-                f"rollout {service.namespace}/{name} no longer runs the target revision: "
-                f"images are {', '.join(images)} (changed again after the rollback?)",
-            )
+        where = f"rollout {service.namespace}/{name}"
+        moved = moved_off_target(plan, rollout["spec"].get("template") or {}, where)
+        if moved is not None:
+            return moved
         status = rollout.get("status") or {}
         target = plan.detail.get("target_template_hash")
         phase = status.get("phase") or "Unknown"

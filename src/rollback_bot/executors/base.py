@@ -9,13 +9,14 @@ re-reads the cluster and re-decides instead of replaying blindly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import TypeAdapter
 
 from rollback_bot.kube.model import Actor, Change, SnapshotRecord, Verification
+from rollback_bot.kube.revisions import images_of
 
 if TYPE_CHECKING:
     from rollback_bot.catalog import Service
@@ -49,6 +50,25 @@ class Plan:
 # pydantic reads and writes the stdlib dataclass as it is declared, so the stored JSON
 # follows the fields without a hand-kept list of them.
 _PLAN_JSON: TypeAdapter[Plan] = TypeAdapter(Plan)
+
+
+def moved_off_target(plan: Plan, template: Mapping[str, Any], where: str) -> Verification | None:
+    """A failed verification when ``template`` no longer runs the plan's target images.
+
+    Every workload executor asks this before reading the rollout's status: a healthy rollout
+    proves nothing when someone deployed again after the rollback. ``None`` means the images
+    are the target's (or the plan recorded none to compare with).
+    """
+    wanted = plan.detail.get("target_images")
+    images = list(images_of(template))
+    if wanted is None or images == list(wanted):
+        return None
+    return Verification(
+        False,
+        True,
+        f"{where} no longer runs the target revision: images are {', '.join(images)} "
+        "(changed again after the rollback?)",
+    )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
+from rollback_bot.executors.base import Plan, SnapshotStore, StepResult, moved_off_target
 from rollback_bot.executors.undo import (
     Situation,
     checkpoint_for,
@@ -359,13 +359,7 @@ class InstantExecutor:
         deployment = read_deployment(self.apis, service.namespace, service.deployment)
         if drill:
             return Verification(True, True, "drill: nothing was changed, nothing to verify")
-        images = list(images_of(deployment["spec"]["template"]))
-        wanted = plan.detail.get("target_images")
-        if wanted is not None and images != list(wanted):
-            return Verification(
-                False,
-                True,
-                f"deployment {service.namespace}/{service.deployment} no longer runs the target "
-                f"revision: images are {', '.join(images)} (changed again after the rollback?)",
-            )
+        moved = moved_off_target(plan, deployment["spec"]["template"], service.target_ref)
+        if moved is not None:
+            return moved
         return rollout_status(deployment)

@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from rollback_bot.catalog import Service
-from rollback_bot.executors.base import Plan, SnapshotStore, StepResult
+from rollback_bot.executors.base import Plan, SnapshotStore, StepResult, moved_off_target
 from rollback_bot.kube.client import KubeApis, explain, is_retryable_status
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.kube.revisions import Revision, images_of, same_template
@@ -210,13 +210,7 @@ class WorkloadExecutor:
         workload = read_workload(self.apis, self.kind, service.namespace, service.target_name)
         if drill:
             return Verification(True, True, "drill: nothing was changed, nothing to verify")
-        images = list(images_of(workload["spec"]["template"]))
-        wanted = plan.detail.get("target_images")
-        if wanted is not None and images != list(wanted):
-            return Verification(
-                False,
-                True,
-                f"{self._where(service)} no longer runs the target revision: images are "
-                f"{', '.join(images)} (changed again after the rollback?)",
-            )
+        moved = moved_off_target(plan, workload["spec"]["template"], self._where(service))
+        if moved is not None:
+            return moved
         return workload_status(self.kind, workload)
