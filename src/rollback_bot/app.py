@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 from pydantic import SecretStr
@@ -220,21 +221,22 @@ def build(
     )
     snapshots = DbSnapshotStore(uow, catalog, clock)
 
-    flag_executor = FlagExecutor(FlagSwitch(kube))
     helm = HelmCli(binary=settings.helm_bin, kubeconfig=settings.kubeconfig)
-    rollout_executor = RolloutExecutor(kube)
-
     routers: dict[str, TargetRouter] = {}
 
-    def make(strategy: str, kind: str, apis: KubeApis) -> Executor:
-        return executor_for_target(strategy, kind=kind, apis=apis, snapshots=snapshots, helm=helm)
+    def make(strategy: str, service: Service, apis: KubeApis) -> Executor:
+        """The executor for the service's target, on the service's cluster."""
+        if strategy == "flag":
+            return FlagExecutor(FlagSwitch(apis))
+        if strategy == ROLLOUT:
+            return RolloutExecutor(apis)
+        # helm talks to the cluster itself: the same kubeconfig context as the client.
+        cli = replace(helm, context=service.cluster) if service.cluster else helm
+        kind = service.target_kind
+        return executor_for_target(strategy, kind=kind, apis=apis, snapshots=snapshots, helm=cli)
 
     def executor(strategy: str) -> Executor:
         """The strategy's executor, sending each service to its target kind and cluster."""
-        if strategy == "flag":
-            return flag_executor
-        if strategy == ROLLOUT:
-            return rollout_executor
         if strategy not in routers:
             routers[strategy] = TargetRouter(strategy, apis_for=clusters.for_service, make=make)
         return routers[strategy]
@@ -242,16 +244,21 @@ def build(
     def planner(service: Service, spec: RequestSpec) -> Plan:
         plan = revision_planner(service, spec)
         # Argo CD / Flux: who reconciles it, and the pause the rollback makes (or a refusal).
-        return plan if spec.flag is not None else with_gitops(plan, service, kube)
+        return (
+            plan
+            if spec.flag is not None
+            else with_gitops(plan, service, clusters.for_service(service))
+        )
 
     def revision_planner(service: Service, spec: RequestSpec) -> Plan:
         presenter.revisions.forget(service.name)
         if spec.flag is not None:
             restore = OFF if spec.flag_restore is None else spec.flag_restore
-            return flag_executor.plan_flag(service, spec.flag, restore=restore)
+            switch = FlagExecutor(FlagSwitch(clusters.for_service(service)))
+            return switch.plan_flag(service, spec.flag, restore=restore)
         if service.rollout:  # an Argo Rollout: abort and undo, whatever the strategy says
             to = spec.to_revision if isinstance(spec.to_revision, int) else None
-            return rollout_executor.plan(service, to_revision=to)
+            return executor(ROLLOUT).plan(service, to_revision=to)
         strategy = spec.strategy or service.strategy
         if (refused := strategy_refusal(service, strategy)) is not None:
             raise refused
@@ -289,7 +296,7 @@ def build(
         snapshots=snapshots,
         mitigate=incident_lifecycle.mitigate,
         events=EventRecorder(kube, by_cluster=clusters.get),
-        gitops=GitOpsPauser(kube),
+        gitops=GitOpsPauser(kube, apis_for=clusters.for_service),
     )
     rollbacks = runner.rollbacks
     automation = Automation(rollbacks=rollbacks, suggestions=notifier, uow=uow)
@@ -337,7 +344,13 @@ def build(
         ),
         flags=FlagService(rollbacks=rollbacks, uow=uow),
         gitops=GitOpsService(
-            catalog=catalog, uow=uow, clock=clock, apis=kube, rollbacks=rollbacks, notifier=notifier
+            catalog=catalog,
+            uow=uow,
+            clock=clock,
+            apis=kube,
+            rollbacks=rollbacks,
+            notifier=notifier,
+            apis_for=clusters.for_service,
         ),
         marks=ReleaseMarks(uow=uow, clock=clock, targets=targets, principal=rollbacks.principal),
         incidents=incident_lifecycle.Incidents(

@@ -9,6 +9,7 @@ one API server goes away ``/readyz`` names that cluster.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,7 +68,15 @@ def _service(name: str, cluster: str) -> dict[str, Any]:
     }
 
 
-CATALOG = {"services": [_service("checkout-west", "west"), _service("checkout-east", "east")]}
+PRICING_EAST = {
+    **_service("pricing-east", "east"),
+    "deployment": "pricing",
+    "environment": "staging",  # no second person: the flip itself is what is tested
+    "flags": [{"name": "new-pricing", "configmap": "pricing-flags", "key": "NEW_PRICING"}],
+}
+CATALOG = {
+    "services": [_service("checkout-west", "west"), _service("checkout-east", "east"), PRICING_EAST]
+}
 
 
 class TwoClusterStack(LoopbackStack):
@@ -175,6 +184,36 @@ def test_services_on_two_clusters_are_rolled_back_side_by_side(
     )
     assert "checkout-east (production @east)" in said
     assert "checkout-west (production @west)" in said
+
+
+def test_a_kill_switch_flips_the_flag_on_the_services_own_cluster(
+    stack: TwoClusterStack, east: KubeEmulator
+) -> None:
+    flags = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pricing-flags"}}
+    for apis in (stack.apis(), KubeApis(east.api_client())):
+        with contextlib.suppress(k8s.ApiException):  # west's may exist already
+            apis.core.create_namespace({"metadata": {"name": NS}})  # type: ignore[arg-type]
+        # The same ConfigMap on both clusters: only east's may change.
+        data = {**flags, "data": {"NEW_PRICING": "true"}}
+        apis.core.create_namespaced_config_map(NS, data)  # type: ignore[arg-type]
+    east_apis = KubeApis(east.api_client())
+    east_apis.apps.create_namespaced_deployment(  # type: ignore[arg-type]
+        NS, deployment_manifest("pricing", "registry.local/pricing:v1")
+    )
+    before = latest_rollback_id(stack) or 0
+    reply = stack.driver.command("flag pricing-east new-pricing", user_id=ALICE, channel_id=CHANNEL)
+    assert reply.status_code == 200
+    wait_until(lambda: (latest_rollback_id(stack) or 0) > before, timeout=20)
+    rollback_id = latest_rollback_id(stack)
+    assert rollback_id is not None
+    wait_state(stack, rollback_id, "done")
+    on_east = east.get("configmaps", NS, "pricing-flags") or {}
+    on_west = stack.kube.get("configmaps", NS, "pricing-flags") or {}
+    assert on_east["data"] == {"NEW_PRICING": "false"}
+    assert on_west["data"] == {"NEW_PRICING": "true"}
+    assert not [
+        a for a in stack.kube.audit if a.get("name") == "pricing-flags" and a.get("verb") == "patch"
+    ]
 
 
 def test_readyz_names_the_cluster_that_is_down(stack: TwoClusterStack, east: KubeEmulator) -> None:

@@ -4,7 +4,8 @@ The runner asks for an executor by strategy name alone; which code rolls a servi
 also depends on what the service is (a Deployment, a StatefulSet, a DaemonSet: its
 ``target_kind``) and where it runs (its ``cluster``). ``TargetRouter`` keeps that choice
 in one place: every call names the service, so it builds the executor for that kind with
-that cluster's client.
+that cluster's client (a kill switch's ConfigMap, an Argo Rollout and a Helm release
+included: each is rolled back on the service's own cluster, never the default one).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from rollback_bot.executors.base import Executor, Plan, StepResult
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, SnapshotRecord, Verification
 
-#: (strategy, target kind, the cluster's client) -> the executor
-Factory = Callable[[str, str, KubeApis], Executor]
+#: (strategy, the service, its cluster's client) -> the executor
+Factory = Callable[[str, Service, KubeApis], Executor]
 
 
 class TargetRouter:
@@ -32,7 +33,7 @@ class TargetRouter:
     def executor(self, service: Service) -> Executor:
         """A fresh executor per call, as the runner always had: executors keep per-attempt
         state (retry budgets), which must not leak from one step or rollback to the next."""
-        return self._make(self.strategy, service.target_kind, self._apis_for(service))
+        return self._make(self.strategy, service, self._apis_for(service))
 
     def plan(self, service: Service, *, to_revision: int | None = None) -> Plan:
         """The kind's plan; a service on a named cluster says which, first."""

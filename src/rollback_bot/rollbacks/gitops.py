@@ -166,10 +166,16 @@ def paused_owner(row: Rollback) -> Owner | None:
 class GitOpsPauser:
     """The runner's pause step, before the rollback's first write."""
 
-    def __init__(self, apis: KubeApis) -> None:
+    def __init__(
+        self, apis: KubeApis, *, apis_for: Callable[[Service], KubeApis] | None = None
+    ) -> None:
         self._apis = apis
+        # A service on a named cluster is paused there: its GitOps owner lives beside it.
+        self._apis_for = apis_for
 
-    def before_first_write(self, row: Rollback, writer: Recorder, actor: Actor) -> str | None:
+    def before_first_write(
+        self, row: Rollback, writer: Recorder, actor: Actor, service: Service | None = None
+    ) -> str | None:
         """Pause reconciliation if the plan says so and it is not done yet; a thread line."""
         found = planned_owner(row)
         if found is None or not found[1]:
@@ -178,7 +184,8 @@ class GitOpsPauser:
         state = pause_state(row)
         if state.get("state") in (PAUSED, DRILLED, NOT_NEEDED, RESUMED):
             return None
-        apis = self._apis.for_actor(actor)
+        cluster = self._apis_for(service) if service and self._apis_for else self._apis
+        apis = cluster.for_actor(actor)
         data: dict[str, Any] = {"owner": owner.to_dict()}
         if row.drill:
             previous, change = kube_gitops.pause(apis, owner, dry_run=True)
@@ -275,11 +282,13 @@ class GitOpsService:
         apis: KubeApis,
         rollbacks: Writer,
         notifier: Notifier,
+        apis_for: Callable[[Service], KubeApis] | None = None,
     ) -> None:
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
         self._apis = apis
+        self._apis_for = apis_for
         self._rollbacks = rollbacks
         self._notifier = notifier
 
@@ -311,7 +320,8 @@ class GitOpsService:
                 else "this rollback paused no reconciliation"
             )
             return Reply.refused(f"Nothing to resume for {rid(rollback_id)}: {why}.")
-        apis = self._apis.for_actor(self._rollbacks.actor(service, user))
+        cluster = self._apis_for(service) if self._apis_for else self._apis
+        apis = cluster.for_actor(self._rollbacks.actor(service, user))
         try:
             change = kube_gitops.resume(apis, owner, state.get("previous") or {})
         except ExecutionError as exc:

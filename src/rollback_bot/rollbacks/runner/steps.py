@@ -311,7 +311,9 @@ class Steps:
         if self._gitops is None or row.step != 0:
             return True
         try:
-            line = self._gitops.before_first_write(row, self._rollbacks, self._actor(row, service))
+            line = self._gitops.before_first_write(
+                row, self._rollbacks, self._actor(row, service), service
+            )
         except ExecutionError as exc:
             self._retry_or_give_up(row, JobKind.STEP, exc)
             return False
