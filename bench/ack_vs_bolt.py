@@ -57,7 +57,7 @@ from bench.ack_latency import (
 )
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.slack.ui.values import button_value
-from sandbox.slack import SlackDriver, sign_request
+from sandbox.slack import SlackDriver, SlackStandIn, sign_request
 from sandbox.stack import SIGNING_SECRET, LoopbackStack, wait_until
 
 TARGET_RATIO = 0.7
@@ -180,6 +180,8 @@ class Segment:
     elapsed: float
     cpu: float
     load: float
+    drain: float = 0.0  # seconds after the last ack until the work behind the acks was done
+    cpu_with_work: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -197,7 +199,15 @@ def segment(
     batch: list[Request],
     args: argparse.Namespace,
     rate: float = 0.0,
+    standin: SlackStandIn | None = None,
 ) -> Segment:
+    """One run against one side; with ``standin``, also waits for the work behind the acks.
+
+    Each Approve click is answered after its ack with an ephemeral message; the run's work
+    is done when the stand-in has them all, so work left over does not spill into (and
+    slow) the next run, and the CPU it cost is counted.
+    """
+    told = len(standin.calls_for("chat.postEphemeral")) if standin else 0
     cpu = cpu_seconds(pid)
     send = run_load if args.threads else run_load_async
     future = load.submit(
@@ -207,7 +217,18 @@ def segment(
     bad = [s for s in samples if s.status != 200]
     if bad:
         raise RuntimeError(f"{side}: {len(bad)} answers were not 200 (first: {bad[0].status})")
-    return Segment(side, samples, elapsed, cpu_seconds(pid) - cpu, load_average())
+    seg = Segment(side, samples, elapsed, cpu_seconds(pid) - cpu, load_average())
+    if standin is not None:
+        clicks = sum(s.kind.startswith("click") for s in samples)
+        ended = time.perf_counter()
+        wait_until(
+            lambda: len(standin.calls_for("chat.postEphemeral")) >= told + clicks,
+            timeout=120,
+            interval=0.01,
+        )
+        seg.drain = time.perf_counter() - ended
+        seg.cpu_with_work = cpu_seconds(pid) - cpu
+    return seg
 
 
 def line(seg: Segment) -> str:
@@ -217,6 +238,11 @@ def line(seg: Segment) -> str:
         f"  {seg.side:18} {len(seg.samples):>5} {seg.throughput:>7.0f}/s "
         f"{seg.ms(50):>6.1f} {seg.ms(90):>6.1f} {seg.ms(99):>6.1f} {top:>6.1f}"
         f"   {per:>5.2f} ms   {seg.load:>5.2f}"
+        + (
+            f"   +{seg.drain:.2f} s, {seg.cpu_with_work / len(seg.samples) * 1000:.2f} ms"
+            if seg.cpu_with_work
+            else ""
+        )
     )
 
 
@@ -257,15 +283,20 @@ def _run(args: argparse.Namespace, sides: dict[str, tuple[str, int]], driver: Sl
         f"load average {load_average():.2f} at the start, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
+
+    def work(side: str) -> SlackStandIn | None:
+        return driver.standin if side == SERVE else None
+
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as load:
         for side, (url, pid) in sides.items():
-            segment(load, side, url, pid, build(driver, args.warmup), args)
+            segment(load, side, url, pid, build(driver, args.warmup), args, 0.0, work(side))
         print(f"\n{args.concurrency} clients back to back, {args.rounds} rounds alternating")
         print(HEADER)
         by_side: dict[str, list[Segment]] = {SERVE: [], BASELINE: []}
         for _, side in alternate(args.rounds):
             url, pid = sides[side]
-            seg = segment(load, side, url, pid, build(driver, args.requests), args)
+            batch = build(driver, args.requests)
+            seg = segment(load, side, url, pid, batch, args, 0.0, work(side))
             by_side[side].append(seg)
             print(line(seg), flush=True)
         if args.rounds:
@@ -290,7 +321,8 @@ def _run(args: argparse.Namespace, sides: dict[str, tuple[str, int]], driver: Sl
             rated: dict[str, list[Segment]] = {SERVE: [], BASELINE: []}
             for _, side in alternate(args.rate_rounds):
                 url, pid = sides[side]
-                seg = segment(load, side, url, pid, build(driver, count), args, args.rate)
+                batch = build(driver, count)
+                seg = segment(load, side, url, pid, batch, args, args.rate, work(side))
                 rated[side].append(seg)
                 print(line(seg), flush=True)
             for side, segs in rated.items():
@@ -326,7 +358,7 @@ def _profile(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1.0)
-    seg = segment(load, SERVE, url, pid, build(driver, args.requests), args)
+    seg = segment(load, SERVE, url, pid, build(driver, args.requests), args, 0.0, driver.standin)
     record.send_signal(2)
     record.wait(timeout=60)
     print(f"\nprofiled run (py-spy, 200 Hz, the thread holding the GIL)\n{HEADER}\n{line(seg)}")

@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 from rollback_bot.logs import quiet_bolt_rejections
 from rollback_bot.services import Services
 from rollback_bot.slack.identity import BotIdentity
+from rollback_bot.storage.repositories.idempotency import claim_alone
 from rollback_bot.web.listeners import actions, commands, shortcuts, views
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,8 @@ class ClaimingLazyRunner(ThreadLazyListenerRunner):
 
     def _claim(self, key: str) -> bool:
         try:
-            with self._serial, self._services.uow() as uow:
-                fresh = uow.idempotency.claim(key=key)
-                uow.commit()
+            with self._serial:
+                fresh = claim_alone(self._services.engine, key=key)
         except Exception:
             # The delivery was acknowledged: doing the work (which answers the person, also
             # when the database fails it) beats dropping it for want of the claim.
