@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from sqlalchemy import Engine
+
 from rollback_bot.storage import db
 from rollback_bot.storage.housekeeping import IdempotencyPurge
+from rollback_bot.storage.repositories.idempotency import claim_alone
 from tests.storage.builders import T0, at
 from tests.storage.concurrency import race
 
@@ -80,3 +83,16 @@ def test_the_purge_runs_at_start_and_stops_promptly(uow: db.UnitOfWorkFactory) -
 def _claim_is_free(uow: db.UnitOfWorkFactory, key: str) -> bool:
     with uow() as u:
         return u.idempotency.claim(key=key, at=T0)  # rolled back: only a probe
+
+
+def test_a_claim_in_its_own_transaction_shares_the_keys_and_has_one_winner(
+    engine: Engine, uow: db.UnitOfWorkFactory
+) -> None:
+    assert claim_alone(engine, key="slack:T1", at=T0) is True
+    assert claim_alone(engine, key="slack:T1", at=T0) is False
+    assert _claim(uow, "slack:T1") is False  # the unit-of-work claim sees it
+    assert _claim(uow, "slack:T2") is True
+    assert claim_alone(engine, key="slack:T2") is False
+
+    outcomes = race(lambda _i: claim_alone(engine, key="slack:retried"))
+    assert sorted(outcomes, key=str) == [False] * (len(outcomes) - 1) + [True], outcomes

@@ -71,10 +71,12 @@ class EventRecorder:
         at: datetime,
         warning: bool = False,
         cluster: str | None = None,
+        uid: str | None = None,
     ) -> bool:
+        """``uid``: the object's, when the caller has just read it (else it is looked up)."""
         apis = self.by_cluster(cluster) if self.by_cluster is not None else self.apis
         api_version = "apps/v1" if kind in _APPS_KINDS else "v1"
-        uid = self._uid(apis, namespace, kind, name)
+        uid = uid or self._uid(apis, namespace, kind, name)
         stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         body: Any = {
             "apiVersion": "v1",

@@ -209,14 +209,19 @@ class RollbackService(RollbackWriter):
 
     # -- moves by people -----------------------------------------------------
     def approve(self, rollback_id: int, user: str) -> Reply:
-        withdrawn = self.withdraw_if_moved(rollback_id)
+        # One read for the checks before the write transaction (which reads it again, under
+        # the lock): whether it exists, drifted or expired, and who the approver is there.
+        row = self._read(rollback_id)
+        if row is None:
+            return Reply.refused(f"There is no rollback {rid(rollback_id)}.")
+        withdrawn = self._withdraw_if_moved(row)
         if withdrawn is not None:
             return Reply.refused(
                 f"Cannot approve {rid(rollback_id)}: {withdrawn}. It was withdrawn; "
                 "request again to see the new plan.",
                 rollback_id=rollback_id,
             )
-        expired = self.expire_if_stale(rollback_id)
+        expired = self._expire_if_stale(row)
         if expired is not None:
             why = expired_why(expired)
             self.refuse(
@@ -250,7 +255,8 @@ class RollbackService(RollbackWriter):
                 1 for a in uow.approvals.list_for(rollback_id=row.id) if a.decision == "approve"
             )
 
-        return self._move(rollback_id, Move.APPROVE, user, check=check, record=record)
+        who = self._principal_of(row, user)
+        return self._move(rollback_id, Move.APPROVE, user, check=check, record=record, who=who)
 
     def deny(self, rollback_id: int, user: str, reason: str) -> Reply:
         if not reason.strip():
@@ -298,12 +304,14 @@ class RollbackService(RollbackWriter):
         check: Callable[[UnitOfWork, Service, Rollback, Principal], Verdict],
         record: Callable[[UnitOfWork, Rollback], int] | None = None,
         note: str = "",
+        who: Principal | None = None,
     ) -> Reply:
         now = self._clock.now()
         verb = move.value.replace("_", " ")
         # Group membership may ask Slack: do it before the write transaction, which on
         # SQLite holds the database's write lock until it ends.
-        who = self._principal_for(rollback_id, user)
+        if who is None:
+            who = self._principal_for(rollback_id, user)
         with log_context(rollback=rollback_id), self._uow() as uow:
             row = uow.rollbacks.get(id=rollback_id)
             if row is None:
@@ -383,9 +391,14 @@ class RollbackService(RollbackWriter):
             rollback_id=row.id,
         )
 
-    def _principal_for(self, rollback_id: int, user: str) -> Principal:
+    def _read(self, rollback_id: int) -> Rollback | None:
         with self._uow(read_only=True) as uow:
-            row = uow.rollbacks.get(id=rollback_id)
+            return uow.rollbacks.get(id=rollback_id)
+
+    def _principal_for(self, rollback_id: int, user: str) -> Principal:
+        return self._principal_of(self._read(rollback_id), user)
+
+    def _principal_of(self, row: Rollback | None, user: str) -> Principal:
         service = self._catalog.service(row.service) if row else None
         return self.principal(service, user) if service else Principal(user)
 
@@ -400,17 +413,19 @@ class RollbackService(RollbackWriter):
         someone acts, so an expired request is never approvable and never
         holds the service's one active slot against a fresh request.
         """
-        with self._uow(read_only=True) as uow:
-            row = uow.rollbacks.get(id=rollback_id)
-            service = self._catalog.service(row.service) if row else None
-            stale = (
-                row is not None
-                and service is not None
-                and row.state == State.REQUESTED
-                and self._expired(service, row)
-            )
-        if not stale or service is None:
+        return self._expire_if_stale(self._read(rollback_id))
+
+    def _expire_if_stale(self, row: Rollback | None) -> Service | None:
+        service = self._catalog.service(row.service) if row else None
+        stale = (
+            row is not None
+            and service is not None
+            and row.state == State.REQUESTED
+            and self._expired(service, row)
+        )
+        if not stale or row is None or service is None:
             return None
+        rollback_id = row.id
         self.system_move(
             rollback_id,
             Move.ABORT,
@@ -422,10 +437,12 @@ class RollbackService(RollbackWriter):
 
     def withdraw_if_moved(self, rollback_id: int) -> str | None:
         """End a request whose service no longer runs what the requester saw; why, if so."""
-        with self._uow(read_only=True) as uow:
-            row = uow.rollbacks.get(id=rollback_id)
+        return self._withdraw_if_moved(self._read(rollback_id))
+
+    def _withdraw_if_moved(self, row: Rollback | None) -> str | None:
         if row is None or row.state != State.REQUESTED or row.strategy == "flag":
             return None
+        rollback_id = row.id
         seen = Seen(row.from_revision, row.from_image)
         spec = RequestSpec(
             service=row.service,

@@ -2,8 +2,11 @@
 
 Bolt verifies every request's signature and timestamp (older than 5 minutes
 is refused). Slack retries a request it believes timed out, with the same
-``trigger_id``; claiming that id once in the database makes the retry a no-op
-whichever process or thread receives it.
+``trigger_id``; claiming that id once in the database makes the retry's work a
+no-op whichever process or thread receives it. The claim is made by the lazy
+work, after the acknowledgement: acknowledgements only parse and answer (a
+second one says the same as the first), so an ack never waits for a database
+write, and a command answered in its ack (help, a parse error) writes nothing.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
+from slack_bolt.lazy_listener.internals import build_runnable_function
+from slack_bolt.lazy_listener.thread_runner import ThreadLazyListenerRunner
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from rollback_bot.logs import quiet_bolt_rejections
 from rollback_bot.services import Services
 from rollback_bot.slack.identity import BotIdentity
+from rollback_bot.storage.repositories.idempotency import claim_alone
 from rollback_bot.web.listeners import actions, commands, shortcuts, views
 
 log = logging.getLogger(__name__)
@@ -30,27 +36,48 @@ log = logging.getLogger(__name__)
 _INTERACTIONS = ("block_actions", "view_submission", "message_action")
 
 
-def _dedupe(services: Services) -> Callable[..., Any]:
-    # SQLite has one writer at a time and makes the others sleep-and-retry with growing
-    # pauses; under a burst of clicks that put hundreds of milliseconds on some
-    # acknowledgements. Queueing this process's claims on a lock wakes each one at once.
-    sqlite = services.engine.dialect.name == "sqlite"
-    serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+def _claim_key(body: dict[str, Any]) -> str | None:
+    key = body.get("trigger_id")
+    if key and (body.get("type") in _INTERACTIONS or "command" in body):
+        return f"slack:{key}"
+    return None
 
-    def middleware(
-        request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
-    ) -> BoltResponse:
-        key = body.get("trigger_id")
-        if key and (body.get("type") in _INTERACTIONS or "command" in body):
-            with serial, services.uow() as uow:
-                fresh = uow.idempotency.claim(key=f"slack:{key}")
-                uow.commit()
-            if not fresh:
-                log.info("duplicate Slack delivery of %s ignored", key)
-                return BoltResponse(status=200, body="")
-        return next()
 
-    return middleware
+class ClaimingLazyRunner(ThreadLazyListenerRunner):
+    """Runs a listener's lazy work once per Slack delivery: the first to claim it does it.
+
+    Each listener has one lazy function, so the delivery's ``trigger_id`` is its key.
+    """
+
+    def __init__(self, app: App, services: Services) -> None:
+        super().__init__(logger=app.logger, executor=app.listener_runner.listener_executor)
+        self._services = services
+        # SQLite has one writer at a time and makes the others sleep-and-retry with growing
+        # pauses; queueing this process's claims on a lock wakes each one at once.
+        sqlite = services.engine.dialect.name == "sqlite"
+        self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+
+    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        work = build_runnable_function(func=function, logger=self.logger, request=request)
+        key = _claim_key(request.body)
+        self.executor.submit(work if key is None else lambda: self._once(key, work))
+
+    def _once(self, key: str, work: Callable[[], None]) -> None:
+        if self._claim(key):
+            work()
+        else:
+            log.info("duplicate Slack delivery of %s ignored", key.removeprefix("slack:"))
+
+    def _claim(self, key: str) -> bool:
+        try:
+            with self._serial:
+                fresh = claim_alone(self._services.engine, key=key)
+        except Exception:
+            # The delivery was acknowledged: doing the work (which answers the person, also
+            # when the database fails it) beats dropping it for want of the claim.
+            log.warning("could not claim Slack delivery %s; doing it", key, exc_info=True)
+            return True
+        return fresh
 
 
 def create_bolt_app(services: Services) -> App:
@@ -70,7 +97,7 @@ def create_bolt_app(services: Services) -> App:
         url_verification_enabled=True,
         ignoring_self_events_enabled=False,
     )
-    app.use(_dedupe(services))
+    app.listener_runner.lazy_listener_runner = ClaimingLazyRunner(app, services)
     commands.register(app, services)
     actions.register(app, services)
     views.register(app, services)

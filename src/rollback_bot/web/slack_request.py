@@ -6,6 +6,12 @@ says "payload" (``/rollback note INC-7 the payload service died``) then arrives 
 empty body and is dropped as "Unhandled request". :class:`FormRequest` parses such a body
 as the form it is, also in the copy bolt makes for lazy listeners. The raw body (which
 the signature covers) is untouched.
+
+Bolt hands each lazy listener ``deepcopy(request.to_copyable())``. For an HTTP request the
+copyable is already its own: rebuilt from the raw body and copies of the query and the
+headers; its context holds the standard properties (ids, the token, the per-request Web
+API client) by reference. Deep-copying it again (the Web API client with it) cost more CPU
+than the rest of a click's acknowledgement, so that copy's ``__deepcopy__`` is itself.
 """
 
 from __future__ import annotations
@@ -31,13 +37,28 @@ class FormRequest(BoltRequest):
             self.context = build_context(BoltContext(kwargs.get("context") or {}), form)
 
     def to_copyable(self) -> BoltRequest:
-        return FormRequest(
-            body=self.raw_body if self.mode == "http" else self.body,
-            query=self.query,
-            headers=self.headers,
+        if self.mode != "http":  # Socket Mode: the body is a shared dict; bolt copies it
+            return FormRequest(
+                body=self.body,
+                query=self.query,
+                headers=self.headers,
+                context=self.context.to_copyable(),
+                mode=self.mode,
+            )
+        return _OwnCopy(
+            body=self.raw_body,
+            query={name: list(values) for name, values in self.query.items()},
+            headers={name: list(values) for name, values in self.headers.items()},
             context=self.context.to_copyable(),
             mode=self.mode,
         )
+
+
+class _OwnCopy(FormRequest):
+    """A request rebuilt from its raw parts: nothing in it is shared that a copy would save."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _OwnCopy:
+        return self
 
 
 def bolt_request(req: Request) -> BoltRequest:

@@ -103,7 +103,14 @@ class Steps:
             update=_reset_attempts,
             extra=save,
         )
-        self._trace.event(row, service, STARTED, f"{rid(row.id)} started: {self._trace.cause(row)}")
+        # The snapshot has just read the Deployment: its uid is the Event's, no second read.
+        uids = {
+            ("Deployment", r.name): str(r.body["metadata"]["uid"])
+            for r in records
+            if r.kind == "deployment" and (r.body.get("metadata") or {}).get("uid")
+        }
+        started = f"{rid(row.id)} started: {self._trace.cause(row)}"
+        self._trace.event(row, service, STARTED, started, uids=uids)
         self.step(rollback_id)
 
     def step(self, rollback_id: int) -> None:

@@ -7,7 +7,7 @@ transaction of the step that made it; ``check_line`` words a health check for pe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -51,9 +51,20 @@ class ClusterTrace:
         )
 
     def event(
-        self, row: Rollback, service: Service, reason: str, message: str, *, warning: bool = False
+        self,
+        row: Rollback,
+        service: Service,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+        uids: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
-        """A core/v1 Event on the object the rollback changes; drills change nothing."""
+        """A core/v1 Event on the object the rollback changes; drills change nothing.
+
+        ``uids``: (kind, name) to uid of objects just read, so the Event need not read
+        its object again for ``involvedObject.uid``.
+        """
         if self._events is None or row.drill or service.helm is not None:
             return  # a Helm release's record is its own history (helm history)
         if service.blue_green is not None and row.strategy == "blue-green":
@@ -79,6 +90,7 @@ class ClusterTrace:
             at=self._clock.now(),
             warning=warning,
             cluster=service.cluster,
+            uid=(uids or {}).get((kind, name)),
         )
 
 

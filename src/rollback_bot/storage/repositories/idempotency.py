@@ -3,13 +3,16 @@
 A claim is an INSERT that does nothing on conflict: the primary key decides the winner
 atomically, across threads and processes, with no read-then-write window. The claim is
 part of the unit of work, so if the work rolls back the key is free again.
+:func:`claim_alone` is the same INSERT in its own short transaction on a bare connection,
+for a claim that guards work done after it (no ORM session to set up and tear down).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
 
 from rollback_bot.storage.models import IdempotencyKey
 from rollback_bot.storage.repositories._base import Repository, table_of
@@ -33,3 +36,17 @@ class IdempotencyRepository(Repository):
         table = table_of(IdempotencyKey)
         stmt = delete(table).where(table.c.created_at < before).returning(table.c.key)
         return len(self._session.execute(stmt).all())
+
+
+def claim_alone(engine: Engine, *, key: str, at: datetime | None = None) -> bool:
+    """Claim ``key`` in a transaction of its own: True for the first claimer, in any process."""
+    table = table_of(IdempotencyKey)
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(table)
+        .values(key=key, created_at=at or datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.key)
+    )
+    with engine.begin() as conn:
+        return conn.execute(stmt).first() is not None

@@ -167,26 +167,36 @@ def register(app: App, services: Services) -> None:
     def parse(body: dict[str, Any]) -> c.Command:
         return c.parse(body.get("text", ""), services=services.catalog.names, flags=flags)
 
-    def acknowledge(ack: Ack, body: dict[str, Any]) -> None:
-        """Answers within Slack's 3 s: errors and help right here, the rest after."""
+    help_ = help_blocks()  # the same every time: built once
+
+    def answered_in_ack(body: dict[str, Any]) -> bool:
         try:
-            cmd = parse(body)
+            return isinstance(parse(body), c.Help)
+        except c.CommandError:
+            return True
+
+    def answer(ack: Ack, body: dict[str, Any]) -> None:
+        """Help and parse errors: the whole answer is the acknowledgement; no work after."""
+        try:
+            parse(body)
         except c.CommandError as exc:
             ack(response_type="ephemeral", text=str(exc))
             return
-        if isinstance(cmd, c.Help):
-            ack(response_type="ephemeral", text=c.HELP_TEXT, blocks=help_blocks())
-            return
+        ack(response_type="ephemeral", text=c.HELP_TEXT, blocks=help_)
+
+    def acknowledge(ack: Ack) -> None:
+        """Answers within Slack's 3 s; the work follows."""
         ack()
 
     def work(body: dict[str, Any], respond: Respond) -> None:
         try:
             cmd = parse(body)
         except c.CommandError:
-            return  # already answered in the acknowledgement
+            return  # it parsed a moment ago; only a catalog reload in between gets here
         handler = HANDLERS.get(type(cmd))
         if handler is not None:
             services.metrics.slack_requests.labels(kind=type(cmd).__name__).inc()
             handler(services, cmd, body, respond)
 
+    app.command("/rollback", matchers=[answered_in_ack])(answer)
     app.command("/rollback")(ack=acknowledge, lazy=[work])
