@@ -39,6 +39,7 @@ from sqlalchemy import insert
 
 from rollback_bot.incidents import postmortem, postmortem_load
 from rollback_bot.storage import db
+from rollback_bot.storage.chain import entry_hash
 from rollback_bot.storage.engine import READ_ONLY_OPTION
 from rollback_bot.storage.models import AlertGroup, Approval, Incident, Rollback, TimelineEvent
 
@@ -116,29 +117,41 @@ def seed(url: str, events: int) -> int:
             ("U0CAROL", "note.added", None),
         ]
         batch: list[dict[str, Any]] = []
+        prev: str | None = None  # the incident's hash chain, sealed as the bot's writer does
         for n in range(events):
             actor, kind, rid = kinds[n % len(kinds)]
-            batch.append(
-                {
-                    "incident_id": incident_id,
-                    "rollback_id": rid,
-                    "service": "checkout",
-                    "at": T0 + timedelta(seconds=n),
-                    "actor": actor,
-                    "kind": kind,
-                    "summary": f"{kind} #{n}: error rate 4.2% on checkout/production, "
-                    "wanted under 1%: failed",
-                    "data": {
-                        "name": "error-rate",
-                        "source": "prometheus",
-                        "query": 'sum(rate(http_requests_total{code=~"5.."}[1m]))',
-                        "value": 0.042,
-                        "threshold": "fails when > 0.01",
-                        "result": "failed",
-                        "n": n,
-                    },
-                }
+            row = {
+                "incident_id": incident_id,
+                "rollback_id": rid,
+                "service": "checkout",
+                "at": T0 + timedelta(seconds=n),
+                "actor": actor,
+                "kind": kind,
+                "summary": f"{kind} #{n}: error rate 4.2% on checkout/production, "
+                "wanted under 1%: failed",
+                "data": {
+                    "name": "error-rate",
+                    "source": "prometheus",
+                    "query": 'sum(rate(http_requests_total{code=~"5.."}[1m]))',
+                    "value": 0.042,
+                    "threshold": "fails when > 0.01",
+                    "result": "failed",
+                    "n": n,
+                },
+            }
+            row["prev_hash"] = prev
+            row["hash"] = prev = entry_hash(
+                prev_hash=prev,
+                kind=kind,
+                actor=actor,
+                at=row["at"],
+                incident_id=incident_id,
+                rollback_id=rid,
+                service="checkout",
+                summary=row["summary"],
+                data=row["data"],
             )
+            batch.append(row)
             if len(batch) == 5000:
                 conn.execute(insert(TimelineEvent), batch)
                 batch = []
