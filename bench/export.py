@@ -11,7 +11,8 @@ For each size and format (md, json, html) it prints:
 - *in-process*: load + render + write to a file inside this interpreter, wall time
   (median) and the peak of Python allocations (``tracemalloc``, a separate run);
 
-then ``verify-timeline`` on the largest incident if the CLI has that command.
+then ``rollback-bot verify-timeline INC`` as a process on each size's incident (its
+chain is sealed as the bot's writer seals it, so every entry is checked).
 ``--profile`` prints a pyinstrument profile of one in-process export of the first size
 (Markdown and JSON), the evidence for where the time goes. The load average is printed
 first: figures from a loaded machine say more about the load than about the export.
@@ -40,8 +41,8 @@ from sqlalchemy import insert
 from rollback_bot.incidents import postmortem, postmortem_load
 from rollback_bot.storage import db
 from rollback_bot.storage.chain import entry_hash
-from rollback_bot.storage.engine import READ_ONLY_OPTION
 from rollback_bot.storage.models import AlertGroup, Approval, Incident, Rollback, TimelineEvent
+from rollback_bot.storage.reader import open_reader
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 FORMATS = ("md", "json", "html")
@@ -175,57 +176,54 @@ def as_process(url: str, incident: int, fmt: str, out: Path) -> tuple[float, flo
     return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # KiB on Linux
 
 
-def in_process(engine: Any, incident: int, fmt: str, out: Path) -> None:
-    reader = engine.execution_options(**{READ_ONLY_OPTION: True})
-    with reader.connect() as conn, conn.begin():
-        pm = postmortem_load.load(conn, incident)
+def in_process(url: str, incident: int, fmt: str, out: Path) -> None:
+    """What the command does after start-up: read (storage.reader, as the CLI reads: the
+    standard library's sqlite3 on a SQLite file), analyse, render, redact, write."""
+    with open_reader(url, check_schema=False) as reader:
+        pm = postmortem_load.load(reader, incident)
     assert pm is not None
     with open(out, "w", encoding="utf-8") as f:
         f.writelines(postmortem.redacted(postmortem.iter_render(pm, fmt)))
 
 
 def measure_in_process(
-    engine: Any, incident: int, fmt: str, out: Path, runs: int
+    url: str, incident: int, fmt: str, out: Path, runs: int
 ) -> tuple[float, float, float]:
-    in_process(engine, incident, fmt, out)  # warm: imports, the connection pool, caches
+    in_process(url, incident, fmt, out)  # warm: imports, caches
     times, cpu = [], []
     for _ in range(runs):
         start, start_cpu = time.perf_counter(), time.process_time()
-        in_process(engine, incident, fmt, out)
+        in_process(url, incident, fmt, out)
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     tracemalloc.start()
-    in_process(engine, incident, fmt, out)
+    in_process(url, incident, fmt, out)
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return statistics.median(times), peak / 1e6, statistics.median(cpu)
 
 
 def verify_timeline(url: str, incident: int) -> str:
+    """``rollback-bot verify-timeline INC`` as a process: wall and CPU time (wait4)."""
     env = {**os.environ, "DATABASE_URL": url}
-    probe = subprocess.run(
-        [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", "--help"],
-        env=env,
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        return "verify-timeline: not on this branch (built in parallel); skipped"
+    cmd = [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", str(incident)]
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", str(incident)],
-        env=env,
-        capture_output=True,
-    )
-    return f"verify-timeline: {time.perf_counter() - start:.3f} s (exit {done.returncode})"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = proc.stdout.read().decode().strip() if proc.stdout else ""
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    return f"wall {wall:.3f} s, CPU {cpu:.3f} s, exit {code}: {output.splitlines()[0]}"
 
 
-def profile(engine: Any, incident: int, out: Path) -> None:
+def profile(url: str, incident: int, out: Path) -> None:
     from pyinstrument import Profiler
 
     for fmt in ("md", "json"):
         profiler = Profiler(interval=0.0005)
         profiler.start()
-        in_process(engine, incident, fmt, out)
+        in_process(url, incident, fmt, out)
         profiler.stop()
         print(f"\n--- profile: in-process export, {fmt} ---")
         print(profiler.output_text(unicode=False, color=False, show_all=False))
@@ -246,11 +244,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         db.migrate(url)
-        engine = db.make_engine(url)
         out = Path(tmp) / "out"
         incidents = {n: seed(url, n) for n in sizes}
         if args.profile:
-            profile(engine, incidents[sizes[0]], out)
+            profile(url, incidents[sizes[0]], out)
         cols = ("events", "format", "proc wall", "proc CPU", "RSS MB", "in wall", "in CPU")
         print("\n" + " ".join(f"{c:>9}" for c in cols) + f" {'alloc MB':>9} {'bytes':>10}")
         for n in sizes:
@@ -259,9 +256,7 @@ def main() -> int:
                 wall = statistics.median(r[0] for r in runs)
                 rss = max(r[1] for r in runs)
                 cpu = statistics.median(r[2] for r in runs)
-                inproc, alloc, in_cpu = measure_in_process(
-                    engine, incidents[n], fmt, out, args.runs
-                )
+                inproc, alloc, in_cpu = measure_in_process(url, incidents[n], fmt, out, args.runs)
                 size = out.stat().st_size
                 results.append(
                     {
@@ -291,8 +286,10 @@ def main() -> int:
                     f"  {fmt}: {b['in_process_cpu_s'] / a['in_process_cpu_s']:.1f}x CPU time, "
                     f"{b['alloc_mb'] / max(a['alloc_mb'], 0.001):.1f}x memory"
                 )
-        print("\n" + verify_timeline(url, incidents[sizes[-1]]))
-        engine.dispose()
+        print()
+        for n in sizes:
+            print(f"verify-timeline, {n:,} events: {verify_timeline(url, incidents[n])}")
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
     print(json.dumps(results))
     return 0
 
