@@ -1,7 +1,9 @@
 """Postmortem export speed: 10,000 and 100,000 timeline events, each format.
 
 Run: ``python bench/export.py [--sizes 10000,100000] [--runs 3] [--profile]``
-(SQLite in a temporary directory, seeded with bulk Core inserts).
+(SQLite in a temporary directory, seeded with bulk Core inserts; the processes read
+compiled bytecode of our modules, as an installed package does: ``bench/_bytecode.py``,
+``--no-bytecode`` for the other way).
 
 For each size and format (md, json, html) it prints:
 
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sqlalchemy import insert
 
+from bench._bytecode import child_env, describe
 from rollback_bot.incidents import postmortem, postmortem_load
 from rollback_bot.storage import db
 from rollback_bot.storage.chain import entry_hash
@@ -162,9 +165,12 @@ def seed(url: str, events: int) -> int:
     return int(incident_id)
 
 
+ENV: dict[str, str] = dict(os.environ)  # the child processes' (main() adds the bytecode cache)
+
+
 def as_process(url: str, incident: int, fmt: str, out: Path) -> tuple[float, float, float]:
     """(wall seconds, peak RSS MB, CPU seconds) of one ``rollback-bot export`` process."""
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**ENV, "DATABASE_URL": url}
     cmd = [sys.executable, "-m", "rollback_bot.cli", "export", str(incident), "--format", fmt]
     start = time.perf_counter()
     proc = subprocess.Popen([*cmd, "-o", str(out)], env=env, stdout=subprocess.DEVNULL)
@@ -205,7 +211,7 @@ def measure_in_process(
 
 def verify_timeline(url: str, incident: int) -> str:
     """``rollback-bot verify-timeline INC`` as a process: wall and CPU time (wait4)."""
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**ENV, "DATABASE_URL": url}
     cmd = [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", str(incident)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -234,6 +240,7 @@ def main() -> int:
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--no-bytecode", action="store_true", help="compile in every process")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     load = os.getloadavg()[0]
@@ -242,6 +249,9 @@ def main() -> int:
     )
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        cache = None if args.no_bytecode else Path(tmp) / "pycache"
+        ENV.update(child_env(dict(os.environ), cache))
+        print(describe(cache))
         url = f"sqlite:///{tmp}/bench.db"
         db.migrate(url)
         out = Path(tmp) / "out"

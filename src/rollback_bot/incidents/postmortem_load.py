@@ -30,6 +30,8 @@ from rollback_bot.incidents.postmortem import (
 from rollback_bot.storage.reader import as_reader, in_list, timestamp_param
 from rollback_bot.storage.reader import utc as utc
 
+_fromisoformat = datetime.fromisoformat
+
 #: A :class:`~rollback_bot.storage.reader.Reader`, or a SQLAlchemy session or connection.
 Db = Any
 
@@ -48,9 +50,13 @@ class Event:
         rollback_id: int | None,
         data_json: str | None,
     ) -> None:
-        if isinstance(at, str):  # SQLite: naive UTC text
-            at = datetime.fromisoformat(at)
-        self.at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        if type(at) is str:  # SQLite: naive UTC text (one C call, 10,000 times per export)
+            try:
+                self.at = _fromisoformat(at + "+00:00")
+            except ValueError:  # another spelling, or an offset of its own
+                self.at = utc(at)
+        else:
+            self.at = utc(at)
         self.actor = actor
         self.kind = kind
         self.summary = summary
@@ -284,7 +290,7 @@ _NOT_PEOPLE = ("rollback-bot", "kubernetes", "alertmanager", "grafana", "generic
 
 
 def _as_datetime(value: date | datetime) -> datetime:
-    from datetime import UTC, time
+    from datetime import time
 
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
