@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 from rollback_bot.incidents import postmortem
@@ -27,7 +28,7 @@ from rollback_bot.incidents.postmortem import (
     Postmortem,
     RollbackInfo,
 )
-from rollback_bot.storage.reader import as_reader, in_list, timestamp_param
+from rollback_bot.storage.reader import as_reader, in_list, json_text, timestamp_param
 from rollback_bot.storage.reader import utc as utc
 
 _fromisoformat = datetime.fromisoformat
@@ -61,6 +62,8 @@ class Event:
         self.kind = kind
         self.summary = summary
         self.rollback_id = rollback_id
+        if data_json is not None and type(data_json) is not str:  # SQLite's NUMERIC affinity
+            data_json = json.dumps(data_json)
         self.data_json = data_json or "{}"
         self._data: Any = None
 
@@ -89,7 +92,7 @@ _INCIDENT_COLUMNS = (
     "incidents.acknowledged_at, incidents.acknowledged_by, incidents.mitigated_at, "
     "incidents.resolved_at"
 )
-_EVENT_COLUMNS = "at, actor, kind, summary, rollback_id, CAST(data AS TEXT)"
+_EVENT_COLUMNS = "at, actor, kind, summary, rollback_id, {data}"
 
 
 def incident(db: Db, incident_id: int) -> IncidentRow | None:
@@ -106,8 +109,17 @@ def _incident_row(row: Any) -> IncidentRow:
 
 
 def events(db: Db, incident_id: int) -> list[Event]:
-    sql = f"SELECT {_EVENT_COLUMNS} FROM timeline_events WHERE incident_id = :id ORDER BY at, id"
-    return [Event(*row) for row in as_reader(db).rows(sql, {"id": incident_id}, stream=True)]
+    reader = as_reader(db)
+    columns = _EVENT_COLUMNS.format(data=json_text(reader, "data"))
+    sql = f"SELECT {columns} FROM timeline_events WHERE incident_id = :id"
+    # In id order (the chain's index gives it), then a stable sort by time: the order of
+    # ORDER BY at, id without the database sorting every row in a temporary tree.
+    rows = list(reader.rows(f"{sql} ORDER BY id", {"id": incident_id}, stream=True))
+    try:
+        rows.sort(key=itemgetter(0))
+    except TypeError:  # times stored in mixed types: let the database order them
+        rows = list(reader.rows(f"{sql} ORDER BY at, id", {"id": incident_id}, stream=True))
+    return [Event(*row) for row in rows]
 
 
 def _json(value: Any) -> Any:
@@ -258,7 +270,8 @@ def list_incidents(
     in_kinds, kind_params = in_list("kind", _LIST_KINDS)
     not_people, people_params = in_list("actor", _NOT_PEOPLE)
     rows = db.rows(
-        f"SELECT incident_id, {_EVENT_COLUMNS} FROM timeline_events "
+        f"SELECT incident_id, {_EVENT_COLUMNS.format(data=json_text(db, 'data'))} "
+        "FROM timeline_events "
         f"WHERE incident_id IN {in_ids} AND (kind IN {in_kinds} "
         f"OR (actor NOT IN {not_people} AND kind NOT LIKE 'alert.%')) ORDER BY at, id",
         {**params, **kind_params, **people_params},

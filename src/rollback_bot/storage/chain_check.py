@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollback_bot.ids import format_incident_id
-from rollback_bot.storage.reader import Reader, utc
+from rollback_bot.storage.reader import Reader, json_text, utc
 
 #: Bumped if the canonical form ever changes (old rows would then need a re-seal migration).
 CHAIN_VERSION = 1
@@ -229,16 +229,17 @@ def stored_hash(
 
 
 _ROWS = (
-    "SELECT id, incident_id, rollback_id, service, at, actor, kind, summary, "
-    "CAST(data AS TEXT), prev_hash, hash FROM timeline_events"
+    "SELECT id, incident_id, rollback_id, service, at, actor, kind, summary, {data}, "
+    "prev_hash, hash FROM timeline_events"
 )
 
 
 def _rows(reader: Reader, incident_id: int | None) -> Iterator[Any]:
+    sql = _ROWS.format(data=json_text(reader, "data"))
     if incident_id is None:
-        return reader.rows(f"{_ROWS} ORDER BY id", stream=True)
+        return reader.rows(f"{sql} ORDER BY id", stream=True)
     return reader.rows(
-        f"{_ROWS} WHERE incident_id = :id ORDER BY id", {"id": incident_id}, stream=True
+        f"{sql} WHERE incident_id = :id ORDER BY id", {"id": incident_id}, stream=True
     )
 
 

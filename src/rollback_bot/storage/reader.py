@@ -97,6 +97,12 @@ def utc(value: datetime | str | None) -> Any:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def json_text(reader: Reader, column: str) -> str:
+    """A JSON column selected as its text: SQLite stores the text (a cast only costs),
+    PostgreSQL's driver would decode JSONB unless it is cast."""
+    return column if reader.dialect == "sqlite" else f"CAST({column} AS TEXT)"
+
+
 def timestamp_param(reader: Reader, at: datetime) -> Any:
     """``at`` as a query parameter compared with a ``UTCDateTime`` column."""
     at = at.astimezone(UTC)
