@@ -162,7 +162,12 @@ def _slack_names(settings: CommandSettings) -> Any:
     from rollback_bot.config import load_settings
     from rollback_bot.slack.people import SlackPeople
 
-    return SlackPeople(slack_client(load_settings()))
+    try:
+        full = load_settings()  # the Slack client's settings (SLACK_API_URL...)
+    except ValueError as exc:  # pydantic's ValidationError
+        print(f"rollback-bot: invalid settings in the environment:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return SlackPeople(slack_client(full))
 
 
 def _read(settings: CommandSettings, work: Any, *, check_schema: bool = True) -> Any:
