@@ -1,17 +1,21 @@
 """Postmortem export speed: 10,000 and 100,000 timeline events, each format.
 
 Run: ``python bench/export.py [--sizes 10000,100000] [--runs 3] [--profile]``
-(SQLite in a temporary directory, seeded with bulk Core inserts).
+(SQLite in a temporary directory, seeded with bulk Core inserts; the processes read
+compiled bytecode of our modules, as an installed package does: ``bench/_bytecode.py``,
+``--no-bytecode`` for the other way).
 
 For each size and format (md, json, html) it prints:
 
 - *process*: ``rollback-bot export INC-1 --format F -o FILE`` as a fresh process (the
   figure a person at a terminal sees: interpreter start, imports, query, render, write),
-  wall time (median of ``--runs``) and that process's peak RSS (``wait4``);
+  wall and CPU time (medians of ``--runs``) and that process's peak RSS (``wait4`` in a
+  small launcher that forks it, so the bench's own memory is not counted);
 - *in-process*: load + render + write to a file inside this interpreter, wall time
   (median) and the peak of Python allocations (``tracemalloc``, a separate run);
 
-then ``verify-timeline`` on the largest incident if the CLI has that command.
+then ``rollback-bot verify-timeline INC`` as a process on each size's incident (its
+chain is sealed as the bot's writer seals it, so every entry is checked).
 ``--profile`` prints a pyinstrument profile of one in-process export of the first size
 (Markdown and JSON), the evidence for where the time goes. The load average is printed
 first: figures from a loaded machine say more about the load than about the export.
@@ -37,10 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sqlalchemy import insert
 
+from bench._bytecode import child_env, describe
 from rollback_bot.incidents import postmortem, postmortem_load
 from rollback_bot.storage import db
-from rollback_bot.storage.engine import READ_ONLY_OPTION
+from rollback_bot.storage.chain import entry_hash
 from rollback_bot.storage.models import AlertGroup, Approval, Incident, Rollback, TimelineEvent
+from rollback_bot.storage.reader import open_reader
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 FORMATS = ("md", "json", "html")
@@ -116,29 +122,41 @@ def seed(url: str, events: int) -> int:
             ("U0CAROL", "note.added", None),
         ]
         batch: list[dict[str, Any]] = []
+        prev: str | None = None  # the incident's hash chain, sealed as the bot's writer does
         for n in range(events):
             actor, kind, rid = kinds[n % len(kinds)]
-            batch.append(
-                {
-                    "incident_id": incident_id,
-                    "rollback_id": rid,
-                    "service": "checkout",
-                    "at": T0 + timedelta(seconds=n),
-                    "actor": actor,
-                    "kind": kind,
-                    "summary": f"{kind} #{n}: error rate 4.2% on checkout/production, "
-                    "wanted under 1%: failed",
-                    "data": {
-                        "name": "error-rate",
-                        "source": "prometheus",
-                        "query": 'sum(rate(http_requests_total{code=~"5.."}[1m]))',
-                        "value": 0.042,
-                        "threshold": "fails when > 0.01",
-                        "result": "failed",
-                        "n": n,
-                    },
-                }
+            row = {
+                "incident_id": incident_id,
+                "rollback_id": rid,
+                "service": "checkout",
+                "at": T0 + timedelta(seconds=n),
+                "actor": actor,
+                "kind": kind,
+                "summary": f"{kind} #{n}: error rate 4.2% on checkout/production, "
+                "wanted under 1%: failed",
+                "data": {
+                    "name": "error-rate",
+                    "source": "prometheus",
+                    "query": 'sum(rate(http_requests_total{code=~"5.."}[1m]))',
+                    "value": 0.042,
+                    "threshold": "fails when > 0.01",
+                    "result": "failed",
+                    "n": n,
+                },
+            }
+            row["prev_hash"] = prev
+            row["hash"] = prev = entry_hash(
+                prev_hash=prev,
+                kind=kind,
+                actor=actor,
+                at=row["at"],
+                incident_id=incident_id,
+                rollback_id=rid,
+                service="checkout",
+                summary=row["summary"],
+                data=row["data"],
             )
+            batch.append(row)
             if len(batch) == 5000:
                 conn.execute(insert(TimelineEvent), batch)
                 batch = []
@@ -148,71 +166,88 @@ def seed(url: str, events: int) -> int:
     return int(incident_id)
 
 
+ENV: dict[str, str] = dict(os.environ)  # the child processes' (main() adds the bytecode cache)
+
+
+#: Runs a command as its child and prints its wall time, peak RSS (KiB) and CPU time. The
+#: command is forked from this small interpreter, not from the bench: a child's ``ru_maxrss``
+#: counts the pages of the process it was forked from (before its exec), and the bench holds
+#: the seeded rows (70-250 MB), which would be reported as the export's.
+_LAUNCHER = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+code = os.waitstatus_to_exitcode(status)
+print(wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, code, file=sys.stderr)
+"""
+
+
+def launched(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int, str]:
+    """(wall s, peak RSS MB, CPU s, exit code, stdout) of ``cmd`` run through the launcher."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd], env=env, capture_output=True, text=True
+    )
+    wall, rss, cpu, code = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss) / 1024, float(cpu), int(code), done.stdout
+
+
 def as_process(url: str, incident: int, fmt: str, out: Path) -> tuple[float, float, float]:
     """(wall seconds, peak RSS MB, CPU seconds) of one ``rollback-bot export`` process."""
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**ENV, "DATABASE_URL": url}
     cmd = [sys.executable, "-m", "rollback_bot.cli", "export", str(incident), "--format", fmt]
-    start = time.perf_counter()
-    proc = subprocess.Popen([*cmd, "-o", str(out)], env=env, stdout=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"export failed: {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # KiB on Linux
+    wall, rss, cpu, code, _out = launched([*cmd, "-o", str(out)], env)
+    if code != 0:
+        raise SystemExit(f"export failed: {code}")
+    return wall, rss, cpu
 
 
-def in_process(engine: Any, incident: int, fmt: str, out: Path) -> None:
-    reader = engine.execution_options(**{READ_ONLY_OPTION: True})
-    with reader.connect() as conn, conn.begin():
-        pm = postmortem_load.load(conn, incident)
+def in_process(url: str, incident: int, fmt: str, out: Path) -> None:
+    """What the command does after start-up: read (storage.reader, as the CLI reads: the
+    standard library's sqlite3 on a SQLite file), analyse, render, redact, write."""
+    with open_reader(url, check_schema=False) as reader:
+        pm = postmortem_load.load(reader, incident)
     assert pm is not None
     with open(out, "w", encoding="utf-8") as f:
         f.writelines(postmortem.redacted(postmortem.iter_render(pm, fmt)))
 
 
 def measure_in_process(
-    engine: Any, incident: int, fmt: str, out: Path, runs: int
+    url: str, incident: int, fmt: str, out: Path, runs: int
 ) -> tuple[float, float, float]:
-    in_process(engine, incident, fmt, out)  # warm: imports, the connection pool, caches
+    in_process(url, incident, fmt, out)  # warm: imports, caches
     times, cpu = [], []
     for _ in range(runs):
         start, start_cpu = time.perf_counter(), time.process_time()
-        in_process(engine, incident, fmt, out)
+        in_process(url, incident, fmt, out)
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     tracemalloc.start()
-    in_process(engine, incident, fmt, out)
+    in_process(url, incident, fmt, out)
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return statistics.median(times), peak / 1e6, statistics.median(cpu)
 
 
 def verify_timeline(url: str, incident: int) -> str:
-    env = {**os.environ, "DATABASE_URL": url}
-    probe = subprocess.run(
-        [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", "--help"],
-        env=env,
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        return "verify-timeline: not on this branch (built in parallel); skipped"
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", str(incident)],
-        env=env,
-        capture_output=True,
-    )
-    return f"verify-timeline: {time.perf_counter() - start:.3f} s (exit {done.returncode})"
+    """``rollback-bot verify-timeline INC`` as a process: wall and CPU time, peak RSS."""
+    env = {**ENV, "DATABASE_URL": url}
+    cmd = [sys.executable, "-m", "rollback_bot.cli", "verify-timeline", str(incident)]
+    wall, rss, cpu, code, out = launched(cmd, env)
+    first = out.strip().splitlines()[0] if out.strip() else ""
+    return f"wall {wall:.3f} s, CPU {cpu:.3f} s, {rss:.1f} MB, exit {code}: {first}"
 
 
-def profile(engine: Any, incident: int, out: Path) -> None:
+def profile(url: str, incident: int, out: Path) -> None:
     from pyinstrument import Profiler
 
     for fmt in ("md", "json"):
         profiler = Profiler(interval=0.0005)
         profiler.start()
-        in_process(engine, incident, fmt, out)
+        in_process(url, incident, fmt, out)
         profiler.stop()
         print(f"\n--- profile: in-process export, {fmt} ---")
         print(profiler.output_text(unicode=False, color=False, show_all=False))
@@ -223,6 +258,7 @@ def main() -> int:
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--no-bytecode", action="store_true", help="compile in every process")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     load = os.getloadavg()[0]
@@ -231,13 +267,15 @@ def main() -> int:
     )
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        cache = None if args.no_bytecode else Path(tmp) / "pycache"
+        ENV.update(child_env(dict(os.environ), cache))
+        print(describe(cache))
         url = f"sqlite:///{tmp}/bench.db"
         db.migrate(url)
-        engine = db.make_engine(url)
         out = Path(tmp) / "out"
         incidents = {n: seed(url, n) for n in sizes}
         if args.profile:
-            profile(engine, incidents[sizes[0]], out)
+            profile(url, incidents[sizes[0]], out)
         cols = ("events", "format", "proc wall", "proc CPU", "RSS MB", "in wall", "in CPU")
         print("\n" + " ".join(f"{c:>9}" for c in cols) + f" {'alloc MB':>9} {'bytes':>10}")
         for n in sizes:
@@ -246,9 +284,7 @@ def main() -> int:
                 wall = statistics.median(r[0] for r in runs)
                 rss = max(r[1] for r in runs)
                 cpu = statistics.median(r[2] for r in runs)
-                inproc, alloc, in_cpu = measure_in_process(
-                    engine, incidents[n], fmt, out, args.runs
-                )
+                inproc, alloc, in_cpu = measure_in_process(url, incidents[n], fmt, out, args.runs)
                 size = out.stat().st_size
                 results.append(
                     {
@@ -278,8 +314,10 @@ def main() -> int:
                     f"  {fmt}: {b['in_process_cpu_s'] / a['in_process_cpu_s']:.1f}x CPU time, "
                     f"{b['alloc_mb'] / max(a['alloc_mb'], 0.001):.1f}x memory"
                 )
-        print("\n" + verify_timeline(url, incidents[sizes[-1]]))
-        engine.dispose()
+        print()
+        for n in sizes:
+            print(f"verify-timeline, {n:,} events: {verify_timeline(url, incidents[n])}")
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
     print(json.dumps(results))
     return 0
 

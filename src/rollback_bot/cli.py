@@ -13,17 +13,18 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from sqlalchemy.engine import make_url
-
 from rollback_bot import __version__
-from rollback_bot.config import Settings, load_settings
+from rollback_bot.command_env import CommandSettings, InvalidSetting, read_command_settings
 from rollback_bot.ids import format_incident_id
 from rollback_bot.logs import setup_logging
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
 if TYPE_CHECKING:
-    pass
+    from rollback_bot.config import Settings
+
+# Imports are made where a command needs them: the read commands (export, incidents,
+# verify-timeline) load neither SQLAlchemy (on SQLite), pydantic, the catalog nor any client
+# (tests/unit/test_cli_imports.py pins what they must not import).
 
 log = logging.getLogger("rollback_bot.cli")
 
@@ -116,7 +117,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(settings: Settings, args: argparse.Namespace) -> int:
+def _export(settings: CommandSettings, args: argparse.Namespace) -> int:
     from rollback_bot.ids import parse_incident_id
     from rollback_bot.incidents import postmortem
 
@@ -144,50 +145,43 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_postmortem(db: Any, incident: int, settings: Settings, args: argparse.Namespace) -> Any:
+def _load_postmortem(
+    db: Any, incident: int, settings: CommandSettings, args: argparse.Namespace
+) -> Any:
     from rollback_bot.incidents import postmortem_load
 
     names = None if args.ids else _slack_names(settings)
     return postmortem_load.load(db, incident, names=names)
 
 
-def _slack_names(settings: Settings) -> Any:
+def _slack_names(settings: CommandSettings) -> Any:
     """users.info when a Slack token is configured; ids only otherwise."""
-    if not settings.slack_bot_token.get_secret_value():
+    if not settings.has_slack_token:
         return None
     from rollback_bot.app import slack_client
+    from rollback_bot.config import load_settings
     from rollback_bot.slack.people import SlackPeople
 
-    return SlackPeople(slack_client(settings))
-
-
-def _read(settings: Settings, work: Any, *, check_schema: bool = True) -> Any:
-    """Run ``work(connection)`` in a read-only transaction. ``check_schema=False`` skips
-    Alembic's schema check up front (importing Alembic is most of a small export's time):
-    only when a query fails is the schema asked about, to say what to run."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from rollback_bot.storage.engine import READ_ONLY_OPTION, make_engine
-
-    engine = make_engine(settings.database_url)
-    if check_schema:
-        from rollback_bot.storage.migrator import ensure_up_to_date
-
-        ensure_up_to_date(engine)
     try:
-        reader = engine.execution_options(**{READ_ONLY_OPTION: True})
-        with reader.connect() as conn, conn.begin():
-            return work(conn)
-    except (OperationalError, ProgrammingError):
-        from rollback_bot.storage.migrator import ensure_up_to_date
-
-        ensure_up_to_date(engine)  # raises DatabaseNotMigrated, which main() words
-        raise
-    finally:
-        engine.dispose()
+        full = load_settings()  # the Slack client's settings (SLACK_API_URL...)
+    except ValueError as exc:  # pydantic's ValidationError
+        print(f"rollback-bot: invalid settings in the environment:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return SlackPeople(slack_client(full))
 
 
-def _incidents(settings: Settings, args: argparse.Namespace) -> int:
+def _read(settings: CommandSettings, work: Any, *, check_schema: bool = True) -> Any:
+    """Run ``work(reader)`` in a read-only transaction (``storage.reader``: the standard
+    library's sqlite3 on a SQLite file, SQLAlchemy otherwise). ``check_schema=False``
+    skips the schema check up front: only when a query fails is the schema asked about,
+    to say what to run."""
+    from rollback_bot.storage.reader import open_reader
+
+    with open_reader(settings.database_url, check_schema=check_schema) as reader:
+        return work(reader)
+
+
+def _incidents(settings: CommandSettings, args: argparse.Namespace) -> int:
     from rollback_bot.incidents import postmortem_load
     from rollback_bot.incidents.postmortem import human_duration
 
@@ -226,23 +220,16 @@ def _parse_since(text: str) -> Any:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _verify_timeline(settings: Settings, args: argparse.Namespace) -> int:
+def _verify_timeline(settings: CommandSettings, args: argparse.Namespace) -> int:
     from rollback_bot.ids import parse_incident_id
-    from rollback_bot.storage.chain import verify
-    from rollback_bot.storage.engine import make_engine
-    from rollback_bot.storage.migrator import ensure_up_to_date
+    from rollback_bot.storage.chain_check import verify
 
     incident = None
     if args.incident is not None:
         incident = parse_incident_id(args.incident)
         if incident is None:
             return _refuse([f"{args.incident!r} is not an incident id (INC-7 or 7)"])
-    engine = make_engine(settings.database_url)
-    try:
-        ensure_up_to_date(engine)
-        result = verify(engine, incident_id=incident)
-    finally:
-        engine.dispose()
+    result = _read(settings, lambda reader: verify(reader, incident_id=incident))
     scope = format_incident_id(incident) if incident is not None else "the timeline"
     if incident is not None and result.entries == 0:
         print(f"rollback-bot: {scope} has no timeline entries", file=sys.stderr)
@@ -289,6 +276,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def _redact(url: str) -> str:
     """Never print a database password."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -321,20 +310,20 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--ids", action="store_true", help="people by Slack id only (no users.info look-up)"
     )
-    export.set_defaults(func=_export)
+    export.set_defaults(func=_export, reads=True)
     incidents = sub.add_parser("incidents", help="list incidents", parents=[common])
     incidents.add_argument("--limit", type=int, default=50)
     incidents.add_argument("--service", help="only this catalog service")
     incidents.add_argument("--since", help="opened on or after this date (UTC), e.g. 2026-11-25")
     incidents.add_argument("--format", choices=["table", "json"], default="table")
-    incidents.set_defaults(func=_incidents)
+    incidents.set_defaults(func=_incidents, reads=True)
     verify = sub.add_parser(
         "verify-timeline",
         help="recompute the timeline's hash chains; exit 1 naming the first broken link",
         parents=[common],
     )
     verify.add_argument("incident", nargs="?", help="only this incident (INC-7 or 7)")
-    verify.set_defaults(func=_verify_timeline)
+    verify.set_defaults(func=_verify_timeline, reads=True)
     check = sub.add_parser("check-config", help="validate the catalog", parents=[common])
     check.add_argument("catalog", nargs="?")
     check.set_defaults(func=_check_config)
@@ -346,11 +335,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _settings() -> Settings:
+    from rollback_bot.config import load_settings
+
+    return load_settings()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = load_settings()
-    except ValidationError as exc:
+        # The read commands need a handful of settings, read without pydantic.
+        settings = read_command_settings() if getattr(args, "reads", False) else _settings()
+    except (InvalidSetting, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         print(f"rollback-bot: invalid settings in the environment:\n{exc}", file=sys.stderr)
         return 2
     setup_logging(

@@ -273,3 +273,72 @@ def test_any_writer_seals_entries_without_importing_the_chain_itself(migrated_ur
         timeout=120,
     ).stdout.split()
     assert len(out[0]) == 64 and out[1] == "True"
+
+
+# -- the fast canonical form of stored values is the canonical form -------------------------
+
+_AWKWARD_DATA: list[object] = [
+    None,
+    {},
+    [],
+    {"b": 1, "a": 2.0, "c": [1.0, 2.5, {"z": None, "y": True, "x": False}]},
+    {"big": 1e20, "neg": -0.0, "tiny": 1e-7, "int": 12345678901234567890, "inf": 1.5e300},
+    {"ü": 'naïve — “quotes” "esc" \\ back\nline\ttab\u2028 \x01 😀', "k": "v"},
+    {"nested": {"deep": {"deeper": [[], {}, [1, [2, [3.0]]]]}}},
+]
+
+
+@pytest.mark.parametrize("data", _AWKWARD_DATA)
+@pytest.mark.parametrize(
+    ("incident_id", "rollback_id", "service", "prev"),
+    [(7, 3, "checkout", "ab" * 32), (None, None, None, None), (1, None, "ünïcode svc", None)],
+)
+def test_the_hash_of_stored_values_is_the_entry_hash(
+    data: object,
+    incident_id: int | None,
+    rollback_id: int | None,
+    service: str | None,
+    prev: str | None,
+) -> None:
+    """``verify-timeline`` hashes what the driver gives (SQLite's time text, ``data`` as
+    JSON text as SQLAlchemy stored it, or decoded on PostgreSQL): the same bytes as
+    ``entry_hash`` of the values, so chains already stored keep verifying."""
+    import json
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from rollback_bot.storage.chain_check import entry_hash, stored_hash
+
+    when = datetime(2026, 11, 25, 9, 0, 1, 2345, tzinfo=UTC)
+    want = entry_hash(
+        prev_hash=prev,
+        kind="kube.changed",
+        actor="U0ALICE “A”",
+        at=when,
+        incident_id=incident_id,
+        rollback_id=rollback_id,
+        service=service,
+        summary='patched "checkout"\n\\ done ✓',
+        data=data,  # type: ignore[arg-type]
+    )
+    stored_times = [
+        "2026-11-25 09:00:01.002345",  # SQLite, as SQLAlchemy writes it
+        "2026-11-25T09:00:01.002345",  # other spellings take the general path
+        "2026-11-25 10:00:01.002345+01:00",
+        when,  # PostgreSQL
+        when.astimezone(timezone(timedelta(hours=-5))),
+    ]
+    stored_data = [json.dumps(data), json.dumps(data, ensure_ascii=False, indent=1), data]
+    for stored_at in stored_times:
+        for stored in stored_data:
+            got = stored_hash(
+                prev_hash=prev,
+                kind="kube.changed",
+                actor="U0ALICE “A”",
+                at=stored_at,
+                incident_id=incident_id,
+                rollback_id=rollback_id,
+                service=service,
+                summary='patched "checkout"\n\\ done ✓',
+                data=stored,
+            )
+            assert got == want, (stored_at, stored)

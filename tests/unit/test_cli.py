@@ -372,3 +372,54 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out == f"rollback-bot {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"DATABASE_URL": "sqlite:////tmp/x.db", "LOG_LEVEL": "debug", "LOG_FORMAT": "json"},
+        {"database_url": "postgresql://u@h/db", "log_level": " Warning "},
+        {"LOG_LEVEL": ""},
+        {"LOG_LEVEL": "loud"},
+        {"LOG_FORMAT": "xml"},
+        {"LOG_FORMAT": "JSON"},
+        {"SLACK_BOT_TOKEN": "xoxb-1", "METRICS_TOKEN": "m", "SLACK_SIGNING_SECRET": ""},
+    ],
+)
+def test_read_commands_read_the_settings_as_the_full_settings_do(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read commands' own reader (no pydantic) gives the values ``Settings`` gives and
+    refuses what it refuses."""
+    from pydantic import ValidationError
+
+    from rollback_bot.command_env import InvalidSetting, read_command_settings
+    from rollback_bot.config import load_settings
+
+    for name in ("DATABASE_URL", "LOG_LEVEL", "LOG_FORMAT", "SLACK_BOT_TOKEN", "METRICS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        full = load_settings()
+    except ValidationError as exc:
+        with pytest.raises(InvalidSetting) as refused:
+            read_command_settings()
+        field_name = str(exc.errors()[0]["loc"][0])
+        assert field_name in str(refused.value)
+        return
+    light = read_command_settings()
+    assert light.database_url == full.database_url
+    assert light.log_level == full.log_level
+    assert light.log_format == full.log_format
+    assert light.has_slack_token == bool(full.slack_bot_token.get_secret_value())
+    assert light.secret_values() == full.secret_values()
+
+
+def test_a_read_command_refuses_invalid_log_settings_with_the_setting_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    assert main(["incidents"]) == 2
+    assert "log_format" in capsys.readouterr().err

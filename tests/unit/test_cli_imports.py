@@ -55,6 +55,12 @@ def _run(tmp_path: Path, *argv: str) -> dict[str, object]:
     return result
 
 
+#: What the read commands need not load on a SQLite file: the database is read with the
+#: standard library's sqlite3 (storage.reader), the settings without pydantic
+#: (command_env). Each of these costs more start-up than the command's own work.
+NOT_ON_READ_PATHS = (*HEAVY, "sqlalchemy", "pydantic", "pydantic_settings", "pydantic_core")
+
+
 def test_incidents_loads_no_cluster_client_slack_or_alembic(tmp_path: Path) -> None:
     migrate(f"sqlite:///{tmp_path}/cli.db")
     result = _run(tmp_path, "incidents")
@@ -62,6 +68,52 @@ def test_incidents_loads_no_cluster_client_slack_or_alembic(tmp_path: Path) -> N
     modules = set(result["modules"])  # type: ignore[call-overload]
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
     assert "yaml" not in modules  # no catalog is read to list incidents
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("incidents",),
+        ("incidents", "--format", "json", "--since", "2026-11-01", "--service", "checkout"),
+        ("export", "INC-1", "--format", "json", "--ids", "-o", "{tmp}/pm.json"),
+        ("export", "INC-1", "--format", "md", "-o", "{tmp}/pm.md"),
+        ("verify-timeline",),
+    ],
+)
+def test_read_commands_load_neither_sqlalchemy_nor_pydantic(
+    tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    migrate(url)
+    _seed_one_incident(url)
+    result = _run(tmp_path, *(a.format(tmp=tmp_path) for a in argv))
+    assert result["code"] == 0
+    modules = set(result["modules"])  # type: ignore[call-overload]
+    assert not modules & set(NOT_ON_READ_PATHS), sorted(modules & set(NOT_ON_READ_PATHS))
+    assert "yaml" not in modules
+
+
+def _seed_one_incident(url: str) -> None:
+    from datetime import UTC, datetime
+
+    engine = db.make_engine(url)
+    try:
+        with db.uow_factory(engine)() as u:
+            opened = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+            incident = u.incidents.add(service="checkout", title="5xx", opened_at=opened)
+            u.flush()
+            u.timeline.append(
+                at=opened,
+                actor="alertmanager",
+                kind="alert.firing",
+                summary="HighErrorRate firing",
+                incident_id=incident.id,
+                service="checkout",
+                data={"value": 0.042},
+            )
+            u.commit()
+    finally:
+        engine.dispose()
 
 
 def test_head_read_from_the_version_files_is_alembics() -> None:

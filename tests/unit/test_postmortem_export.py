@@ -476,3 +476,33 @@ def test_a_gitops_pause_nobody_resumed_is_a_follow_up_in_every_format(
         )
         u.commit()
     assert json.loads(queries.postmortem(incident, "json")[1])["follow_ups"] == []
+
+
+def test_events_are_in_time_order_ties_in_written_order(
+    uow: db.UnitOfWorkFactory, migrated_url: str
+) -> None:
+    """Written out of time order, with ties: the session's reader and the CLI's (the
+    standard library's sqlite3 on SQLite) both give time order, ties by id."""
+    from rollback_bot.storage.reader import open_reader
+
+    with uow() as u:
+        incident = u.incidents.add(service="checkout", title="t", opened_at=T0)
+        u.flush()
+        for offset, summary in [(20, "third"), (10, "first"), (10, "second"), (30, "fourth")]:
+            u.timeline.append(
+                at=T0 + timedelta(seconds=offset),
+                actor="U0ALICE",
+                kind="note.added",
+                summary=summary,
+                incident_id=incident.id,
+            )
+        u.commit()
+        incident_id = incident.id
+    expected = ["first", "second", "third", "fourth"]
+    with uow(read_only=True) as u:
+        assert [e.summary for e in postmortem_load.events(u.session, incident_id)] == expected
+    with open_reader(migrated_url) as reader:
+        found = postmortem_load.events(reader, incident_id)
+    assert [e.summary for e in found] == expected
+    assert [e.at for e in found] == sorted(e.at for e in found)
+    assert all(e.at.tzinfo is UTC for e in found)

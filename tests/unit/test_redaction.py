@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rollback_bot.redaction import MARK, Redactor
 from rollback_bot.slack.ui.mrkdwn import escape
 
@@ -65,3 +67,59 @@ def test_authorization_headers_and_bearer_tokens_are_hidden() -> None:
 def test_the_bots_own_secrets_are_hidden_whatever_they_look_like() -> None:
     r = Redactor(literals=["sandbox-signing-secret", "short"])
     assert r.text("signed with sandbox-signing-secret, short") == f"signed with {MARK}, short"
+
+
+# -- the gates that let long texts skip the expressions change nothing -----------------------
+
+_SECRETS_IN_TEXT = [
+    "token xoxb-123-456-abcdef here",
+    "xapp-1-A0-123",
+    "ghp_" + "a" * 30,
+    "github_pat_" + "b" * 30,
+    "AKIA" + "A" * 16,
+    "ASIA" + "B" * 16,
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+    "Authorization: Basic dXNlcjpwYXNz",
+    "AUTHORIZATION=Bearer abc.def",
+    "bearer abcdefghijklmnop",
+    "DB_PASSWORD=hunter2",
+    "db_passwd: 'x y'",
+    'my.Secret = "value"',
+    "apiToken:abc",
+    "API_KEY=1",
+    "credentials=abc",
+    # case-insensitive matching pairs these with ASCII letters
+    "\u017fecret=abc",
+    "\u212aey=abc",
+    "authorİzation: Bearer abcdefghijklmnopq",
+    "passwd\u0131: x",
+    "nothing secret-looking at all",
+]
+_FILLER = [
+    "plain ascii text, rows and rows of it | 2026-11-25T09:00:00Z | rollback-bot |\n",
+    "with non-ASCII … — → ü text in it, HighErrorRate on checkout\n",
+]
+
+
+@pytest.mark.parametrize("secret", _SECRETS_IN_TEXT)
+@pytest.mark.parametrize("filler", _FILLER)
+@pytest.mark.parametrize("where", ["start", "middle", "end", "none"])
+def test_long_texts_are_redacted_exactly_as_without_the_gates(
+    secret: str, filler: str, where: str
+) -> None:
+    redactor = Redactor(literals=["s3cr3t-literal-value"])
+    pad = filler * 40
+    text = {
+        "start": secret + pad,
+        "middle": pad + secret + pad,
+        "end": pad + secret,
+        "none": pad + "s3cr3t-literal-value " + pad,
+    }[where]
+    ungated = redactor._assignment_re.sub(redactor._assignment, redactor._value.sub(MARK, text))
+    assert redactor.text(text) == ungated
+
+
+def test_configured_value_patterns_are_never_gated() -> None:
+    redactor = Redactor(values=[r"corp-[0-9]{6}"])
+    text = "x" * 2000 + " corp-123456 " + "y" * 2000
+    assert "corp-123456" not in redactor.text(text)

@@ -1,11 +1,13 @@
-"""Load what a postmortem needs with targeted queries: Core selects of the printed columns.
+"""Load what a postmortem needs with targeted queries of the printed columns.
 
 No ORM objects are built and each event's ``data`` stays JSON text until a reader asks
 for it (Markdown and HTML never do; the JSON writer splices the text in as it is). The
-tables are named here as lightweight Core ``table()`` constructs of just the columns read,
-so ``rollback-bot export`` imports neither the ORM nor the models (a third of its start-up
-on this machine), nor the Kubernetes or Slack clients. ``storage/models.py`` stays the
-schema's one definition; the tests read every column named here from a migrated database.
+queries are plain SQL text run through a :class:`~rollback_bot.storage.reader.Reader`:
+``rollback-bot export`` and ``incidents`` read a SQLite file through the standard
+library's ``sqlite3`` and import neither SQLAlchemy, the ORM, the models nor the
+Kubernetes or Slack clients (most of their start-up on this machine); the app passes its
+session, PostgreSQL a SQLAlchemy connection. ``storage/models.py`` stays the schema's one
+definition; the tests run every query here on a migrated database, SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,10 +16,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Union
-
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, cast, column, select, table
-from sqlalchemy.engine import Connection
+from operator import itemgetter
+from typing import Any
 
 from rollback_bot.incidents import postmortem
 from rollback_bot.incidents.postmortem import (
@@ -28,80 +28,13 @@ from rollback_bot.incidents.postmortem import (
     Postmortem,
     RollbackInfo,
 )
+from rollback_bot.storage.reader import as_reader, in_list, json_text, timestamp_param
+from rollback_bot.storage.reader import utc as utc
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+_fromisoformat = datetime.fromisoformat
 
-
-def _ts(name: str) -> Any:
-    return column(name, DateTime(timezone=True))
-
-
-Incident = table(
-    "incidents",
-    column("id", Integer),
-    column("service", String),
-    column("title", Text),
-    column("state", String),
-    _ts("opened_at"),
-    _ts("acknowledged_at"),
-    column("acknowledged_by", String),
-    _ts("mitigated_at"),
-    _ts("resolved_at"),
-).c
-TimelineEvent = table(
-    "timeline_events",
-    column("id", Integer),
-    column("incident_id", Integer),
-    column("rollback_id", Integer),
-    _ts("at"),
-    column("actor", String),
-    column("kind", String),
-    column("summary", Text),
-    column("data", JSON),
-).c
-Rollback = table(
-    "rollbacks",
-    *(column(n, Integer) for n in ("id", "incident_id")),
-    *(column(n, String) for n in ("service", "environment", "strategy", "state")),
-    *(column(n, String) for n in ("requested_by", "reason", "from_revision", "to_revision")),
-    *(column(n, String) for n in ("from_image", "to_image", "channel", "message_ts")),
-    column("thread_ts", String),
-    column("drill", Boolean),
-    column("automatic", Boolean),
-    _ts("created_at"),
-    _ts("finished_at"),
-    column("plan", JSON),
-    column("error", Text),
-).c
-Approval = table(
-    "approvals",
-    column("id", Integer),
-    column("rollback_id", Integer),
-    column("actor", String),
-    column("decision", String),
-    column("reason", Text),
-    _ts("at"),
-).c
-AlertGroup = table(
-    "alert_groups",
-    column("id", Integer),
-    column("incident_id", Integer),
-    column("alertname", String),
-    column("severity", String),
-    _ts("first_seen"),
-    _ts("resolved_at"),
-    column("status", String),
-    column("channel", String),
-    column("message_ts", String),
-).c
-
-
-def utc(value: datetime | None) -> Any:
-    """SQLite hands back naive UTC wall-clock times (as ``UTCDateTime`` stores them)."""
-    if value is None or value.tzinfo is UTC:
-        return value
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+#: A :class:`~rollback_bot.storage.reader.Reader`, or a SQLAlchemy session or connection.
+Db = Any
 
 
 class Event:
@@ -111,18 +44,26 @@ class Event:
 
     def __init__(
         self,
-        at: datetime,
+        at: datetime | str,
         actor: str,
         kind: str,
         summary: str,
         rollback_id: int | None,
         data_json: str | None,
     ) -> None:
-        self.at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        if type(at) is str:  # SQLite: naive UTC text (one C call, 10,000 times per export)
+            try:
+                self.at = _fromisoformat(at + "+00:00")
+            except ValueError:  # another spelling, or an offset of its own
+                self.at = utc(at)
+        else:
+            self.at = utc(at)
         self.actor = actor
         self.kind = kind
         self.summary = summary
         self.rollback_id = rollback_id
+        if data_json is not None and type(data_json) is not str:  # SQLite's NUMERIC affinity
+            data_json = json.dumps(data_json)
         self.data_json = data_json or "{}"
         self._data: Any = None
 
@@ -147,22 +88,16 @@ class IncidentRow:
 
 
 _INCIDENT_COLUMNS = (
-    Incident.id,
-    Incident.service,
-    Incident.title,
-    Incident.state,
-    Incident.opened_at,
-    Incident.acknowledged_at,
-    Incident.acknowledged_by,
-    Incident.mitigated_at,
-    Incident.resolved_at,
+    "incidents.id, incidents.service, incidents.title, incidents.state, incidents.opened_at, "
+    "incidents.acknowledged_at, incidents.acknowledged_by, incidents.mitigated_at, "
+    "incidents.resolved_at"
 )
-
-Db = Union["Session", Connection]
+_EVENT_COLUMNS = "at, actor, kind, summary, rollback_id, {data}"
 
 
 def incident(db: Db, incident_id: int) -> IncidentRow | None:
-    row = db.execute(select(*_INCIDENT_COLUMNS).where(Incident.id == incident_id)).first()
+    sql = f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE incidents.id = :id"
+    row = next(as_reader(db).rows(sql, {"id": incident_id}), None)
     return None if row is None else _incident_row(row)
 
 
@@ -174,94 +109,76 @@ def _incident_row(row: Any) -> IncidentRow:
 
 
 def events(db: Db, incident_id: int) -> list[Event]:
-    stmt = (
-        select(
-            TimelineEvent.at,
-            TimelineEvent.actor,
-            TimelineEvent.kind,
-            TimelineEvent.summary,
-            TimelineEvent.rollback_id,
-            cast(TimelineEvent.data, Text),
-        )
-        .where(TimelineEvent.incident_id == incident_id)
-        .order_by(TimelineEvent.at, TimelineEvent.id)
-    )
-    return [Event(*row) for row in db.execute(stmt)]
+    reader = as_reader(db)
+    columns = _EVENT_COLUMNS.format(data=json_text(reader, "data"))
+    sql = f"SELECT {columns} FROM timeline_events WHERE incident_id = :id"
+    # In id order (the chain's index gives it), then a stable sort by time: the order of
+    # ORDER BY at, id without the database sorting every row in a temporary tree.
+    rows = list(reader.rows(f"{sql} ORDER BY id", {"id": incident_id}, stream=True))
+    try:
+        rows.sort(key=itemgetter(0))
+    except TypeError:  # times stored in mixed types: let the database order them
+        rows = list(reader.rows(f"{sql} ORDER BY at, id", {"id": incident_id}, stream=True))
+    return [Event(*row) for row in rows]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def rollbacks(db: Db, incident_id: int) -> list[RollbackInfo]:
-    rows = db.execute(
-        select(
-            Rollback.id,
-            Rollback.strategy,
-            Rollback.state,
-            Rollback.requested_by,
-            Rollback.environment,
-            Rollback.reason,
-            Rollback.drill,
-            Rollback.automatic,
-            Rollback.from_revision,
-            Rollback.to_revision,
-            Rollback.from_image,
-            Rollback.to_image,
-            Rollback.created_at,
-            Rollback.finished_at,
-            Rollback.plan,
-            Rollback.error,
+    reader = as_reader(db)
+    rows = list(
+        reader.rows(
+            "SELECT id, strategy, state, requested_by, environment, reason, drill, automatic, "
+            "from_revision, to_revision, from_image, to_image, created_at, finished_at, "
+            "CAST(plan AS TEXT), error FROM rollbacks WHERE incident_id = :id ORDER BY id",
+            {"id": incident_id},
         )
-        .where(Rollback.incident_id == incident_id)
-        .order_by(Rollback.id)
-    ).all()
-    ids = [r.id for r in rows]
+    )
+    ids = [r[0] for r in rows]
     approvals: dict[int, list[ApprovalInfo]] = {i: [] for i in ids}
     if ids:
-        for a in db.execute(
-            select(
-                Approval.rollback_id,
-                Approval.actor,
-                Approval.decision,
-                Approval.at,
-                Approval.reason,
-            )
-            .where(Approval.rollback_id.in_(ids))
-            .order_by(Approval.at, Approval.id)
+        where, params = in_list("rb", ids)
+        for rollback_id, actor, decision, at, reason in reader.rows(
+            "SELECT rollback_id, actor, decision, at, reason FROM approvals "
+            f"WHERE rollback_id IN {where} ORDER BY at, id",
+            params,
         ):
-            approvals[a.rollback_id].append(ApprovalInfo(a.actor, a.decision, utc(a.at), a.reason))
-    return [
-        RollbackInfo(
-            id=r.id,
-            strategy=r.strategy,
-            state=r.state,
-            requested_by=r.requested_by,
-            environment=r.environment,
-            reason=r.reason or "",
-            drill=bool(r.drill),
-            automatic=bool(r.automatic),
-            from_revision=r.from_revision,
-            to_revision=r.to_revision,
-            from_image=r.from_image,
-            to_image=r.to_image,
-            created_at=utc(r.created_at),
-            finished_at=utc(r.finished_at),
-            changes=tuple(str(c) for c in (r.plan or {}).get("changes") or ()),
-            error=r.error,
-            approvals=tuple(approvals[r.id]),
+            approvals[rollback_id].append(ApprovalInfo(actor, decision, utc(at), reason))
+    out = []
+    for r in rows:
+        (rid, strategy, state, requested_by, environment, reason, drill, automatic) = r[:8]
+        from_rev, to_rev, from_image, to_image, created, finished, plan, error = r[8:]
+        out.append(
+            RollbackInfo(
+                id=rid,
+                strategy=strategy,
+                state=state,
+                requested_by=requested_by,
+                environment=environment,
+                reason=reason or "",
+                drill=bool(drill),
+                automatic=bool(automatic),
+                from_revision=from_rev,
+                to_revision=to_rev,
+                from_image=from_image,
+                to_image=to_image,
+                created_at=utc(created),
+                finished_at=utc(finished),
+                changes=tuple(str(c) for c in (_json(plan) or {}).get("changes") or ()),
+                error=error,
+                approvals=tuple(approvals[rid]),
+            )
         )
-        for r in rows
-    ]
+    return out
 
 
 def alerts(db: Db, incident_id: int) -> list[AlertInfo]:
-    rows = db.execute(
-        select(
-            AlertGroup.alertname,
-            AlertGroup.severity,
-            AlertGroup.first_seen,
-            AlertGroup.resolved_at,
-            AlertGroup.status,
-        )
-        .where(AlertGroup.incident_id == incident_id)
-        .order_by(AlertGroup.first_seen)
+    rows = as_reader(db).rows(
+        "SELECT alertname, severity, first_seen, resolved_at, status FROM alert_groups "
+        "WHERE incident_id = :id ORDER BY first_seen",
+        {"id": incident_id},
     )
     return [AlertInfo(n, sev, utc(first), utc(res), st) for n, sev, first, res, st in rows]
 
@@ -273,6 +190,7 @@ def load(
     names: Names | None = None,
     context: Context | None = None,
 ) -> Postmortem | None:
+    db = as_reader(db)
     found = incident(db, incident_id)
     if found is None:
         return None
@@ -326,34 +244,37 @@ def list_incidents(
 ) -> list[IncidentSummary]:
     """Newest first, with TTA, TTM and outcome computed as the postmortem computes them,
     from the few timeline rows that decide them (alerts, people, mitigation, resolution)."""
-    stmt = select(*_INCIDENT_COLUMNS).order_by(Incident.opened_at.desc(), Incident.id.desc())
+    db = as_reader(db)
+    where: list[str] = ["1 = 1"]
+    params: dict[str, Any] = {"limit": limit}
     if service is not None:
-        stmt = stmt.where(Incident.service == service)
+        where.append("incidents.service = :service")
+        params["service"] = service
     if since is not None:
-        stmt = stmt.where(Incident.opened_at >= _as_datetime(since))
+        where.append("incidents.opened_at >= :since")
+        params["since"] = timestamp_param(db, _as_datetime(since))
     if states is not None:
-        stmt = stmt.where(Incident.state.in_(list(states)))
-    found = [_incident_row(row) for row in db.execute(stmt.limit(limit))]
+        in_states, state_params = in_list("state", states)
+        where.append(f"incidents.state IN {in_states}")
+        params.update(state_params)
+    sql = (
+        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(where)} "
+        "ORDER BY incidents.opened_at DESC, incidents.id DESC LIMIT :limit"
+    )
+    found = [_incident_row(row) for row in db.rows(sql, params)]
     if not found:
         return []
     ids = [i.id for i in found]
     per: dict[int, list[Event]] = {i: [] for i in [0, *ids]}
-    rows = db.execute(
-        select(
-            TimelineEvent.incident_id,
-            TimelineEvent.at,
-            TimelineEvent.actor,
-            TimelineEvent.kind,
-            TimelineEvent.summary,
-            TimelineEvent.rollback_id,
-            cast(TimelineEvent.data, Text),
-        )
-        .where(TimelineEvent.incident_id.in_(ids))
-        .where(
-            TimelineEvent.kind.in_(_LIST_KINDS)
-            | (~TimelineEvent.actor.in_(_NOT_PEOPLE) & ~TimelineEvent.kind.startswith("alert."))
-        )
-        .order_by(TimelineEvent.at, TimelineEvent.id)
+    in_ids, params = in_list("inc", ids)
+    in_kinds, kind_params = in_list("kind", _LIST_KINDS)
+    not_people, people_params = in_list("actor", _NOT_PEOPLE)
+    rows = db.rows(
+        f"SELECT incident_id, {_EVENT_COLUMNS.format(data=json_text(db, 'data'))} "
+        "FROM timeline_events "
+        f"WHERE incident_id IN {in_ids} AND (kind IN {in_kinds} "
+        f"OR (actor NOT IN {not_people} AND kind NOT LIKE 'alert.%')) ORDER BY at, id",
+        {**params, **kind_params, **people_params},
     )
     for r in rows:
         per[r[0] or 0].append(Event(*r[1:]))
@@ -382,7 +303,7 @@ _NOT_PEOPLE = ("rollback-bot", "kubernetes", "alertmanager", "grafana", "generic
 
 
 def _as_datetime(value: date | datetime) -> datetime:
-    from datetime import UTC, time
+    from datetime import time
 
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -392,22 +313,25 @@ def _as_datetime(value: date | datetime) -> datetime:
 def thread_of(db: Db, incident_id: int, channel: str) -> str | None:
     """The incident's thread in ``channel``: its first alert group's message there, else
     the first of its rollbacks' messages there."""
-    found = db.execute(
-        select(AlertGroup.message_ts)
-        .where(AlertGroup.incident_id == incident_id)
-        .where(AlertGroup.channel == channel)
-        .where(AlertGroup.message_ts.is_not(None))
-        .order_by(AlertGroup.first_seen, AlertGroup.id)
-        .limit(1)
-    ).scalar()
-    if found:
-        return str(found)
-    row = db.execute(
-        select(Rollback.thread_ts, Rollback.message_ts)
-        .where(Rollback.incident_id == incident_id)
-        .where(Rollback.channel == channel)
-        .order_by(Rollback.id)
-        .limit(1)
-    ).first()
-    ts = None if row is None else (row.thread_ts or row.message_ts)
+    reader = as_reader(db)
+    params = {"id": incident_id, "channel": channel}
+    found = next(
+        reader.rows(
+            "SELECT message_ts FROM alert_groups WHERE incident_id = :id "
+            "AND channel = :channel AND message_ts IS NOT NULL ORDER BY first_seen, id LIMIT 1",
+            params,
+        ),
+        None,
+    )
+    if found and found[0]:
+        return str(found[0])
+    row = next(
+        reader.rows(
+            "SELECT thread_ts, message_ts FROM rollbacks WHERE incident_id = :id "
+            "AND channel = :channel ORDER BY id LIMIT 1",
+            params,
+        ),
+        None,
+    )
+    ts = None if row is None else (row[0] or row[1])
     return None if ts is None else str(ts)

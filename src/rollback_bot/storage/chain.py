@@ -22,109 +22,31 @@ the chain right when a savepoint is rolled back.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, event, inspect, select, text
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
-from rollback_bot.ids import format_incident_id
+from rollback_bot.storage.chain_check import (
+    CHAIN_VERSION,
+    BrokenLink,
+    ChainKey,
+    Verification,
+    chain_of,
+    check,
+    describe,
+    entry_hash,
+    hash_of,
+    stored_hash,
+    verify,
+)
 from rollback_bot.storage.models import TimelineEvent
-
-#: Bumped if the canonical form ever changes (old rows would then need a re-seal migration).
-CHAIN_VERSION = 1
 
 # Advisory lock namespaces (the first key of the two-key form): one per kind of chain.
 _LOCK_INCIDENT = 0x7462_0001
 _LOCK_SERVICE = 0x7462_0002
 _LOCK_GLOBAL = 0x7462_0003
-
-ChainKey = tuple[str, int | str | None]
-
-
-def chain_of(incident_id: int | None, service: str | None) -> ChainKey:
-    """The chain an entry belongs to: its incident's, else its service's, else the global one."""
-    if incident_id is not None:
-        return ("incident", incident_id)
-    if service is not None:
-        return ("service", service)
-    return ("global", None)
-
-
-def describe(key: ChainKey) -> str:
-    kind, value = key
-    if kind == "incident":
-        assert isinstance(value, int)
-        return format_incident_id(value)
-    return f"service {value}" if kind == "service" else "entries without incident or service"
-
-
-def _canonical_time(at: datetime) -> str:
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)  # the column type rejects naive values; read-backs are UTC
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _canonical(node: Any) -> Any:
-    """JSON as the database gives it back: PostgreSQL's JSONB stores numbers as numeric, so
-    an integral float (``2.0``, ``1e20``) may come back as an int; both hash alike."""
-    if isinstance(node, dict):
-        return {str(k): _canonical(v) for k, v in node.items()}
-    if isinstance(node, list | tuple):
-        return [_canonical(v) for v in node]
-    if isinstance(node, float) and node.is_integer():
-        return int(node)
-    return node
-
-
-def entry_hash(
-    *,
-    prev_hash: str | None,
-    kind: str,
-    actor: str,
-    at: datetime,
-    incident_id: int | None,
-    rollback_id: int | None,
-    service: str | None,
-    summary: str,
-    data: dict[str, Any] | None,
-) -> str:
-    """SHA-256 (hex) of the entry's canonical JSON, including the previous entry's hash."""
-    content = {
-        "v": CHAIN_VERSION,
-        "prev": prev_hash,
-        "kind": kind,
-        "actor": actor,
-        "at": _canonical_time(at),
-        "incident": incident_id,
-        "rollback": rollback_id,
-        "service": service,
-        "summary": summary,
-        "data": _canonical(data or {}),
-    }
-    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
-
-
-def hash_of(row: Any, prev_hash: str | None) -> str:
-    """:func:`entry_hash` of a row (a ``TimelineEvent`` or a result row with its columns)."""
-    return entry_hash(
-        prev_hash=prev_hash,
-        kind=row.kind,
-        actor=row.actor,
-        at=row.at,
-        incident_id=row.incident_id,
-        rollback_id=row.rollback_id,
-        service=row.service,
-        summary=row.summary,
-        data=row.data,
-    )
-
 
 # --- writing -------------------------------------------------------------------------------
 
@@ -183,106 +105,17 @@ def _link_new_entries(session: Session, _context: Any, _instances: Any) -> None:
             heads[key] = entry.hash
 
 
-# --- verifying -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BrokenLink:
-    chain: ChainKey
-    entry_id: int
-    what: str  # "content" (the row was edited) or "link" (a row was removed or inserted)
-    expected: str | None
-    stored: str | None
-
-    def describe(self) -> str:
-        if self.what == "content":
-            field_name, why = "hash", "its content changed after it was written"
-        else:
-            field_name, why = "prev_hash", "the entry before it is missing, moved or changed"
-        return (
-            f"{describe(self.chain)}: entry {self.entry_id} is broken ({why}); "
-            f"expected {field_name} {self.expected or '(none)'}, "
-            f"stored {field_name} {self.stored or '(none)'}"
-        )
-
-
-@dataclass
-class Verification:
-    entries: int = 0
-    chains: int = 0
-    broken: list[BrokenLink] = field(default_factory=list)  # the first break of each chain
-
-    @property
-    def ok(self) -> bool:
-        return not self.broken
-
-
-_COLUMNS = (
-    TimelineEvent.id,
-    TimelineEvent.incident_id,
-    TimelineEvent.rollback_id,
-    TimelineEvent.service,
-    TimelineEvent.at,
-    TimelineEvent.actor,
-    TimelineEvent.kind,
-    TimelineEvent.summary,
-    TimelineEvent.data,
-    TimelineEvent.prev_hash,
-    TimelineEvent.hash,
-)
-
-
-def _rows(engine: Engine, incident_id: int | None) -> Iterator[Any]:
-    stmt = select(*_COLUMNS).order_by(TimelineEvent.id)
-    if incident_id is not None:
-        stmt = stmt.where(TimelineEvent.incident_id == incident_id)
-    with engine.connect() as conn:
-        yield from conn.execution_options(yield_per=2000).execute(stmt)
-
-
-def check(rows: Iterable[Any]) -> Verification:
-    """Recompute the chains of ``rows`` (in id order); the first broken link of each chain.
-
-    After a break the check goes on from the stored hash, so one edited row is reported
-    once, not as every row after it.
-    """
-    result = Verification()
-    heads: dict[ChainKey, str | None] = {}
-    broken: set[ChainKey] = set()
-    for row in rows:
-        result.entries += 1
-        key = chain_of(row.incident_id, row.service)
-        prev = heads.get(key)
-        heads[key] = row.hash
-        if key in broken:
-            continue
-        problem: BrokenLink | None = None
-        if row.prev_hash != prev:
-            problem = BrokenLink(key, row.id, "link", prev, row.prev_hash)
-        else:
-            expected = hash_of(row, prev)
-            if row.hash != expected:
-                problem = BrokenLink(key, row.id, "content", expected, row.hash)
-        if problem is not None:
-            broken.add(key)
-            result.broken.append(problem)
-    result.chains = len(heads)
-    return result
-
-
-def verify(engine: Engine, *, incident_id: int | None = None) -> Verification:
-    """Check every chain, or only ``incident_id``'s."""
-    return check(_rows(engine, incident_id))
-
-
 __all__ = [
     "CHAIN_VERSION",
     "BrokenLink",
+    "ChainKey",
     "Verification",
     "chain_of",
     "check",
+    "describe",
     "entry_hash",
     "hash_of",
     "last_hash",
+    "stored_hash",
     "verify",
 ]

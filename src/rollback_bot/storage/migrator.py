@@ -12,13 +12,14 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
-
-from rollback_bot.storage.engine import make_engine
 from rollback_bot.storage.errors import DatabaseNotMigrated
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
+
+# SQLAlchemy is imported where it is used: the read commands take the newest revision
+# from here (head_revision) without loading it (see storage.reader).
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -37,6 +38,8 @@ def migrate(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision`` (the newest by default)."""
     from alembic import command
 
+    from rollback_bot.storage.engine import make_engine
+
     engine = make_engine(url)
     try:
         command.upgrade(alembic_config(engine), revision)
@@ -47,6 +50,8 @@ def migrate(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str) -> None:
     """Downgrade the database at ``url`` to ``revision`` (``"base"`` drops everything)."""
     from alembic import command
+
+    from rollback_bot.storage.engine import make_engine
 
     engine = make_engine(url)
     try:
@@ -89,6 +94,8 @@ def _alembic_head() -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None: never migrated), read with one query."""
+    from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
