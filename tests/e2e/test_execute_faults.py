@@ -9,6 +9,7 @@ import pytest
 
 from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
+from tests.e2e.conftest import MakeStack
 from tests.e2e.execute_support import (
     NS,
     WAIT,
@@ -35,10 +36,15 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 @pytest.fixture
-def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
-    yield from running_stack(migrated_url, alertmanager, step_seconds=1, timeout_seconds=6)
+def stack(
+    make_stack: MakeStack, migrated_url: str, alertmanager: FakeAlertmanager
+) -> Iterator[LoopbackStack]:
+    yield from running_stack(
+        make_stack, migrated_url, alertmanager, step_seconds=1, timeout_seconds=6
+    )
 
 
+@pytest.mark.emulator_only(reason="injects 409s and 503s: only the emulator can")
 def test_conflicts_and_server_errors_on_an_instant_rollback_are_retried(
     stack: LoopbackStack,
 ) -> None:
@@ -53,6 +59,7 @@ def test_conflicts_and_server_errors_on_an_instant_rollback_are_retried(
     assert len(writes(stack, "api")) == before + 1  # applied once, not replayed
 
 
+@pytest.mark.emulator_only(reason="injects 409s and 503s: only the emulator can")
 def test_conflicts_mid_gradual_rollback_are_retried(stack: LoopbackStack) -> None:
     release_gradual(stack, "shopfront")
     # Step 1 (50%) changes nothing here; the first write, at 20%, meets the conflicts.
@@ -65,6 +72,7 @@ def test_conflicts_mid_gradual_rollback_are_retried(stack: LoopbackStack) -> Non
     assert len(writes(stack, "shopfront-canary", dry_run=False)) == 3
 
 
+@pytest.mark.emulator_only(reason="injects 409s and 503s: only the emulator can")
 def test_server_errors_past_the_budget_pause_a_half_done_rollback(
     stack: LoopbackStack,
 ) -> None:
