@@ -354,6 +354,17 @@ def writes(stack: LoopbackStack, name: str, *, dry_run: bool | None = None) -> l
     return found
 
 
+def landed(stack: LoopbackStack, name: str) -> list[dict[str, Any]]:
+    """The bot's (non-dry-run) writes to ``name`` that took effect. On the real plane a
+    controller's status write between the bot's read and its patch (which carries the
+    resourceVersion it read) gets the patch a 409, retried; the emulator has no controller
+    lag. Any write that did not land must be such a conflict."""
+    found = writes(stack, name, dry_run=False)
+    refused = [w for w in found if (w.get("code") or 200) >= 400]
+    assert all(w["code"] == 409 for w in refused), refused
+    return [w for w in found if w not in refused]
+
+
 # -- acting through Slack -------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from tests.e2e.execute_support import (
     click,
     events,
     image,
+    landed,
     release_gradual,
     release_instant,
     replicas,
@@ -112,7 +113,7 @@ def test_a_failing_gate_pauses_and_go_to_zero_finishes(
     click(stack, action_ids.SKIP_TO_END)
     wait_state(stack, rollback_id, "done")
     assert replicas(stack, "shopfront-canary") == 0
-    assert len(writes(stack, "shopfront-canary", dry_run=False)) == 1  # 20% and 5% skipped
+    assert len(landed(stack, "shopfront-canary")) == 1  # 20% and 5% skipped
     kinds = [e.kind for e in events(stack, rollback_id)]
     assert "rollback.skipped" in kinds and kinds[-1] == "rollback.done"
 
@@ -127,7 +128,7 @@ def test_a_gate_failure_then_resume_continues_step_by_step(
     alertmanager.firing.clear()
     click(stack, action_ids.RESUME)
     wait_state(stack, rollback_id, "done")
-    assert len(writes(stack, "shopfront-canary", dry_run=False)) == 3
+    assert len(landed(stack, "shopfront-canary")) == 3
 
 
 def test_a_rollback_that_never_turns_healthy_fails_loudly(stack: LoopbackStack) -> None:

@@ -23,6 +23,7 @@ from tests.e2e.execute_support import (
     create,
     events,
     image,
+    landed,
     latest_rollback_id,
     open_modal,
     release_bluegreen,
@@ -170,8 +171,8 @@ def test_gradual_by_replicas_steps_down_to_zero(stack: LoopbackStack, tmp_path: 
     passed = [e for e in events(stack, rollback_id) if e.kind == "health.passed"]
     assert len(passed) == 3
     # 50% is where it already was; then 2, 1, 0 canary replicas: one write each.
-    assert len(writes(stack, "shopfront-canary", dry_run=False)) == 3
-    assert len(writes(stack, "shopfront", dry_run=False)) == 3
+    assert len(landed(stack, "shopfront-canary")) == 3
+    assert len(landed(stack, "shopfront")) == 3
 
 
 def test_gradual_by_ingress_weight_steps_down_to_zero(stack: LoopbackStack) -> None:
