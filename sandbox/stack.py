@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from kubernetes import utils
 from pydantic import SecretStr
 
 from rollback_bot.app import ServerThread, build, slack_client
@@ -167,6 +168,18 @@ class LoopbackStack:
     # -- the cluster -------------------------------------------------------------------
     def apis(self) -> KubeApis:
         return KubeApis(self.kube.api_client())
+
+    def ns(self, logical: str) -> str:
+        """The namespace a test's logical name stands for: here the name itself (a stack on
+        a shared cluster answers a fresh one per test)."""
+        return logical
+
+    def create(self, namespace: str, obj: dict[str, Any]) -> None:
+        """Create any object from its manifest (``kubectl create -f``), and the namespace."""
+        apis = self.apis()
+        if self.kube.get("namespaces", "", namespace) is None:
+            apis.core.create_namespace({"metadata": {"name": namespace}})
+        utils.create_from_dict(apis.api_client, obj, namespace=namespace)
 
     def deploy(self, namespace: str, manifest: dict[str, Any]) -> None:
         apis = self.apis()

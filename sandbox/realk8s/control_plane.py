@@ -205,7 +205,9 @@ class RealControlPlane:
         ready_timeout: float = 90.0,
         die_with_parent: bool = True,
         log: Callable[[str], None] | None = None,
+        apiserver_args: tuple[str, ...] = (),
     ) -> None:
+        self.apiserver_args = tuple(apiserver_args)  # appended to kube-apiserver's flags
         self.bin_dir = Path(bin_dir) if bin_dir else default_bin_dir()
         self.namespace = namespace
         self.ready_timeout = ready_timeout
@@ -485,6 +487,7 @@ class RealControlPlane:
             "--audit-log-format=json",
             "--audit-log-mode=blocking",
             "--profiling=false",
+            *self.apiserver_args,
         ]
 
     def _apiserver_ready(self) -> bool:

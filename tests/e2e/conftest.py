@@ -1,8 +1,23 @@
-"""The loopback stack for end-to-end tests: every request signed and sent over HTTP."""
+"""The stack for end-to-end tests: every request signed and sent over HTTP.
+
+The ``stack`` fixture (and every module's own, through ``make_stack``) runs on two backends,
+the test id says which (``e2e_backend``: ``emulator`` | ``real``): the emulator in
+``sandbox/kube`` (``LoopbackStack``), or the real control plane of ``sandbox/realk8s``
+(``RealE2EStack``: the bot as ``rollback-bot`` with the shipped Role, every namespace the
+catalog names a fresh ``<name>-<hex>`` for the test; ``stack.ns("shop")`` answers it).
+Tests talk to the cluster through the stack's calls, which take the logical names
+(``deploy``, ``set_image``, ``create``, ``deployment``, ``kube.get``, ``kube.crash_image``...).
+
+Tests that need what only the emulator has (fault injection, latency, its byte-level dump,
+a stopped apiserver) carry ``@pytest.mark.emulator_only(reason=...)`` and run on it alone;
+so do flows that never reach Kubernetes (``kube_free``: Slack, alerts and HTTP only).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +27,9 @@ from rollback_bot.storage import db
 from rollback_bot.storage.models import TimelineEvent
 from rollback_bot.timeline import TimelineKind
 from sandbox.stack import LoopbackStack, deployment_manifest
+from tests.support.backend import BACKENDS, EMULATOR, EMULATOR_ONLY, REAL
 
+KUBE_FREE = "kube_free"
 CHANNEL = "C0ALERTS"
 # Functional tests need not wait out Slack's one-message-per-second pacing; the outbox's
 # unit tests and bench/alert_ingest.py hold the bot to that pacing on their own.
@@ -70,12 +87,52 @@ def timeline_kinds_are_known(database_url: str) -> Iterator[None]:
     assert written - set(TimelineKind) == set()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test whose stack comes from ``make_stack`` runs on both backends, unless it is
+    marked emulator_only, or kube_free (it never reaches Kubernetes)."""
+    if "e2e_backend" not in metafunc.fixturenames:
+        return
+    marked = metafunc.definition.get_closest_marker
+    emulator_only = marked(EMULATOR_ONLY) is not None or marked(KUBE_FREE) is not None
+    params = [EMULATOR] if emulator_only else list(BACKENDS)
+    metafunc.parametrize("e2e_backend", params, indirect=True, ids=params)
+
+
 @pytest.fixture
-def stack(migrated_url: str) -> Iterator[LoopbackStack]:
-    with LoopbackStack(
+def e2e_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+MakeStack = Callable[..., contextlib.AbstractContextManager[LoopbackStack]]
+
+
+@pytest.fixture
+def make_stack(e2e_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> MakeStack:
+    """``make_stack(catalog=..., database_url=..., **LoopbackStack options)``: a stack on
+    this test's backend, to use in ``with``."""
+
+    def make(**kw: Any) -> contextlib.AbstractContextManager[LoopbackStack]:
+        if e2e_backend == REAL:
+            from tests.support.realstack import RealE2EStack
+
+            plane = request.getfixturevalue("real_control_plane")
+            return RealE2EStack(plane=plane, work_dir=tmp_path, **kw)
+        return LoopbackStack(**kw)
+
+    return make
+
+
+@pytest.fixture
+def stack(migrated_url: str, make_stack: MakeStack) -> Iterator[LoopbackStack]:
+    with make_stack(
         slack_channel_rate=FAST_SLACK, catalog=CATALOG, database_url=migrated_url, ready_delay=0.05
     ) as s:
         yield s
+
+
+def bot_user(stack: LoopbackStack) -> str:
+    """Who the bot is to the cluster: the emulator's default user, or its own token user."""
+    return str(getattr(stack.kube, "bot_user", "sandbox-admin"))
 
 
 def release(stack: LoopbackStack, name: str = "checkout", *, bad: bool = True) -> None:

@@ -15,13 +15,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from kubernetes import utils
-
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.storage.models import Rollback, TimelineEvent
 from sandbox.httpd import QuietThreadingHTTPServer
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
-from tests.e2e.conftest import FAST_SLACK
+from tests.e2e.conftest import FAST_SLACK, MakeStack
 
 NS = "shop"
 CHANNEL = "C0EXEC"
@@ -156,10 +154,13 @@ def running_alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 def running_stack(
-    migrated_url: str, alertmanager: FakeAlertmanager, **catalog_options: Any
+    make_stack: MakeStack,
+    migrated_url: str,
+    alertmanager: FakeAlertmanager,
+    **catalog_options: Any,
 ) -> Iterator[LoopbackStack]:
-    """Body of each test module's ``stack`` fixture."""
-    with LoopbackStack(
+    """Body of each test module's ``stack`` fixture (on the test's backend)."""
+    with make_stack(
         slack_channel_rate=FAST_SLACK,
         catalog=catalog(alertmanager.url, **catalog_options),
         database_url=migrated_url,
@@ -172,9 +173,7 @@ def running_stack(
 
 
 def create(stack: LoopbackStack, obj: dict[str, Any]) -> None:
-    if stack.kube.get("namespaces", "", NS) is None:
-        stack.apis().core.create_namespace({"metadata": {"name": NS}})  # type: ignore[arg-type]
-    utils.create_from_dict(stack.apis().api_client, obj, namespace=NS)
+    stack.create(NS, obj)
 
 
 def settled(stack: LoopbackStack, name: str) -> None:
@@ -199,7 +198,9 @@ def release_instant(stack: LoopbackStack, *, configmap: bool = True) -> None:
     stack.deploy(NS, deployment_manifest("api", "registry.local/api:v1", configmap="api-config"))
     settled(stack, "api")
     if configmap:
-        stack.apis().core.patch_namespaced_config_map("api-config", NS, {"data": {"MODE": "fast"}})
+        stack.apis().core.patch_namespaced_config_map(
+            "api-config", stack.ns(NS), {"data": {"MODE": "fast"}}
+        )
     stack.kube.crash_image("registry.local/api:v2")
     stack.set_image(NS, "api", "registry.local/api:v2")
     stack.kube.wait_for(lambda: revision(stack, "api") == "2", timeout=WAIT)
@@ -351,6 +352,17 @@ def writes(stack: LoopbackStack, name: str, *, dry_run: bool | None = None) -> l
     if dry_run is not None:
         found = [a for a in found if bool(a.get("dryRun")) is dry_run]
     return found
+
+
+def landed(stack: LoopbackStack, name: str) -> list[dict[str, Any]]:
+    """The bot's (non-dry-run) writes to ``name`` that took effect. On the real plane a
+    controller's status write between the bot's read and its patch (which carries the
+    resourceVersion it read) gets the patch a 409, retried; the emulator has no controller
+    lag. Any write that did not land must be such a conflict."""
+    found = writes(stack, name, dry_run=False)
+    refused = [w for w in found if (w.get("code") or 200) >= 400]
+    assert all(w["code"] == 409 for w in refused), refused
+    return [w for w in found if w not in refused]
 
 
 # -- acting through Slack -------------------------------------------------------------------

@@ -12,6 +12,9 @@ import pytest
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import CATALOG, CHANNEL, FAST_SLACK, alertmanager_payload
 
+# Slack, alerts and HTTP only: the real control plane would repeat the emulator run.
+pytestmark = pytest.mark.kube_free
+
 TOKEN = "alert-s3cret"
 
 

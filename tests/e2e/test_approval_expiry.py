@@ -8,15 +8,15 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.stack import LoopbackStack
-from tests.e2e.conftest import CATALOG, CHANNEL, FAST_SLACK, release
+from tests.e2e.conftest import CATALOG, CHANNEL, FAST_SLACK, MakeStack, release
 from tests.e2e.test_slack_commands import kinds, request_via_command, state_of, wait_state
 
 
 @pytest.fixture
-def stack(migrated_url: str) -> Iterator[LoopbackStack]:
+def stack(make_stack: MakeStack, migrated_url: str) -> Iterator[LoopbackStack]:
     catalog = copy.deepcopy(CATALOG)
     catalog["services"][0]["policy"]["approval_ttl_seconds"] = 1
-    with LoopbackStack(
+    with make_stack(
         slack_channel_rate=FAST_SLACK, catalog=catalog, database_url=migrated_url, ready_delay=0.05
     ) as s:
         yield s

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.stack import LoopbackStack
+from tests.e2e.conftest import MakeStack
 from tests.e2e.execute_support import (
     FakeAlertmanager,
     events,
@@ -28,8 +29,10 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 @pytest.fixture
-def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
-    yield from running_stack(migrated_url, alertmanager, step_seconds=0)
+def stack(
+    make_stack: MakeStack, migrated_url: str, alertmanager: FakeAlertmanager
+) -> Iterator[LoopbackStack]:
+    yield from running_stack(make_stack, migrated_url, alertmanager, step_seconds=0)
 
 
 def test_drills_of_every_strategy_change_nothing(stack: LoopbackStack) -> None:

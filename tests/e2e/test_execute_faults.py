@@ -9,6 +9,7 @@ import pytest
 
 from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
+from tests.e2e.conftest import MakeStack
 from tests.e2e.execute_support import (
     NS,
     WAIT,
@@ -16,6 +17,7 @@ from tests.e2e.execute_support import (
     click,
     events,
     image,
+    landed,
     release_gradual,
     release_instant,
     replicas,
@@ -35,10 +37,15 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 @pytest.fixture
-def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
-    yield from running_stack(migrated_url, alertmanager, step_seconds=1, timeout_seconds=6)
+def stack(
+    make_stack: MakeStack, migrated_url: str, alertmanager: FakeAlertmanager
+) -> Iterator[LoopbackStack]:
+    yield from running_stack(
+        make_stack, migrated_url, alertmanager, step_seconds=1, timeout_seconds=6
+    )
 
 
+@pytest.mark.emulator_only(reason="injects 409s and 503s: only the emulator can")
 def test_conflicts_and_server_errors_on_an_instant_rollback_are_retried(
     stack: LoopbackStack,
 ) -> None:
@@ -53,6 +60,7 @@ def test_conflicts_and_server_errors_on_an_instant_rollback_are_retried(
     assert len(writes(stack, "api")) == before + 1  # applied once, not replayed
 
 
+@pytest.mark.emulator_only(reason="injects 409s and 503s: only the emulator can")
 def test_conflicts_mid_gradual_rollback_are_retried(stack: LoopbackStack) -> None:
     release_gradual(stack, "shopfront")
     # Step 1 (50%) changes nothing here; the first write, at 20%, meets the conflicts.
@@ -65,6 +73,7 @@ def test_conflicts_mid_gradual_rollback_are_retried(stack: LoopbackStack) -> Non
     assert len(writes(stack, "shopfront-canary", dry_run=False)) == 3
 
 
+@pytest.mark.emulator_only(reason="injects 409s and 503s: only the emulator can")
 def test_server_errors_past_the_budget_pause_a_half_done_rollback(
     stack: LoopbackStack,
 ) -> None:
@@ -104,7 +113,7 @@ def test_a_failing_gate_pauses_and_go_to_zero_finishes(
     click(stack, action_ids.SKIP_TO_END)
     wait_state(stack, rollback_id, "done")
     assert replicas(stack, "shopfront-canary") == 0
-    assert len(writes(stack, "shopfront-canary", dry_run=False)) == 1  # 20% and 5% skipped
+    assert len(landed(stack, "shopfront-canary")) == 1  # 20% and 5% skipped
     kinds = [e.kind for e in events(stack, rollback_id)]
     assert "rollback.skipped" in kinds and kinds[-1] == "rollback.done"
 
@@ -119,7 +128,7 @@ def test_a_gate_failure_then_resume_continues_step_by_step(
     alertmanager.firing.clear()
     click(stack, action_ids.RESUME)
     wait_state(stack, rollback_id, "done")
-    assert len(writes(stack, "shopfront-canary", dry_run=False)) == 3
+    assert len(landed(stack, "shopfront-canary")) == 3
 
 
 def test_a_rollback_that_never_turns_healthy_fails_loudly(stack: LoopbackStack) -> None:

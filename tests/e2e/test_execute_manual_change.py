@@ -9,7 +9,7 @@ import pytest
 from rollback_bot.incidents.watcher import template_digest
 from rollback_bot.storage.models import TimelineEvent
 from sandbox.stack import LoopbackStack, wait_until
-from tests.e2e.conftest import alertmanager_payload
+from tests.e2e.conftest import MakeStack, alertmanager_payload
 from tests.e2e.execute_support import (
     NS,
     WAIT,
@@ -29,8 +29,10 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 @pytest.fixture
-def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
-    yield from running_stack(migrated_url, alertmanager)
+def stack(
+    make_stack: MakeStack, migrated_url: str, alertmanager: FakeAlertmanager
+) -> Iterator[LoopbackStack]:
+    yield from running_stack(make_stack, migrated_url, alertmanager)
 
 
 def _manual_changes(stack: LoopbackStack) -> list[TimelineEvent]:
@@ -57,7 +59,7 @@ def test_a_change_by_hand_during_an_incident_is_posted_and_recorded(
     assert stack.services is not None and stack.services.watcher is not None
     watcher = stack.services.watcher
     current = template_digest(stack.deployment(NS, "api"))
-    wait_until(lambda: watcher.digest_seen(NS, "api") == current, timeout=WAIT)
+    wait_until(lambda: watcher.digest_seen(stack.ns(NS), "api") == current, timeout=WAIT)
     assert stack.post_alert("alertmanager", alertmanager_payload("api")).status_code == 200
     wait_until(lambda: _incident_open(stack), timeout=WAIT)
 
@@ -68,7 +70,7 @@ def test_a_change_by_hand_during_an_incident_is_posted_and_recorded(
     assert event.incident_id is not None and event.actor == "kubernetes"
     assert event.data["images"] == ["registry.local/api:hotfix"]
     assert "changed outside the bot" in event.summary
-    assert said(stack, "deployment shop/api was changed outside the bot")
+    assert said(stack, f"deployment {stack.ns(NS)}/api was changed outside the bot")
 
     # The bot's own rollback during the same incident is not reported as a manual change.
     stack.kube.heal_image("registry.local/api:v2")

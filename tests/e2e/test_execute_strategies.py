@@ -11,6 +11,7 @@ import pytest
 
 from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
+from tests.e2e.conftest import MakeStack
 from tests.e2e.execute_support import (
     ALICE,
     CHANNEL,
@@ -22,6 +23,7 @@ from tests.e2e.execute_support import (
     create,
     events,
     image,
+    landed,
     latest_rollback_id,
     open_modal,
     release_bluegreen,
@@ -46,8 +48,10 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 @pytest.fixture
-def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
-    yield from running_stack(migrated_url, alertmanager)
+def stack(
+    make_stack: MakeStack, migrated_url: str, alertmanager: FakeAlertmanager
+) -> Iterator[LoopbackStack]:
+    yield from running_stack(make_stack, migrated_url, alertmanager)
 
 
 def _kubectl(stack: LoopbackStack, tmp_path: Path, *args: str) -> str:
@@ -60,7 +64,7 @@ def _kubectl(stack: LoopbackStack, tmp_path: Path, *args: str) -> str:
             "--cache-dir",
             str(tmp_path / "cache"),
             "-n",
-            NS,
+            stack.ns(NS),
             *args,
         ],
         capture_output=True,
@@ -100,7 +104,9 @@ def test_instant_restores_the_configmaps_the_target_revision_ran_with(
     release_instant(stack)
     first = request(stack, "api")  # checkpoint: revision 2 ran with MODE=fast
     wait_state(stack, first, "done")
-    stack.apis().core.patch_namespaced_config_map("api-config", NS, {"data": {"MODE": "broken"}})
+    stack.apis().core.patch_namespaced_config_map(
+        "api-config", stack.ns(NS), {"data": {"MODE": "broken"}}
+    )
     stack.kube.heal_image("registry.local/api:v2")
     # The bot rolled back from revision 2, so it is known bad until someone says otherwise.
     assert "marked good" in command_reply(stack, "mark api 2 good the crash is fixed")
@@ -127,7 +133,9 @@ def test_blue_green_switches_the_service_selector(stack: LoopbackStack, tmp_path
 
 def test_blue_green_refuses_a_target_slot_scaled_to_zero(stack: LoopbackStack) -> None:
     release_bluegreen(stack)
-    stack.apis().apps.patch_namespaced_deployment("web-blue", NS, {"spec": {"replicas": 0}})
+    stack.apis().apps.patch_namespaced_deployment(
+        "web-blue", stack.ns(NS), {"spec": {"replicas": 0}}
+    )
     stack.kube.wait_for(
         lambda: (
             not (stack.kube.get("deployments", NS, "web-blue") or {})
@@ -163,8 +171,8 @@ def test_gradual_by_replicas_steps_down_to_zero(stack: LoopbackStack, tmp_path: 
     passed = [e for e in events(stack, rollback_id) if e.kind == "health.passed"]
     assert len(passed) == 3
     # 50% is where it already was; then 2, 1, 0 canary replicas: one write each.
-    assert len(writes(stack, "shopfront-canary", dry_run=False)) == 3
-    assert len(writes(stack, "shopfront", dry_run=False)) == 3
+    assert len(landed(stack, "shopfront-canary")) == 3
+    assert len(landed(stack, "shopfront")) == 3
 
 
 def test_gradual_by_ingress_weight_steps_down_to_zero(stack: LoopbackStack) -> None:

@@ -12,6 +12,9 @@ from rollback_bot.storage.models import Rollback, TimelineEvent
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import BOB, CHANNEL
 
+# Slack, alerts and HTTP only: the real control plane would repeat the emulator run.
+pytestmark = pytest.mark.kube_free
+
 SHAPES = [
     '{"rollback_id":[1]}',
     '{"rollback_id":{"a":1}}',

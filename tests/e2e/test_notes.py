@@ -26,9 +26,13 @@ from tests.e2e.conftest import (
     CHANNEL,
     FAST_SLACK,
     MALLORY,
+    MakeStack,
     alertmanager_payload,
 )
 from tests.e2e.test_slack_commands import told, wait_told
+
+# Slack, alerts and HTTP only: the real control plane would repeat the emulator run.
+pytestmark = pytest.mark.kube_free
 
 TOKEN = "xoxb-1234567890-abcdefghijkl"
 
@@ -42,8 +46,8 @@ def _catalog() -> dict[str, Any]:
 
 
 @pytest.fixture
-def stack(migrated_url: str) -> Iterator[LoopbackStack]:
-    with LoopbackStack(
+def stack(make_stack: MakeStack, migrated_url: str) -> Iterator[LoopbackStack]:
+    with make_stack(
         slack_channel_rate=FAST_SLACK,
         catalog=_catalog(),
         database_url=migrated_url,

@@ -18,7 +18,7 @@ from rollback_bot.slack.ui import action_ids
 from sandbox.slack import sign_request
 from sandbox.slack.workspace import DEFAULT_USERS
 from sandbox.stack import SIGNING_SECRET, LoopbackStack
-from tests.e2e.conftest import ALICE, BOB, CATALOG, CHANNEL, FAST_SLACK, MALLORY, release
+from tests.e2e.conftest import ALICE, BOB, CATALOG, CHANNEL, FAST_SLACK, MALLORY, MakeStack, release
 from tests.e2e.test_slack_commands import (
     button,
     kinds,
@@ -30,10 +30,10 @@ from tests.e2e.test_slack_commands import (
 
 
 @pytest.fixture
-def stack(migrated_url: str) -> Iterator[LoopbackStack]:
+def stack(make_stack: MakeStack, migrated_url: str) -> Iterator[LoopbackStack]:
     """The usual stack, with Mallory in the workspace: a member who is in no policy."""
     users = {**DEFAULT_USERS, MALLORY: {"name": "mallory", "real_name": "Mallory"}}
-    with LoopbackStack(
+    with make_stack(
         slack_channel_rate=FAST_SLACK,
         catalog=CATALOG,
         database_url=migrated_url,

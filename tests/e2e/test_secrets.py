@@ -27,6 +27,7 @@ from sandbox.stack import (
     deployment_manifest,
     wait_until,
 )
+from tests.e2e.conftest import MakeStack
 from tests.e2e.execute_support import (
     ALICE,
     CHANNEL,
@@ -71,8 +72,10 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 @pytest.fixture
-def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
-    yield from running_stack(migrated_url, alertmanager)
+def stack(
+    make_stack: MakeStack, migrated_url: str, alertmanager: FakeAlertmanager
+) -> Iterator[LoopbackStack]:
+    yield from running_stack(make_stack, migrated_url, alertmanager)
 
 
 def _env(i: int) -> list[dict[str, str]]:
@@ -94,7 +97,7 @@ def _release(stack: LoopbackStack) -> None:
     stack.deploy(NS, manifest)
     settled(stack, "api")
     after = {"MODE": "fast", "PASSWORD": CM_PASSWORD[1], "SLACK_TOKEN": CM_TOKEN[1]}
-    stack.apis().core.patch_namespaced_config_map("api-config", NS, {"data": after})
+    stack.apis().core.patch_namespaced_config_map("api-config", stack.ns(NS), {"data": after})
     stack.kube.crash_image("registry.local/api:v2")
     patch = {
         "spec": {
@@ -107,7 +110,7 @@ def _release(stack: LoopbackStack) -> None:
             }
         }
     }
-    stack.apis().apps.patch_namespaced_deployment("api", NS, patch)
+    stack.apis().apps.patch_namespaced_deployment("api", stack.ns(NS), patch)
     stack.kube.wait_for(lambda: revision(stack, "api") == "2", timeout=WAIT)
 
 

@@ -172,7 +172,7 @@ def test_ambiguous_revision_is_explained_in_the_modal_and_ephemerally(
             }
         }
     }
-    stack.apis().apps.patch_namespaced_deployment("checkout", "shop", patch)
+    stack.apis().apps.patch_namespaced_deployment("checkout", stack.ns("shop"), patch)
     stack.wait_available("shop", "checkout")
     stack.set_image("shop", "checkout", "registry.local/checkout:v2")
     stack.wait_available("shop", "checkout")

@@ -15,7 +15,17 @@ import pytest
 from rollback_bot.clock import FakeClock
 from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
-from tests.e2e.conftest import ALICE, BOB, CAROL, CATALOG, CHANNEL, FAST_SLACK, release
+from tests.e2e.conftest import (
+    ALICE,
+    BOB,
+    CAROL,
+    CATALOG,
+    CHANNEL,
+    FAST_SLACK,
+    MakeStack,
+    bot_user,
+    release,
+)
 from tests.e2e.test_slack_commands import (
     button,
     filled_modal,
@@ -45,8 +55,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def stack(migrated_url: str, clock: FakeClock) -> Iterator[LoopbackStack]:
-    with LoopbackStack(
+def stack(make_stack: MakeStack, migrated_url: str, clock: FakeClock) -> Iterator[LoopbackStack]:
+    with make_stack(
         slack_channel_rate=FAST_SLACK,
         catalog=_catalog(),
         database_url=migrated_url,
@@ -107,7 +117,7 @@ def test_a_usergroup_member_approves_and_the_cluster_sees_the_approver(
     assert stack.slack.calls_for("usergroups.users.list")
     writes = [a for a in stack.kube.audit[audited:] if a["resource"] == "deployments"]
     # No mapping for Carol: the bot's own identity writes.
-    assert writes and all(a["user"] == "sandbox-admin" for a in writes)
+    assert writes and all(a["user"] == bot_user(stack) for a in writes), writes
 
 
 def test_impersonation_puts_the_approver_in_the_cluster_audit(stack: LoopbackStack) -> None:

@@ -14,9 +14,14 @@ import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import pytest
+
 from sandbox.stack import LoopbackStack
 from tests.e2e.conftest import ALICE, CHANNEL
 from tests.e2e.test_slack_commands import told
+
+# Slack, alerts and HTTP only: the real control plane would repeat the emulator run.
+pytestmark = pytest.mark.kube_free
 
 SLOW_CLIENTS = 150  # more than waitress's default limit of 100 connections
 

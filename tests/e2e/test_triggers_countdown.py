@@ -1,5 +1,5 @@
 """Trigger rules end to end: a critical alert starts a visible, cancellable
-countdown that ends in a real rollback on the emulator; a warning only suggests;
+countdown that ends in a real rollback (on both backends); a warning only suggests;
 a polled Prometheus query acts like an alert."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     CATALOG,
     CHANNEL,
     FAST_SLACK,
+    MakeStack,
     alertmanager_payload,
     release,
 )
@@ -52,8 +53,8 @@ def automated_catalog() -> dict[str, Any]:
 
 
 @pytest.fixture
-def auto(migrated_url: str) -> Iterator[LoopbackStack]:
-    with LoopbackStack(
+def auto(make_stack: MakeStack, migrated_url: str) -> Iterator[LoopbackStack]:
+    with make_stack(
         slack_channel_rate=FAST_SLACK,
         catalog=automated_catalog(),
         database_url=migrated_url,

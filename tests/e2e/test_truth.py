@@ -338,7 +338,7 @@ def test_kubectl_shows_the_change_cause_and_the_events(
                 "--cache-dir",
                 str(tmp_path / "c"),
                 "-n",
-                NS,
+                stack.ns(NS),
                 *args,
             ],
             capture_output=True,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.stack import LoopbackStack
+from tests.e2e.conftest import MakeStack
 from tests.e2e.execute_support import (
     FakeAlertmanager,
     command_reply,
@@ -31,8 +32,10 @@ def alertmanager() -> Iterator[FakeAlertmanager]:
 
 
 @pytest.fixture
-def stack(migrated_url: str, alertmanager: FakeAlertmanager) -> Iterator[LoopbackStack]:
-    yield from running_stack(migrated_url, alertmanager, timeout_seconds=3)
+def stack(
+    make_stack: MakeStack, migrated_url: str, alertmanager: FakeAlertmanager
+) -> Iterator[LoopbackStack]:
+    yield from running_stack(make_stack, migrated_url, alertmanager, timeout_seconds=3)
 
 
 def _incident(stack: LoopbackStack, incident_id: int) -> tuple[str, bool]:

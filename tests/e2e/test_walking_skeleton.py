@@ -99,7 +99,7 @@ def test_alert_click_approve_rollback_export(stack: LoopbackStack, tmp_path) -> 
             "--cache-dir",
             str(tmp_path / "cache"),
             "-n",
-            "shop",
+            stack.ns("shop"),
             "rollout",
             "history",
             "deployment/checkout",

@@ -181,6 +181,32 @@ def test_a_stable_deployment_without_available_replicas_fails(
     assert result.reasons == ("deployment shop/checkout is scaled to 0 replicas",)
 
 
+def test_a_rollout_still_coming_up_is_settling_and_scaled_to_zero_is_not(
+    emu: KubeEmulator, apis: KubeApis
+) -> None:
+    """A gradual step's gate waits out "not yet" (``settling``), never a real failure."""
+    emu.crash_image("shop/checkout:v2")  # its pods never become Ready: the rollout stays open
+    patch = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "app", "image": "shop/checkout:v2"}]}}
+        }
+    }
+    apis.apps.patch_namespaced_deployment("checkout", NS, patch)
+    emu.wait_for(
+        lambda: bool(
+            (emu.get("deployments", NS, "checkout") or {}).get("status", {}).get("updatedReplicas")
+        ),
+        timeout=20,
+    )
+
+    rolling = _gate(apis).check(_service())
+    assert not rolling.ok and rolling.settling, rolling.reasons
+    assert rolling.reasons == ("deployment shop/checkout is still rolling out",)
+
+    apis.apps.patch_namespaced_deployment_scale("checkout", NS, {"spec": {"replicas": 0}})
+    assert not _gate(apis).check(_service()).settling
+
+
 def test_a_missing_deployment_fails_the_gate(apis: KubeApis) -> None:
     service = _service().model_copy(update={"deployment": "gone"})
 

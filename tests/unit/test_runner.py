@@ -7,6 +7,7 @@ started), so each test walks a rollback through exactly the jobs it names.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -79,8 +80,11 @@ class ScriptedExecutor:
 class Gate:
     def __init__(self) -> None:
         self.ok = True
+        self.settling = False  # not ok only because the stable Deployment is scaling up
 
     def check(self, service: Service) -> GateResult:
+        if self.settling:
+            return GateResult(False, ("deployment shop/shopfront is still rolling out",), {}, True)
         return GateResult(self.ok, () if self.ok else ("1 alert(s) firing: HighErrorRate",))
 
 
@@ -176,6 +180,35 @@ def test_a_failed_gate_pauses_and_says_why_in_the_thread(h: Harness) -> None:
     assert h.row(rid).state == "paused"
     assert h.executor.applied == [0]
     assert any("HighErrorRate" in line and "go to 0% now" in line for line in h.notes.lines)
+
+
+def test_a_gate_that_sees_the_step_still_rolling_out_looks_again_instead_of_pausing(
+    h: Harness,
+) -> None:
+    """On a real cluster the pods a step scaled up take seconds to become Ready."""
+    rid = h.request()
+    h.runner.run(rid, JobKind.EXECUTE)
+    h.gate.settling = True
+    h.runner.run(rid, JobKind.GATE)
+    assert h.row(rid).state == "executing" and f"rb{rid}-gate" in h.jobs()
+    assert h.executor.applied == [0] and "health.failed" not in h.kinds(rid)
+    h.gate.settling = False
+    h.runner.run(rid, JobKind.GATE)
+    assert h.executor.applied == [0, 1] and h.kinds(rid).count("health.passed") == 1
+
+
+def test_a_rollout_still_settling_past_the_health_timeout_pauses(h: Harness) -> None:
+    rid = h.request()
+    h.runner.run(rid, JobKind.EXECUTE)
+    with h.uow() as uow:
+        row = uow.rollbacks.get(id=rid)
+        assert row is not None and row.deadline_at is not None  # step 1's gate waits until then
+        row.deadline_at = datetime.now(UTC) - timedelta(seconds=1)
+        uow.commit()
+    h.gate.settling = True
+    h.runner.run(rid, JobKind.GATE)
+    assert h.row(rid).state == "paused" and h.executor.applied == [0]
+    assert any("still rolling out" in line for line in h.notes.lines)
 
 
 def test_a_step_failing_past_the_retries_pauses_a_half_done_rollback(h: Harness) -> None:

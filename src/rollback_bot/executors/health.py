@@ -57,6 +57,10 @@ class GateResult:
     ok: bool
     reasons: tuple[str, ...] = ()
     checks: dict[str, Any] = field(default_factory=dict)
+    # Not ok only because the serving Deployment is still rolling out (pods starting, the
+    # controller behind): "not yet", which a later look may turn into ok; a failed alert or
+    # query, a target scaled to zero or unreadable is not.
+    settling: bool = False
 
     @property
     def alerts_cleared(self) -> bool:
@@ -92,6 +96,7 @@ class _Check:
     ok: bool
     reason: str  # empty when ok
     detail: dict[str, Any]
+    settling: bool = False  # failed only because a rollout has not finished yet
 
 
 class HealthGate:
@@ -125,10 +130,12 @@ class HealthGate:
         results = [self._readiness(service), self._alerts(service)]
         if service.health.prometheus is not None:
             results.append(self._prometheus(service.health.prometheus))
-        reasons = tuple(r.reason for r in results if not r.ok)
+        failed = [r for r in results if not r.ok]
+        reasons = tuple(r.reason for r in failed)
         at = self._now().isoformat()
         checks = {r.name: _described(r, service, at) for r in results}
-        return GateResult(ok=not reasons, reasons=reasons, checks=checks)
+        settling = bool(failed) and all(r.settling for r in failed)
+        return GateResult(ok=not reasons, reasons=reasons, checks=checks, settling=settling)
 
     # -- Kubernetes --------------------------------------------------------
 
@@ -291,10 +298,10 @@ def _deployment_readiness(ns: str, name: str, deployment: Any) -> _Check:
     if wanted == 0:
         return _Check("readiness", False, f"{where} is scaled to 0 replicas", detail)
     if observed < (deployment.metadata.generation or 0) or updated < wanted:
-        return _Check("readiness", False, f"{where} is still rolling out", detail)
+        return _Check("readiness", False, f"{where} is still rolling out", detail, settling=True)
     if available < wanted:
         reason = f"{where} has {available}/{wanted} replicas available"
-        return _Check("readiness", False, reason, detail)
+        return _Check("readiness", False, reason, detail, settling=True)
     return _Check("readiness", True, "", detail)
 
 

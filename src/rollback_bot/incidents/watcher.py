@@ -90,6 +90,7 @@ class DeploymentWatcher:
         self._responses: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.ready = threading.Event()  # set once every namespace has been listed
+        self.expired = 0  # watches the server ended as too old ("410 Expired"): each relisted
         self._listed = 0
 
     # -- lifecycle -------------------------------------------------------------------
@@ -170,7 +171,19 @@ class DeploymentWatcher:
                     if line.strip():
                         event = json.loads(line)
                         if event.get("type") == "ERROR":
-                            return None  # expired: list again
+                            # A version compacted away or out of the watch cache: the
+                            # server answers 200 and this event (410 Expired); list again.
+                            status = event.get("object") or {}
+                            log.info(
+                                "watch of deployments in %s from version %s ended: %s %s; "
+                                "listing again",
+                                ns,
+                                version,
+                                status.get("code"),
+                                status.get("message"),
+                            )
+                            self.expired += 1
+                            return None
                         version = self._on_event(ns, event) or version
                 if self._stop.is_set():
                     break

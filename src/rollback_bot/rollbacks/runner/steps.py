@@ -158,6 +158,12 @@ class Steps:
             return
         row, service, _ = loaded
         result = self._gate.check(service)
+        deadline = row.deadline_at
+        if not result.ok and result.settling and deadline and self._clock.now() < deadline:
+            # The step's own scaling is still coming up (pods start in seconds on a real
+            # cluster): not a failed gate yet. Look again until the health timeout.
+            self._jobs.after(rollback_id, JobKind.GATE, delay=VERIFY_POLL_SECONDS)
+            return
         if result.ok:
             self._rollbacks.record(
                 rollback_id,
@@ -387,6 +393,7 @@ class Steps:
                 Move.STEP_DONE,
                 summary=f"{rid(row.id)} step {next_step}/{len(plan.steps)}: {result.message}",
                 kind=TimelineKind.ROLLBACK_STEP,
+                update=lambda r: _set_gate_deadline(r, service, self._clock.now()),
                 extra=recorded,
             )
         if moved is None:
@@ -476,3 +483,10 @@ def _reset_attempts(row: Rollback) -> None:
 
 def _set_verify_deadline(row: Rollback, service: Service, now: datetime) -> None:
     row.deadline_at = now + timedelta(seconds=service.health.timeout_seconds)
+
+
+def _set_gate_deadline(row: Rollback, service: Service, now: datetime) -> None:
+    """Until when the gate before the next step waits for a rollout still settling: the
+    step's wait, then the service's health timeout."""
+    wait = service.gradual.step_seconds if service.gradual else 0
+    row.deadline_at = now + timedelta(seconds=wait + service.health.timeout_seconds)
