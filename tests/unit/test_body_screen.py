@@ -31,6 +31,9 @@ BODIES = [
     nested(MAX_DEPTH + 1),
     "[" * MAX_DEPTH + "[]" + "]" * MAX_DEPTH,
     "[" * MAX_DEPTH + "{}" + "]" * MAX_DEPTH,
+    '{"k": "' + "[{" * (MAX_DEPTH + 5) + '"}',
+    '{"k": "a \\" [[[[ \\\\", "l": ' + nested(MAX_DEPTH - 1) + "}",
+    '{"k": "a \\" [[[[ \\\\", "l": ' + nested(MAX_DEPTH) + "}",
     '{"a": ' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1),
 ]
 

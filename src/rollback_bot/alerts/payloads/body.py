@@ -9,18 +9,17 @@ database keeps them. Alertmanager retries a 5xx forever, so a broken body must n
 from __future__ import annotations
 
 import json
-import re
 
 from rollback_bot.alerts.model import AlertPayloadError
 
 MAX_DEPTH = 32  # no sender nests deeper than a handful of levels
 MAX_INT = 2**63  # beyond a 64-bit integer a number is no label, value or timestamp
 
-# What could make a decoded body need the full walk. A lone surrogate or a NUL can only
-# come from a \u escape (the UTF-8 decoder refuses encoded surrogates, the JSON decoder
-# raw control characters) and an integer beyond 64 bits has at least 19 digits. Text that
-# has none of them (most bodies) is only checked for depth; a false alarm costs the walk.
-_SUSPECT = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)|[0-9]{19}")
+# A lone surrogate or a NUL can only come from a \u escape (the UTF-8 decoder refuses
+# encoded surrogates, the JSON decoder raw control characters), so a body without one
+# needs no look at its text: only depth and integers are checked, without building the
+# path of every value. Anything found takes the full walk, which words the refusal.
+_ESCAPE = "\\u"
 
 
 def _no_constant(name: str) -> object:
@@ -41,26 +40,23 @@ def decode_body(data: bytes) -> object:
         raise AlertPayloadError("(body)", f"not JSON: {exc.msg} at {exc.pos}") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise AlertPayloadError("(body)", f"not usable JSON: {exc}") from None
-    if _SUSPECT.search(text) is None and _depth_within(raw, MAX_DEPTH):
+    if _ESCAPE not in text and _plain(raw, MAX_DEPTH):
         return raw
     return _checked(raw, "(body)", 0)
 
 
-def _depth_within(root: object, limit: int) -> bool:
-    """Whether no value sits deeper than ``limit`` (the root is at depth 0)."""
-    pending: list[tuple[dict[str, object] | list[object], int]] = []
-    if isinstance(root, dict | list):
-        pending.append((root, 0))
+def _plain(root: object, limit: int) -> bool:
+    """Whether no value sits deeper than ``limit`` and every integer fits in 64 bits."""
+    pending: list[tuple[object, int]] = [(root, 0)]
     while pending:
         node, depth = pending.pop()
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return False
-                pending.append((child, depth + 1))
-            elif depth + 1 > limit:
+        if isinstance(node, dict | list):
+            if depth >= limit and node:
                 return False
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children)
+        elif type(node) is int and not -MAX_INT < node < MAX_INT:
+            return False
     return True
 
 
