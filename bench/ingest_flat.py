@@ -261,15 +261,18 @@ def run(name: str, url: str, *, groups: int, events: int, alerts: int, profile: 
             )
             time.sleep(1.0)
         with get_context("spawn").Pool(1) as pool:
+            cpu = time.process_time()
             elapsed, failures = pool.apply(send, (stack.url, payloads, SENDERS))
+            cpu = time.process_time() - cpu
         if spy is not None:
             spy.send_signal(2)
             spy.wait(timeout=30)
         rate = alerts / elapsed
         print(
             f"{name}: {groups:,} open groups, {events:,} timeline events per loaded service: "
-            f"{alerts:,} alerts in {elapsed:.2f} s = {rate:,.0f} alerts/s"
-            + (f" ({failures} refused)" if failures else "")
+            f"{alerts:,} alerts in {elapsed:.2f} s = {rate:,.0f} alerts/s; CPU of the bot's "
+            f"process (stand-ins included) {cpu:.2f} s = {1e6 * cpu / alerts:.0f} us/alert, "
+            f"load {os.getloadavg()[0]:.1f}" + (f" ({failures} refused)" if failures else "")
         )
         if spy is not None and raw.exists():
             print("  profile of the bot's process, top functions by inclusive samples:")
