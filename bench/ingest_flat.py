@@ -20,7 +20,8 @@ last answer, beside the small run's; then the ratio large / small.
 prints the functions with the most samples (inclusive).
 
 The SQLite database lives in a temporary directory; ``--database-url`` points at
-an existing, empty PostgreSQL database instead (its tables are dropped between runs).
+an existing, empty PostgreSQL database instead (its public schema is dropped and
+recreated between runs).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, insert
 
-from rollback_bot.storage.models import AlertGroup, Base, Incident, TimelineEvent
+from rollback_bot.storage.models import AlertGroup, Incident, TimelineEvent
 from sandbox.stack import ALERT_TOKEN, LoopbackStack, deployment_manifest
 
 SERVICES = 40
@@ -261,15 +262,18 @@ def run(name: str, url: str, *, groups: int, events: int, alerts: int, profile: 
             )
             time.sleep(1.0)
         with get_context("spawn").Pool(1) as pool:
+            cpu = time.process_time()
             elapsed, failures = pool.apply(send, (stack.url, payloads, SENDERS))
+            cpu = time.process_time() - cpu
         if spy is not None:
             spy.send_signal(2)
             spy.wait(timeout=30)
         rate = alerts / elapsed
         print(
             f"{name}: {groups:,} open groups, {events:,} timeline events per loaded service: "
-            f"{alerts:,} alerts in {elapsed:.2f} s = {rate:,.0f} alerts/s"
-            + (f" ({failures} refused)" if failures else "")
+            f"{alerts:,} alerts in {elapsed:.2f} s = {rate:,.0f} alerts/s; CPU of the bot's "
+            f"process (stand-ins included) {cpu:.2f} s = {1e6 * cpu / alerts:.0f} us/alert, "
+            f"load {os.getloadavg()[0]:.1f}" + (f" ({failures} refused)" if failures else "")
         )
         if spy is not None and raw.exists():
             print("  profile of the bot's process, top functions by inclusive samples:")
@@ -288,8 +292,10 @@ def reset(url: str) -> None:
         return
     engine = create_engine(url)
     with engine.begin() as conn:
-        Base.metadata.drop_all(conn)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        # The schema, not only the tables: the migrations also create functions and
+        # triggers (the timeline's append-only guard).
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
     engine.dispose()
 
 

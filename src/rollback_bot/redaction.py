@@ -157,6 +157,11 @@ class Redactor:
             sorted({v for v in literals if len(v) >= MIN_LITERAL}, key=len, reverse=True)
         )
         names_regex = "|".join(_glob_regex(n) for n in self.name_patterns) or r"(?!)"
+        # fnmatchcase over every pattern, in one compiled match (alert storms judge
+        # every label and annotation name).
+        self._name_re = re.compile(
+            "|".join(fnmatch.translate(n) for n in self.name_patterns) or r"(?!)"
+        )
         self._assignment_re = re.compile(
             rf"(?<!{_IDENT})(?i:({names_regex}))(?!{_IDENT}){_ASSIGNED}"
         )
@@ -167,8 +172,7 @@ class Redactor:
         self._name_gate = _name_gate(self.name_patterns)
 
     def secret_name(self, name: str) -> bool:
-        upper = name.upper()
-        return any(fnmatch.fnmatchcase(upper, pattern) for pattern in self.name_patterns)
+        return self._name_re.match(name.upper()) is not None
 
     def looks_secret(self, value: str) -> bool:
         return bool(self._value.search(value))

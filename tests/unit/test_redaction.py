@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
 from rollback_bot.redaction import MARK, Redactor
@@ -16,6 +18,17 @@ def test_names_by_pattern_are_secret_whatever_their_case() -> None:
         assert not r.secret_name(name), name
     assert r.value("DB_PASSWORD", "hunter2") == MARK
     assert r.value("MODE", "fast") == "fast"
+
+
+def test_name_patterns_are_globs_as_fnmatch_reads_them() -> None:
+    patterns = ("*PASSWORD*", "DB_?", "[AB]_KEY", "EXACT", "*.SECRET")
+    r = Redactor(names=patterns)
+    names = ["password", "my_password_x", "db_1", "db_12", "a_key", "c_key", "exact", "exactly"]
+    names += ["x.secret", "x.secrets", "", "a\npassword", "DB_"]
+    for name in names:
+        expected = any(fnmatch.fnmatchcase(name.upper(), p) for p in patterns)
+        assert r.secret_name(name) is expected, name
+    assert not Redactor(names=()).secret_name("PASSWORD")
 
 
 def test_values_that_look_like_credentials_are_hidden_inside_text() -> None:

@@ -228,3 +228,21 @@ def test_warning_rule_suggests_once_per_cooldown(
         ("latency", "suggest"),
         ("latency", "suggest"),
     ]
+
+
+def test_service_matching_is_remembered_per_matched_labels_only(relay: AlertRelay) -> None:
+    # Labels no matcher reads (pod) share an answer; those a matcher reads decide it, and a
+    # missing label reads as empty, as the matchers read it.
+    cases = [
+        ({"service": "checkout", "pod": "p1"}, "checkout"),
+        ({"service": "checkout", "pod": "p2"}, "checkout"),
+        ({"service": "checkout", "env": "staging", "pod": "p1"}, None),
+        ({"service": "checkout", "env": "", "pod": "p3"}, "checkout"),
+        ({"app": "search-api", "pod": "p1"}, "search"),
+        ({"app": "search-api", "service": "checkout"}, "checkout"),
+        ({"app": "other", "pod": "p1"}, None),
+    ]
+    for _ in range(2):  # the second round answers from what the first remembered
+        for labels, expected in cases:
+            found = relay.service_for(alert("fp", **labels))
+            assert (found.name if found else None) == expected, labels

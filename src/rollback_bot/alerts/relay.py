@@ -81,6 +81,9 @@ class DbTriggerHistory:
         return self._uow.trigger_firings.count_since(service=self._service, since=since)
 
 
+MATCH_CACHE = 4096  # label combinations whose service is remembered
+
+
 class AlertRelay:
     def __init__(
         self,
@@ -97,13 +100,28 @@ class AlertRelay:
         self._matchers: list[tuple[str, Matcher]] = [
             (s.name, compile_matchers(s.match)) for s in catalog.services
         ]
+        # Which service an alert belongs to depends only on the labels some matcher reads;
+        # alerts of a storm share them (they differ by pod, instance...), so the answer is
+        # remembered per combination of those values (bounded; matchers never change).
+        self._matched_labels = tuple(
+            sorted({m.label for _, matcher in self._matchers for m in matcher.matchers})
+        )
+        self._matched: dict[tuple[str, ...], str | None] = {}
 
     def service_for(self, alert: Alert) -> Service | None:
         if alert.source == "query" and alert.service_hint:
             # A polled query belongs to the service whose rule it is, whatever
             # that service's match labels say.
             return self._catalog.service(alert.service_hint)
-        name = first_match(alert.labels, self._matchers)
+        labels = alert.labels
+        key = tuple(labels.get(label, "") for label in self._matched_labels)
+        try:
+            name = self._matched[key]
+        except KeyError:
+            name = first_match(labels, self._matchers)
+            if len(self._matched) >= MATCH_CACHE:
+                self._matched.clear()
+            self._matched[key] = name
         return self._catalog.service(name) if name else None
 
     def is_firing(self, alert: Alert) -> bool:

@@ -37,6 +37,7 @@ WRITING_STATES = (State.APPROVED, State.EXECUTING, State.VERIFYING)
 OWN_WRITE_GRACE = timedelta(seconds=5)
 WATCH_SECONDS = 300  # the server ends each watch; it is resumed from the last version
 RETRY_SECONDS = 1.0
+DEPLOYMENTS = "/apis/apps/v1/namespaces/{namespace}/deployments"
 
 Post = Callable[[Incident, Rollback | None, str], None]
 
@@ -143,7 +144,7 @@ class DeploymentWatcher:
                 self._stop.wait(RETRY_SECONDS)
 
     def _list(self, ns: str) -> str:
-        resp: Any = self._apis.apps.list_namespaced_deployment(ns, _preload_content=False)
+        resp: Any = self._apis.get_raw(DEPLOYMENTS, {"namespace": ns})
         body = json.loads(resp.data)
         for item in body.get("items") or []:
             key = (ns, item["metadata"]["name"])
@@ -153,12 +154,10 @@ class DeploymentWatcher:
 
     def _watch(self, ns: str, version: str) -> str | None:
         # The raw stream (not kubernetes.watch) so that stop() can shut its socket down.
-        resp: Any = self._apis.apps.list_namespaced_deployment(
-            ns,
-            watch=True,
-            resource_version=version,
-            timeout_seconds=WATCH_SECONDS,
-            _preload_content=False,
+        resp: Any = self._apis.get_raw(
+            DEPLOYMENTS,
+            {"namespace": ns},
+            {"watch": True, "resourceVersion": version, "timeoutSeconds": WATCH_SECONDS},
         )
         with self._lock:
             self._responses[ns] = resp

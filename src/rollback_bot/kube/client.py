@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
 from kubernetes import client as k8s
@@ -49,17 +51,57 @@ def api_client_from_env(kubeconfig: str | None = None) -> k8s.ApiClient:
 
 @dataclass(frozen=True)
 class KubeApis:
-    """The typed API groups executors use, all over the same ``ApiClient``."""
+    """The typed API groups executors use, all over the same ``ApiClient``.
+
+    Each group is built on first use: the generated ``AppsV1Api`` and
+    ``CoreV1Api`` modules import every model their methods name (about 300
+    modules, some 25 MB), which a bot that has not yet touched a workload
+    (idle, or relaying alerts) need not carry.
+    """
 
     api_client: k8s.ApiClient
-    apps: k8s.AppsV1Api = field(init=False)
-    core: k8s.CoreV1Api = field(init=False)
-    networking: k8s.NetworkingV1Api = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "apps", k8s.AppsV1Api(self.api_client))
-        object.__setattr__(self, "core", k8s.CoreV1Api(self.api_client))
-        object.__setattr__(self, "networking", k8s.NetworkingV1Api(self.api_client))
+    @cached_property
+    def apps(self) -> k8s.AppsV1Api:
+        return k8s.AppsV1Api(self.api_client)
+
+    @cached_property
+    def core(self) -> k8s.CoreV1Api:
+        return k8s.CoreV1Api(self.api_client)
+
+    @cached_property
+    def networking(self) -> k8s.NetworkingV1Api:
+        return k8s.NetworkingV1Api(self.api_client)
+
+    def get_raw(
+        self,
+        path: str,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """GET ``path`` (``{name}`` placeholders filled from ``path_params``), unparsed.
+
+        What a generated method returns with ``_preload_content=False`` (the
+        urllib3 response; ``read_json`` parses it), through the same
+        ``ApiClient`` (auth, TLS, impersonation headers, connection pool), but
+        without importing the generated API module and the models it names.
+        Raises ``ApiException`` on a non-2xx answer, as the generated methods do.
+        """
+        client = self.api_client
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        request = client.param_serialize(
+            method="GET",
+            resource_path=path,
+            path_params=dict(path_params or {}),
+            query_params=params,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = client.call_api(*request)
+        if not 200 <= response.status <= 299:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     def for_actor(self, actor: Actor) -> KubeApis:
         """The same APIs acting as ``actor.kube_user`` (unchanged when it is unset).

@@ -51,7 +51,10 @@ class Revision:
 
 def read_deployment(apis: KubeApis, namespace: str, name: str) -> dict[str, Any]:
     try:
-        response = apis.apps.read_namespaced_deployment(name, namespace, _preload_content=False)
+        response = apis.get_raw(
+            "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+            {"namespace": namespace, "name": name},
+        )
     except ApiException as exc:
         raise explain(exc, f"deployment {namespace}/{name}") from exc
     return read_json(response)
@@ -78,10 +81,10 @@ def owned_replicasets(apis: KubeApis, deployment: Mapping[str, Any]) -> list[dic
     meta = deployment["metadata"]
     namespace = meta["namespace"]
     try:
-        response = apis.apps.list_namespaced_replica_set(
-            namespace,
-            label_selector=label_selector(deployment["spec"].get("selector") or {}),
-            _preload_content=False,
+        response = apis.get_raw(
+            "/apis/apps/v1/namespaces/{namespace}/replicasets",
+            {"namespace": namespace},
+            {"labelSelector": label_selector(deployment["spec"].get("selector") or {})},
         )
     except ApiException as exc:
         raise explain(exc, f"replicasets of deployment {namespace}/{meta['name']}") from exc

@@ -15,6 +15,12 @@ from rollback_bot.alerts.model import AlertPayloadError
 MAX_DEPTH = 32  # no sender nests deeper than a handful of levels
 MAX_INT = 2**63  # beyond a 64-bit integer a number is no label, value or timestamp
 
+# A lone surrogate or a NUL can only come from a \u escape (the UTF-8 decoder refuses
+# encoded surrogates, the JSON decoder raw control characters), so a body without one
+# needs no look at its text: only depth and integers are checked, without building the
+# path of every value. Anything found takes the full walk, which words the refusal.
+_ESCAPE = "\\u"
+
 
 def _no_constant(name: str) -> object:
     raise AlertPayloadError("(body)", f"{name} is not a JSON number")
@@ -34,7 +40,24 @@ def decode_body(data: bytes) -> object:
         raise AlertPayloadError("(body)", f"not JSON: {exc.msg} at {exc.pos}") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise AlertPayloadError("(body)", f"not usable JSON: {exc}") from None
+    if _ESCAPE not in text and _plain(raw, MAX_DEPTH):
+        return raw
     return _checked(raw, "(body)", 0)
+
+
+def _plain(root: object, limit: int) -> bool:
+    """Whether no value sits deeper than ``limit`` and every integer fits in 64 bits."""
+    pending: list[tuple[object, int]] = [(root, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth >= limit and node:
+                return False
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children)
+        elif type(node) is int and not -MAX_INT < node < MAX_INT:
+            return False
+    return True
 
 
 def _checked(node: object, path: str, depth: int) -> object:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -148,13 +150,13 @@ class AlertRepository(Repository):
     def _upsert_chunk(
         self, group_id: int, chunk: list[AlertRecord], now: datetime, result: UpsertResult
     ) -> None:
+        # Core statements built once (SQLAlchemy's compiled cache then hits at once) and run
+        # on the unit of work's connection: no ORM execution context per statement.
+        connection = self._session.connection()
         stored = {
             fingerprint: (payload_hash, status)
-            for fingerprint, payload_hash, status in self._session.execute(
-                select(Alert.fingerprint, Alert.last_payload_hash, Alert.status).where(
-                    Alert.group_id == group_id,
-                    Alert.fingerprint.in_([record.fingerprint for record in chunk]),
-                )
+            for fingerprint, payload_hash, status in connection.execute(
+                _STORED, {"group_id": group_id, "fingerprints": [r.fingerprint for r in chunk]}
             )
         }
         rows: list[dict[str, Any]] = []
@@ -170,33 +172,43 @@ class AlertRepository(Repository):
                 result.previous_status[record.fingerprint] = previous[1]
             rows.append(_row(group_id, record, now))
         if rows:
-            self._write(rows)
+            self._write(connection, rows)
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _write(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         # ON CONFLICT keeps this correct if a concurrent delivery inserted the same alert
         # between our read and this write (possible on PostgreSQL).
-        stmt = self._insert_statement(table_of(Alert))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["group_id", "fingerprint"],
-            set_={
-                name: stmt.excluded[name]
-                for name in (
-                    "status",
-                    "labels",
-                    "annotations",
-                    "starts_at",
-                    "ends_at",
-                    "value",
-                    "last_payload_hash",
-                    "updated_at",
-                )
-            },
-        )
-        self._session.execute(stmt, rows)
+        connection.execute(_upsert_statement(connection.dialect.name), rows)
         # Rows changed behind the identity map's back; reload loaded alerts on next access.
         for obj in list(self._session.identity_map.values()):
             if isinstance(obj, Alert):
                 self._session.expire(obj)
+
+
+_ALERTS = table_of(Alert)
+_STORED = select(_ALERTS.c.fingerprint, _ALERTS.c.last_payload_hash, _ALERTS.c.status).where(
+    _ALERTS.c.group_id == bindparam("group_id"),
+    _ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+)
+_UPDATED_ON_CONFLICT = (
+    "status",
+    "labels",
+    "annotations",
+    "starts_at",
+    "ends_at",
+    "value",
+    "last_payload_hash",
+    "updated_at",
+)
+
+
+@cache
+def _upsert_statement(dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """INSERT ... ON CONFLICT (group_id, fingerprint) DO UPDATE, for ``dialect``."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_ALERTS)
+    return stmt.on_conflict_do_update(
+        index_elements=["group_id", "fingerprint"],
+        set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT},
+    )
 
 
 def _row(group_id: int, record: AlertRecord, now: datetime) -> dict[str, Any]:
