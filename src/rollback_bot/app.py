@@ -372,7 +372,12 @@ def build(
             prometheus=prometheus,
         ),
         watcher=DeploymentWatcher(
-            catalog=catalog, apis=kube, uow=uow, clock=clock, post=thread_poster(notifier, uow)
+            catalog=catalog,
+            apis=kube,
+            uow=uow,
+            clock=clock,
+            post=thread_poster(notifier, uow),
+            by_cluster=clusters.get,
         ),
     )
     if settings.leader_election:

@@ -20,11 +20,12 @@ import yaml
 from kubernetes import client as k8s
 
 from rollback_bot.config import Settings
+from rollback_bot.incidents.watcher import template_digest
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.clusters import ClusterConfigError, Clusters
 from sandbox.kube import KubeEmulator
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
-from tests.e2e.conftest import ALICE, BOB, CHANNEL, FAST_SLACK
+from tests.e2e.conftest import ALICE, BOB, CHANNEL, FAST_SLACK, alertmanager_payload
 from tests.e2e.execute_support import (
     command_reply,
     events,
@@ -214,6 +215,49 @@ def test_a_kill_switch_flips_the_flag_on_the_services_own_cluster(
     assert not [
         a for a in stack.kube.audit if a.get("name") == "pricing-flags" and a.get("verb") == "patch"
     ]
+
+
+def test_a_change_by_hand_on_a_named_cluster_is_noticed_there(
+    stack: TwoClusterStack, east: KubeEmulator
+) -> None:
+    east_apis = KubeApis(east.api_client())
+    _release(east_apis, east, "registry.local/east")
+    _release(stack.apis(), stack.kube, "registry.local/west")
+    assert stack.services is not None and stack.services.watcher is not None
+    watcher = stack.services.watcher
+    on_east = east.get("deployments", NS, "checkout") or {}
+    wait_until(
+        lambda: watcher.digest_seen(NS, "checkout", "east") == template_digest(on_east),
+        timeout=20,
+    )
+    alert = alertmanager_payload("checkout-east")
+    assert stack.post_alert("alertmanager", alert).status_code == 200
+
+    def incident_open() -> bool:
+        with stack.services.uow(read_only=True) as uow:  # type: ignore[union-attr]
+            return uow.incidents.open_for_service(service="checkout-east") is not None
+
+    wait_until(incident_open, timeout=20)
+    # The same change on west (where checkout-west has no incident) is not east's.
+    hotfix = {
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x:hotfix"}]}}}
+    }
+    stack.apis().apps.patch_namespaced_deployment("checkout", NS, hotfix)
+    east_apis.apps.patch_namespaced_deployment("checkout", NS, hotfix)
+
+    def manual() -> list[Any]:
+        with stack.services.uow(read_only=True) as uow:  # type: ignore[union-attr]
+            return [
+                (e.service, e.summary, e.data)
+                for e in uow.timeline.list_for_service(service="checkout-east")
+                if e.kind == "kube.manual_change"
+            ]
+
+    (found,) = wait_until(manual, timeout=20)
+    service, summary, data = found
+    assert service == "checkout-east" and data["cluster"] == "east"
+    assert f"deployment {NS}/checkout @east was changed outside the bot" in summary
+    assert data["images"] == ["x:hotfix"]
 
 
 def test_readyz_names_the_cluster_that_is_down(stack: TwoClusterStack, east: KubeEmulator) -> None:

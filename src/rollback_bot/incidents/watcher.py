@@ -73,22 +73,26 @@ class DeploymentWatcher:
         uow: UnitOfWorkFactory,
         clock: Clock,
         post: Post,
+        by_cluster: Callable[[str | None], KubeApis] | None = None,
     ) -> None:
         self._catalog = catalog
         self._apis = apis
+        # A service on a named cluster is watched there (None: the default client).
+        self._by_cluster = by_cluster or (lambda _cluster: apis)
         self._uow = uow
         self._clock = clock
         self._post = post
-        self._owners: dict[tuple[str, str], Service] = {}
+        # (cluster, namespace, deployment) -> its service; cluster None is the default one
+        self._owners: dict[tuple[str | None, str, str], Service] = {}
         for service in catalog.services:
-            if service.target_kind != "deployment" or service.cluster:
-                continue  # it watches Deployments on the default cluster only
+            if service.target_kind != "deployment":
+                continue
             for name in deployments_of(service):
-                self._owners[(service.namespace, name)] = service
-        self._digests: dict[tuple[str, str], str] = {}
+                self._owners[(service.cluster, service.namespace, name)] = service
+        self._digests: dict[tuple[str | None, str, str], str] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._responses: dict[str, Any] = {}
+        self._responses: dict[tuple[str | None, str], Any] = {}
         self._lock = threading.Lock()
         self.ready = threading.Event()  # set once every namespace has been listed
         self.expired = 0  # watches the server ended as too old ("410 Expired"): each relisted
@@ -97,12 +101,13 @@ class DeploymentWatcher:
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()  # started again when this replica leads again
-        namespaces = sorted({ns for ns, _ in self._owners})
-        if not namespaces:
+        places = sorted({(c, ns) for c, ns, _ in self._owners}, key=lambda p: (p[0] or "", p[1]))
+        if not places:
             self.ready.set()
-        for ns in namespaces:
+        for cluster, ns in places:
+            name = f"watch-{ns}" + (f"@{cluster}" if cluster else "")
             thread = threading.Thread(
-                target=self._run, args=(ns, len(namespaces)), name=f"watch-{ns}", daemon=True
+                target=self._run, args=(cluster, ns, len(places)), name=name, daemon=True
             )
             self._threads.append(thread)
             thread.start()
@@ -120,47 +125,48 @@ class DeploymentWatcher:
             thread.join(timeout=5)
         self._threads.clear()
 
-    def digest_seen(self, namespace: str, name: str) -> str | None:
+    def digest_seen(self, namespace: str, name: str, cluster: str | None = None) -> str | None:
         """The template digest of the last event seen for a Deployment (None: none yet)."""
-        return self._digests.get((namespace, name))
+        return self._digests.get((cluster, namespace, name))
 
     # -- the watch loop ----------------------------------------------------------------
-    def _run(self, ns: str, total: int) -> None:
+    def _run(self, cluster: str | None, ns: str, total: int) -> None:
         version: str | None = None
         while not self._stop.is_set():
             try:
                 if version is None:
-                    version = self._list(ns)
+                    version = self._list(cluster, ns)
                     with self._lock:
                         self._listed += 1
                         if self._listed >= total:
                             self.ready.set()
-                version = self._watch(ns, version)
+                version = self._watch(cluster, ns, version)
             except Exception as exc:
                 if self._stop.is_set():
                     return
-                log.warning("watching deployments in %s failed: %r; relisting", ns, exc)
+                where = ns + (f" @{cluster}" if cluster else "")
+                log.warning("watching deployments in %s failed: %r; relisting", where, exc)
                 version = None
                 self._stop.wait(RETRY_SECONDS)
 
-    def _list(self, ns: str) -> str:
-        resp: Any = self._apis.get_raw(DEPLOYMENTS, {"namespace": ns})
+    def _list(self, cluster: str | None, ns: str) -> str:
+        resp: Any = self._by_cluster(cluster).get_raw(DEPLOYMENTS, {"namespace": ns})
         body = json.loads(resp.data)
         for item in body.get("items") or []:
-            key = (ns, item["metadata"]["name"])
+            key = (cluster, ns, item["metadata"]["name"])
             if key in self._owners:
                 self._digests[key] = template_digest(item)
         return str(body.get("metadata", {}).get("resourceVersion") or "")
 
-    def _watch(self, ns: str, version: str) -> str | None:
+    def _watch(self, cluster: str | None, ns: str, version: str) -> str | None:
         # The raw stream (not kubernetes.watch) so that stop() can shut its socket down.
-        resp: Any = self._apis.get_raw(
+        resp: Any = self._by_cluster(cluster).get_raw(
             DEPLOYMENTS,
             {"namespace": ns},
             {"watch": True, "resourceVersion": version, "timeoutSeconds": WATCH_SECONDS},
         )
         with self._lock:
-            self._responses[ns] = resp
+            self._responses[(cluster, ns)] = resp
         try:
             buffer = b""
             for chunk in resp.stream(4096, decode_content=True):
@@ -183,19 +189,19 @@ class DeploymentWatcher:
                             )
                             self.expired += 1
                             return None
-                        version = self._on_event(ns, event) or version
+                        version = self._on_event(cluster, ns, event) or version
                 if self._stop.is_set():
                     break
         finally:
             with self._lock:
-                self._responses.pop(ns, None)
+                self._responses.pop((cluster, ns), None)
             resp.release_conn()
         return version
 
-    def _on_event(self, ns: str, event: dict[str, Any]) -> str | None:
+    def _on_event(self, cluster: str | None, ns: str, event: dict[str, Any]) -> str | None:
         obj = event.get("object") or {}
         meta = obj.get("metadata") or {}
-        key = (ns, str(meta.get("name")))
+        key = (cluster, ns, str(meta.get("name")))
         if event.get("type") not in ("ADDED", "MODIFIED") or key not in self._owners:
             return meta.get("resourceVersion")
         digest = template_digest(obj)
@@ -203,9 +209,9 @@ class DeploymentWatcher:
         self._digests[key] = digest
         if before is not None and before != digest:
             try:
-                self.template_changed(self._owners[key], key[1], obj)
+                self.template_changed(self._owners[key], key[2], obj)
             except Exception:
-                log.exception("recording a manual change of %s/%s failed", *key)
+                log.exception("recording a manual change of %s/%s failed", ns, key[2])
         return meta.get("resourceVersion")
 
     # -- deciding ------------------------------------------------------------------------
@@ -223,8 +229,9 @@ class DeploymentWatcher:
                 "deployment.kubernetes.io/revision", "?"
             )
             images = ", ".join(template_images(obj))
+            where = f" @{service.cluster}" if service.cluster else ""
             summary = (
-                f"deployment {service.namespace}/{name} was changed outside the bot "
+                f"deployment {service.namespace}/{name}{where} was changed outside the bot "
                 f"(now revision {revision}, {images})"
             )
             uow.timeline.append(
@@ -238,6 +245,7 @@ class DeploymentWatcher:
                 data={
                     "namespace": service.namespace,
                     "deployment": name,
+                    "cluster": service.cluster,
                     "images": template_images(obj),
                     "generation": obj["metadata"].get("generation"),
                     "resource_version": obj["metadata"].get("resourceVersion"),
