@@ -329,6 +329,23 @@ def wait_state(stack: LoopbackStack, rollback_id: int, *states: str) -> Rollback
         ) from None
 
 
+def manual_changes(stack: LoopbackStack, service: str = "api") -> list[TimelineEvent]:
+    """The watcher's ``kube.manual_change`` entries of a service."""
+    assert stack.services is not None
+    with stack.services.uow(read_only=True) as uow:
+        return [
+            e
+            for e in uow.timeline.list_for_service(service=service)
+            if e.kind == "kube.manual_change"
+        ]
+
+
+def incident_open(stack: LoopbackStack, service: str = "api") -> bool:
+    assert stack.services is not None
+    with stack.services.uow(read_only=True) as uow:
+        return uow.incidents.open_for_service(service=service) is not None
+
+
 def events(stack: LoopbackStack, rollback_id: int) -> list[TimelineEvent]:
     assert stack.services is not None
     with stack.services.uow(read_only=True) as uow:

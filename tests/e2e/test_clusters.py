@@ -29,7 +29,9 @@ from tests.e2e.conftest import ALICE, BOB, CHANNEL, FAST_SLACK, alertmanager_pay
 from tests.e2e.execute_support import (
     command_reply,
     events,
+    incident_open,
     latest_rollback_id,
+    manual_changes,
     request,
     wait_state,
 )
@@ -233,11 +235,7 @@ def test_a_change_by_hand_on_a_named_cluster_is_noticed_there(
     alert = alertmanager_payload("checkout-east")
     assert stack.post_alert("alertmanager", alert).status_code == 200
 
-    def incident_open() -> bool:
-        with stack.services.uow(read_only=True) as uow:  # type: ignore[union-attr]
-            return uow.incidents.open_for_service(service="checkout-east") is not None
-
-    wait_until(incident_open, timeout=20)
+    wait_until(lambda: incident_open(stack, "checkout-east"), timeout=20)
     # The same change on west (where checkout-west has no incident) is not east's.
     hotfix = {
         "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x:hotfix"}]}}}
@@ -245,19 +243,10 @@ def test_a_change_by_hand_on_a_named_cluster_is_noticed_there(
     stack.apis().apps.patch_namespaced_deployment("checkout", NS, hotfix)
     east_apis.apps.patch_namespaced_deployment("checkout", NS, hotfix)
 
-    def manual() -> list[Any]:
-        with stack.services.uow(read_only=True) as uow:  # type: ignore[union-attr]
-            return [
-                (e.service, e.summary, e.data)
-                for e in uow.timeline.list_for_service(service="checkout-east")
-                if e.kind == "kube.manual_change"
-            ]
-
-    (found,) = wait_until(manual, timeout=20)
-    service, summary, data = found
-    assert service == "checkout-east" and data["cluster"] == "east"
-    assert f"deployment {NS}/checkout @east was changed outside the bot" in summary
-    assert data["images"] == ["x:hotfix"]
+    (found,) = wait_until(lambda: manual_changes(stack, "checkout-east"), timeout=20)
+    assert found.service == "checkout-east" and found.data["cluster"] == "east"
+    assert f"deployment {NS}/checkout @east was changed outside the bot" in found.summary
+    assert found.data["images"] == ["x:hotfix"]
 
 
 def test_readyz_names_the_cluster_that_is_down(stack: TwoClusterStack, east: KubeEmulator) -> None:

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from rollback_bot.incidents.watcher import template_digest
-from rollback_bot.storage.models import TimelineEvent
 from sandbox.stack import LoopbackStack, wait_until
 from tests.e2e.conftest import MakeStack, alertmanager_payload
 from tests.e2e.execute_support import (
     NS,
     WAIT,
     FakeAlertmanager,
+    incident_open,
+    manual_changes,
     release_instant,
     request,
     running_alertmanager,
@@ -35,22 +36,6 @@ def stack(
     yield from running_stack(make_stack, migrated_url, alertmanager)
 
 
-def _manual_changes(stack: LoopbackStack) -> list[TimelineEvent]:
-    assert stack.services is not None
-    with stack.services.uow(read_only=True) as uow:
-        return [
-            e
-            for e in uow.timeline.list_for_service(service="api")
-            if e.kind == "kube.manual_change"
-        ]
-
-
-def _incident_open(stack: LoopbackStack) -> bool:
-    assert stack.services is not None
-    with stack.services.uow(read_only=True) as uow:
-        return uow.incidents.open_for_service(service="api") is not None
-
-
 def test_a_change_by_hand_during_an_incident_is_posted_and_recorded(
     stack: LoopbackStack,
 ) -> None:
@@ -61,10 +46,10 @@ def test_a_change_by_hand_during_an_incident_is_posted_and_recorded(
     current = template_digest(stack.deployment(NS, "api"))
     wait_until(lambda: watcher.digest_seen(stack.ns(NS), "api") == current, timeout=WAIT)
     assert stack.post_alert("alertmanager", alertmanager_payload("api")).status_code == 200
-    wait_until(lambda: _incident_open(stack), timeout=WAIT)
+    wait_until(lambda: incident_open(stack), timeout=WAIT)
 
     stack.set_image(NS, "api", "registry.local/api:hotfix")  # someone with kubectl
-    found = wait_until(lambda: _manual_changes(stack), timeout=WAIT)
+    found = wait_until(lambda: manual_changes(stack), timeout=WAIT)
     assert len(found) == 1
     event = found[0]
     assert event.incident_id is not None and event.actor == "kubernetes"
@@ -76,4 +61,4 @@ def test_a_change_by_hand_during_an_incident_is_posted_and_recorded(
     stack.kube.heal_image("registry.local/api:v2")
     rollback_id = request(stack, "api --to 1")
     wait_state(stack, rollback_id, "done")
-    assert len(_manual_changes(stack)) == 1
+    assert len(manual_changes(stack)) == 1

@@ -26,11 +26,11 @@ import requests
 
 from rollback_bot.incidents import watcher as watcher_module
 from rollback_bot.incidents.watcher import template_digest
-from rollback_bot.storage.models import TimelineEvent
 from sandbox.kube import KubeEmulator
 from sandbox.realk8s import RealControlPlane
 from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
 from tests.e2e.conftest import ALICE, BOB, FAST_SLACK, alertmanager_payload
+from tests.e2e.execute_support import incident_open, manual_changes
 from tests.support.backend import EMULATOR, REAL
 from tests.support.realk8s import require_binaries
 
@@ -115,22 +115,6 @@ def expire(stack: LoopbackStack) -> None:
         r.raise_for_status()
 
 
-def _manual_changes(stack: LoopbackStack) -> list[TimelineEvent]:
-    assert stack.services is not None
-    with stack.services.uow(read_only=True) as uow:
-        return [
-            e
-            for e in uow.timeline.list_for_service(service="api")
-            if e.kind == "kube.manual_change"
-        ]
-
-
-def _incident_open(stack: LoopbackStack) -> bool:
-    assert stack.services is not None
-    with stack.services.uow(read_only=True) as uow:
-        return uow.incidents.open_for_service(service="api") is not None
-
-
 def test_an_expired_watch_is_listed_again_and_a_change_by_hand_is_still_noticed(
     stack: LoopbackStack,
 ) -> None:
@@ -148,8 +132,8 @@ def test_an_expired_watch_is_listed_again_and_a_change_by_hand_is_still_noticed(
     wait_until(lambda: watcher.expired > before, timeout=WAIT)
 
     assert stack.post_alert("alertmanager", alertmanager_payload("api")).status_code == 200
-    wait_until(lambda: _incident_open(stack), timeout=WAIT)
+    wait_until(lambda: incident_open(stack), timeout=WAIT)
     stack.set_image(NS, "api", "registry.local/api:hotfix")  # someone with kubectl
-    found = wait_until(lambda: _manual_changes(stack), timeout=WAIT)
+    found = wait_until(lambda: manual_changes(stack), timeout=WAIT)
     assert [e.data["images"] for e in found] == [["registry.local/api:hotfix"]]
     assert found[0].incident_id is not None and "changed outside the bot" in found[0].summary
