@@ -76,7 +76,6 @@ class DeploymentWatcher:
         by_cluster: Callable[[str | None], KubeApis] | None = None,
     ) -> None:
         self._catalog = catalog
-        self._apis = apis
         # A service on a named cluster is watched there (None: the default client).
         self._by_cluster = by_cluster or (lambda _cluster: apis)
         self._uow = uow
