@@ -190,10 +190,12 @@ def report(samples: list[Sample], elapsed: float) -> float:
 
 
 @contextmanager
-def served(stack: LoopbackStack, workdir: Path) -> Iterator[str]:
+def served(
+    stack: LoopbackStack, workdir: Path, catalog_data: dict[str, Any] | None = None
+) -> Iterator[str]:
     """``rollback-bot serve`` as its own process on the stack's stand-ins; yields its URL."""
     catalog = workdir / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump(CATALOG))
+    catalog.write_text(yaml.safe_dump(CATALOG if catalog_data is None else catalog_data))
     env = {
         **os.environ,
         "SLACK_API_URL": stack.slack.url,

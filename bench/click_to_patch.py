@@ -22,18 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rollback_bot.storage.models import Rollback
-from sandbox.stack import LoopbackStack, deployment_manifest, wait_until
+from bench.ack_latency import served
+from sandbox.slack import SlackDriver
+from sandbox.stack import SIGNING_SECRET, LoopbackStack, deployment_manifest, wait_until
 
 TARGET = 0.3
 NS = "shop"
@@ -87,45 +89,35 @@ def _approval_button(stack: LoopbackStack, rollback_id: int) -> tuple[str, str]:
     return wait_until(find, timeout=30)
 
 
-def _request(stack: LoopbackStack, to: str) -> int:
-    from sqlalchemy import func, select
+def _latest_rollback(database: Path) -> int:
+    with closing(sqlite3.connect(database)) as db:
+        return int(db.execute("SELECT coalesce(max(id), 0) FROM rollbacks").fetchone()[0])
 
+
+def _state(database: Path, rollback_id: int) -> str:
+    with closing(sqlite3.connect(database)) as db:
+        row = db.execute("SELECT state FROM rollbacks WHERE id = ?", (rollback_id,)).fetchone()
+    return str(row[0]) if row else "?"
+
+
+def _request(stack: LoopbackStack, driver: SlackDriver, database: Path, to: str) -> int:
     from rollback_bot.slack.ui import action_ids
 
-    assert stack.services is not None
     seen = len(stack.slack.views)
     # To the previous image by tag: no revision is known stable on a fresh emulator.
-    stack.driver.command(f"checkout --to {to}", user_id=ALICE, channel_id=CHANNEL)
+    driver.command(f"checkout --to {to}", user_id=ALICE, channel_id=CHANNEL)
     update = wait_until(
         lambda: next((v for v in stack.slack.views[seen:] if v["op"] == "update"), None),
         timeout=30,
     )
-    with stack.services.uow(read_only=True) as uow:
-        before = uow.session.scalar(select(func.max(Rollback.id))) or 0
-    stack.driver.submit_view(
+    before = _latest_rollback(database)
+    driver.submit_view(
         callback_id=action_ids.REQUEST_MODAL,
         user_id=ALICE,
         private_metadata=update["view"]["private_metadata"],
         values={action_ids.REASON_BLOCK: {action_ids.REASON_INPUT: "bench"}},
     )
-
-    def created() -> int | None:
-        with stack.services.uow(read_only=True) as uow:  # type: ignore[union-attr]
-            latest = uow.session.scalar(select(func.max(Rollback.id))) or 0
-        return latest if latest > before else None
-
-    return int(wait_until(created, timeout=30))
-
-
-def _state(stack: LoopbackStack, rollback_id: int) -> str:
-    assert stack.services is not None
-    with stack.services.uow(read_only=True) as uow:
-        row = uow.rollbacks.get(id=rollback_id)
-    return row.state if row else "?"
-
-
-def _is_done(stack: LoopbackStack, rollback_id: int) -> Callable[[], bool]:
-    return lambda: _state(stack, rollback_id) == "done"
+    return int(wait_until(lambda: (n := _latest_rollback(database)) > before and n, timeout=30))
 
 
 @dataclass
@@ -196,21 +188,23 @@ class BotRun:
     start: float  # wall time the click was sent
 
 
-def bot_run(stack: LoopbackStack, hits: list[Hit], run: int) -> BotRun:
+def bot_run(
+    stack: LoopbackStack, driver: SlackDriver, database: Path, hits: list[Hit], run: int
+) -> BotRun:
     from rollback_bot.slack.ui import action_ids
 
     previous, _ = _roll_forward(stack, "checkout", run + 1)
-    rollback_id = _request(stack, previous.rsplit(":", 1)[1])
+    rollback_id = _request(stack, driver, database, previous.rsplit(":", 1)[1])
     ts, value = _approval_button(stack, rollback_id)
     seen = len(hits)
     start = time.time()
-    stack.driver.click(
+    driver.click(
         action_id=action_ids.APPROVE, value=value, user_id=BOB, channel_id=CHANNEL, message_ts=ts
     )
     acked = time.time()
     stored = stored_patch(stack, "checkout", start)
     mine = [h for h in hits[seen:] if h.began >= start and h.began <= stored]
-    wait_until(_is_done(stack, rollback_id), timeout=60)
+    wait_until(lambda: _state(database, rollback_id) == "done", timeout=60)
     assert _image(stack, "checkout") == previous
     first = mine[0].began if mine else stored
     return BotRun(stored - start, acked - start, max(0.0, first - acked), mine, start)
@@ -241,27 +235,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url = f"sqlite:///{workdir}/bench.db"
-        with LoopbackStack(catalog=CATALOG, database_url=url, ready_delay=0.02) as stack:
-            kubeconfig = stack.kube.write_kubeconfig(workdir / "kubeconfig")
-            for name in ("checkout", "manual"):
-                stack.deploy(NS, deployment_manifest(name, f"registry.local/{name}:v0"))
-                stack.wait_available(NS, name, timeout=30)
-            kubectl_run(stack, workdir, kubeconfig, 100)  # warm kubectl's discovery cache
-            hits = record_requests(stack)
-            bots: list[BotRun] = []
-            manual: list[float] = []
-            print(f"{'pair':>4} {'bot':>8} {'kubectl':>8} {'ratio':>6}   load")
-            for run in range(args.runs):
-                bots.append(bot_run(stack, hits, run))
-                manual.append(kubectl_run(stack, workdir, kubeconfig, run))
-                print(
-                    f"{run + 1:>4} {bots[-1].total * 1000:>6.1f}ms {manual[-1] * 1000:>6.1f}ms "
-                    f"{bots[-1].total / manual[-1]:>6.2f}   {os.getloadavg()[0]:.2f}",
-                    flush=True,
+        database = workdir / "bench.db"
+        stack = LoopbackStack(
+            catalog=CATALOG, database_url=f"sqlite:///{database}", ready_delay=0.02
+        )
+        stack.start(bot=False)  # the stand-ins only: the bot is its own process, as deployed
+        try:
+            with served(stack, workdir, CATALOG) as url:
+                driver = SlackDriver(
+                    events_url=f"{url}/slack/events",
+                    signing_secret=SIGNING_SECRET,
+                    standin=stack.slack,
                 )
+                bots, manual = _pairs(stack, driver, database, workdir, args.runs)
+        finally:
+            stack.stop()
     _report(bots, manual)
     return 0
+
+
+def _pairs(
+    stack: LoopbackStack, driver: SlackDriver, database: Path, workdir: Path, runs: int
+) -> tuple[list[BotRun], list[float]]:
+    kubeconfig = stack.kube.write_kubeconfig(workdir / "kubeconfig")
+    for name in ("checkout", "manual"):
+        stack.deploy(NS, deployment_manifest(name, f"registry.local/{name}:v0"))
+        stack.wait_available(NS, name, timeout=30)
+    kubectl_run(stack, workdir, kubeconfig, 100)  # warm kubectl's discovery cache
+    hits = record_requests(stack)
+    bots: list[BotRun] = []
+    manual: list[float] = []
+    print(f"{'pair':>4} {'bot':>8} {'kubectl':>8} {'ratio':>6}   load")
+    for run in range(runs):
+        bots.append(bot_run(stack, driver, database, hits, run))
+        manual.append(kubectl_run(stack, workdir, kubeconfig, run))
+        print(
+            f"{run + 1:>4} {bots[-1].total * 1000:>6.1f}ms {manual[-1] * 1000:>6.1f}ms "
+            f"{bots[-1].total / manual[-1]:>6.2f}   {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
+    return bots, manual
 
 
 def _report(bots: list[BotRun], manual: list[float]) -> None:

@@ -35,6 +35,7 @@ from rollback_bot.kube.client import JSON_PATCH, KubeApis, explain, is_retryable
 from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecord, Verification
 from rollback_bot.kube.preview import build_preview
 from rollback_bot.kube.revisions import (
+    DEPLOYMENT_PATH,
     HASH_LABEL,
     Revision,
     configmaps_referenced,
@@ -273,13 +274,13 @@ class InstantExecutor:
         summary = f"template of revision {target.number} ({target.image})"
         change = Change("patched", "Deployment", s.namespace, s.name, summary, dry_run=drill)
         try:
-            writer.apps.patch_namespaced_deployment(
-                s.name,
-                s.namespace,
-                ops,
-                dry_run="All" if drill else None,
-                _content_type=JSON_PATCH,
-                _preload_content=False,
+            writer.call_raw(
+                "PATCH",
+                DEPLOYMENT_PATH,
+                {"namespace": s.namespace, "name": s.name},
+                {"dryRun": "All" if drill else None},
+                body=ops,
+                content_type=JSON_PATCH,
             )
         except ApiException as exc:
             exc.pending_change = change  # type: ignore[attr-defined]

@@ -100,7 +100,9 @@ class EventRecorder:
             "count": 1,
         }
         try:
-            apis.core.create_namespaced_event(namespace, body, _preload_content=False)
+            apis.call_raw(
+                "POST", "/api/v1/namespaces/{namespace}/events", {"namespace": namespace}, body=body
+            )
         except (ApiException, OSError) as exc:
             log.warning(
                 "could not write event %s on %s %s/%s: %s", reason, kind, namespace, name, exc

@@ -49,10 +49,14 @@ class Revision:
         return ", ".join(self.images) or None
 
 
+#: One Deployment, by ``namespace`` and ``name`` (raw calls through ``KubeApis``).
+DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+
+
 def read_deployment(apis: KubeApis, namespace: str, name: str) -> dict[str, Any]:
     try:
         response = apis.get_raw(
-            "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+            DEPLOYMENT_PATH,
             {"namespace": namespace, "name": name},
         )
     except ApiException as exc:
