@@ -38,6 +38,7 @@ from rollback_bot.executors.flag_rollback import OFF, FlagExecutor
 from rollback_bot.executors.health import HealthGate
 from rollback_bot.executors.helm import strategy_refusal
 from rollback_bot.executors.helm_cli import HelmCli
+from rollback_bot.executors.instant import running_release
 from rollback_bot.executors.registry import executor_for_target
 from rollback_bot.executors.routing import TargetRouter
 from rollback_bot.executors.snapshot_store import DbSnapshotStore
@@ -56,6 +57,7 @@ from rollback_bot.kube.revisions import Revision
 from rollback_bot.kube.workloads import service_revisions
 from rollback_bot.leadership import ScheduledWork, Work, election_settings
 from rollback_bot.metrics import Metrics
+from rollback_bot.rollbacks.drift import Seen
 from rollback_bot.rollbacks.flags import FlagService
 from rollback_bot.rollbacks.gitops import GitOpsPauser, GitOpsService, with_gitops
 from rollback_bot.rollbacks.lifecycle import Decision, Move
@@ -274,6 +276,16 @@ def build(
         plan = executor(strategy).plan(service, to_revision=number)
         return check_target(plan, choice, force_bad=spec.force_bad)
 
+    def running(service: Service, spec: RequestSpec) -> Seen | None:
+        """An instant rollback of a Deployment: its running release in one read."""
+        strategy = spec.strategy or service.strategy
+        if spec.flag is not None or service.rollout or service.target_kind != "deployment":
+            return None
+        if strategy != "instant":
+            return None
+        revision, image = running_release(clusters.for_service(service), service)
+        return None if revision is None else Seen(str(revision), image)
+
     def rollback_service(effects: EffectSink) -> RollbackService:
         return RollbackService(
             catalog=catalog,
@@ -282,6 +294,7 @@ def build(
             directory=directory,
             planner=planner,
             effects=_CountedEffects(effects, metrics),
+            running=running,
         )
 
     runner = Runner(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rollback_bot.executors.instant import InstantExecutor
+from rollback_bot.executors.instant import InstantExecutor, running_release
 from rollback_bot.executors.undo import rollback_annotations
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, ExecutionError
@@ -129,6 +129,19 @@ def test_plan_describes_the_previous_revision(
     assert (plan.from_image, plan.to_image) == ("shop/checkout:v3", "shop/checkout:v2")
     assert "image (app): shop/checkout:v3 -> shop/checkout:v2" in plan.changes
     assert plan.detail["noop"] is False
+
+
+def test_the_running_release_is_the_plans_from_side_in_one_read(
+    apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+) -> None:
+    """An approval's drift check reads this instead of planning again: they must agree."""
+    three_revisions(cluster)
+    service = make_service(namespace=cluster.ns)
+    plan = executor(apis, store).plan(service)
+    assert running_release(apis, service) == (plan.from_revision, plan.from_image)
+    release(cluster, cluster.ns, "shop/checkout:v4", "hotfix")
+    cluster.wait_revision("checkout", 4, cluster.ns)
+    assert running_release(apis, service) == (4, "shop/checkout:v4")
 
 
 def test_already_at_the_revision_is_a_noop(

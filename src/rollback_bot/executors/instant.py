@@ -71,6 +71,21 @@ def _api_cause(err: BaseException) -> ApiException | None:
     return cause if isinstance(cause, ApiException) else None
 
 
+def release_of(deployment: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The revision (its annotation) and images a Deployment runs: a plan's "from" side."""
+    return revision_number(deployment), ", ".join(images_of(deployment["spec"]["template"])) or None
+
+
+def running_release(apis: KubeApis, service: Service) -> tuple[int | None, str | None]:
+    """What the service's Deployment runs now, in one read: ``release_of`` it.
+
+    An approval only needs to know whether the release a person saw still runs;
+    planning the whole rollback again for that reads the Deployment three times
+    and every ReplicaSet twice.
+    """
+    return release_of(read_deployment(apis, service.namespace, service.deployment))
+
+
 class InstantExecutor:
     strategy = "instant"
 
@@ -133,12 +148,13 @@ class InstantExecutor:
         if s.at_target:
             changes = (f"already at revision {s.target.number}: the template is unchanged",)
             changes += tuple(configmap_lines(s))
-        from_number = revision_number(s.deployment) or (s.current.number if s.current else None)
+        running, from_image = release_of(s.deployment)
+        from_number = running or (s.current.number if s.current else None)
         return Plan(
             strategy=self.strategy,
             from_revision=from_number,
             to_revision=s.target.number,
-            from_image=", ".join(images_of(s.deployment["spec"]["template"])) or None,
+            from_image=from_image,
             to_image=s.target.image,
             changes=changes,
             warnings=preview.warnings,

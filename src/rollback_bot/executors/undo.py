@@ -107,6 +107,8 @@ def checkpoint_for(
     store: SnapshotStore, service: Service, target: Revision
 ) -> dict[str, dict[str, Any]]:
     """ConfigMaps recorded while the target ran, under its number now or any earlier one."""
+    if not target.configmaps:
+        return {}  # it ran with none: no checkpoint can hold one of its ConfigMaps
     history = target.annotations.get(REVISION_HISTORY, "")
     numbers = [target.number, *(int(n) for n in history.split(",") if n.strip().isdigit())]
     for number in numbers:

@@ -49,7 +49,11 @@ class Seen:
 
 def moved(seen: Seen, now: Plan) -> str | None:
     """How the running release changed since ``seen``, or None when it did not."""
-    current = Seen.of_plan(now)
+    return changed(seen, Seen.of_plan(now))
+
+
+def changed(seen: Seen, current: Seen) -> str | None:
+    """How ``current`` differs from the release a person saw, or None when it does not."""
     if seen.revision is None and seen.image is None:
         return None  # nothing was shown to compare (flag and blue-green forms)
     if (seen.revision, seen.image) == (current.revision, current.image):

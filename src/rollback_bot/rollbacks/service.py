@@ -21,7 +21,7 @@ from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.logs import log_context
 from rollback_bot.rollbacks import lifecycle
-from rollback_bot.rollbacks.drift import Seen, moved
+from rollback_bot.rollbacks.drift import Seen, changed, moved
 from rollback_bot.rollbacks.lifecycle import IllegalMove, Move, State
 from rollback_bot.rollbacks.model import EffectSink, Reply, RequestSpec
 from rollback_bot.rollbacks.policies import (
@@ -63,12 +63,16 @@ class RollbackService(RollbackWriter):
         directory: Membership,
         planner: Callable[[Service, RequestSpec], Plan],
         effects: EffectSink,
+        running: Callable[[Service, RequestSpec], Seen | None] | None = None,
     ) -> None:
+        """``running``: what a service runs now, read more cheaply than a plan (None from
+        it, or no ``running`` at all: planning again is the only way to know)."""
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
         self._directory = directory
         self._planner = planner
+        self._running = running
         self.effects = effects
 
     # -- who ---------------------------------------------------------------
@@ -452,7 +456,7 @@ class RollbackService(RollbackWriter):
             force_bad=True,  # the verdict was weighed at request time; only drift counts here
         )
         try:
-            change = moved(seen, self.plan(spec))
+            change = self._moved_since(seen, spec)
         except (ExecutionError, LookupError) as exc:
             # Not knowing is no evidence of a move: the executor's own preconditions guard
             # the write; the approval goes on.
@@ -469,6 +473,11 @@ class RollbackService(RollbackWriter):
             data={"seen": seen.to_dict()},
         )
         return why
+
+    def _moved_since(self, seen: Seen, spec: RequestSpec) -> str | None:
+        service = self._catalog.service(spec.service)
+        current = self._running(service, spec) if service and self._running else None
+        return moved(seen, self.plan(spec)) if current is None else changed(seen, current)
 
     def _expire_stale_request(self, service: Service) -> None:
         with self._uow(read_only=True) as uow:

@@ -31,7 +31,7 @@ from rollback_bot.kube.events import (
     STARTED,
     EventRecorder,
 )
-from rollback_bot.kube.model import ExecutionError
+from rollback_bot.kube.model import Actor, ExecutionError
 from rollback_bot.rollbacks.gitops import GitOpsPauser
 from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.model import BOT
@@ -109,29 +109,65 @@ class Steps:
             for r in records
             if r.kind == "deployment" and (r.body.get("metadata") or {}).get("uid")
         }
-        started = f"{rid(row.id)} started: {self._trace.cause(row)}"
-        self._trace.event(row, service, STARTED, started, uids=uids)
-        self.step(rollback_id)
+        began = self._clock.now()
+
+        def started(approvers: tuple[str, ...] | None) -> None:
+            # Said once the first write is out, so it does not stand between the approval
+            # and the write; stamped with when the rollback began, so it still comes first.
+            cause = self._trace.cause(row, approvers)
+            message = f"{rid(row.id)} started: {cause}"
+            self._trace.event(row, service, STARTED, message, uids=uids, at=began)
+
+        self._step(rollback_id, after_write=started)
 
     def step(self, rollback_id: int) -> None:
+        self._step(rollback_id)
+
+    def _step(
+        self,
+        rollback_id: int,
+        *,
+        after_write: Callable[[tuple[str, ...] | None], None] | None = None,
+    ) -> None:
+        """One step; ``after_write`` runs once, right after the step's writes (or as it ends
+        without any), with the approvers when they were read."""
+        pending = [after_write] if after_write is not None else []
+
+        def written(approvers: tuple[str, ...] | None) -> None:
+            while pending:
+                pending.pop()(approvers)
+
+        try:
+            self._apply_step(rollback_id, written)
+        finally:
+            written(None)
+
+    def _apply_step(
+        self, rollback_id: int, written: Callable[[tuple[str, ...] | None], None]
+    ) -> None:
         loaded = self._load(rollback_id, State.EXECUTING)
         if loaded is None:
             return
         row, service, executor = loaded
-        if not self._pause_gitops(row, service):
+        approvers = self._trace.approvers(row)  # one read for the actor and the change-cause
+        actor = self._actor(row, service, approvers)
+        if not self._pause_gitops(row, service, actor):
             return
         plan = Plan.from_dict(row.plan)
         interrupted = row.applying_step == row.step  # begun before a restart, never recorded
         self._mark_applying(row, plan)
-        plan = replace(plan, detail={**plan.detail, "change_cause": self._trace.cause(row)})
+        cause = self._trace.cause(row, approvers)
+        plan = replace(plan, detail={**plan.detail, "change_cause": cause})
         try:
             with self._bound(rollback_id):
                 result = executor.apply_step(
-                    service, plan, step=row.step, actor=self._actor(row, service), drill=row.drill
+                    service, plan, step=row.step, actor=actor, drill=row.drill
                 )
         except ExecutionError as exc:
+            written(approvers)
             self._retry_or_give_up(row, JobKind.STEP, exc)
             return
+        written(approvers)
         self._tell_changes(row, result)
         self._record_step(row, service, plan, result, interrupted=interrupted)
 
@@ -319,14 +355,12 @@ class Steps:
             )
 
     # -- helpers -----------------------------------------------------------------------
-    def _pause_gitops(self, row: Rollback, service: Service) -> bool:
+    def _pause_gitops(self, row: Rollback, service: Service, actor: Actor) -> bool:
         """Before the first write: pause Argo CD / Flux when the plan says so (persisted)."""
         if self._gitops is None or row.step != 0:
             return True
         try:
-            line = self._gitops.before_first_write(
-                row, self._rollbacks, self._actor(row, service), service
-            )
+            line = self._gitops.before_first_write(row, self._rollbacks, actor, service)
         except ExecutionError as exc:
             self._retry_or_give_up(row, JobKind.STEP, exc)
             return False
@@ -458,13 +492,9 @@ class Steps:
             return contextlib.nullcontext()
         return self._snapshots.bound(rollback_id)
 
-    def _actor(self, row: Rollback, service: Service) -> Any:
-        with self._uow(read_only=True) as uow:
-            approvals = [
-                a for a in uow.approvals.list_for(rollback_id=row.id) if a.decision == "approve"
-            ]
-        who = approvals[-1].actor if approvals else row.requested_by
-        return self._rollbacks.actor(service, who)
+    def _actor(self, row: Rollback, service: Service, approvers: tuple[str, ...]) -> Actor:
+        """Whom the writes act as: the last approver, else the requester."""
+        return self._rollbacks.actor(service, approvers[-1] if approvers else row.requested_by)
 
     def _tell_changes(self, row: Rollback, result: StepResult) -> None:
         """One thread reply per step, however many objects it wrote: the thread stays readable."""

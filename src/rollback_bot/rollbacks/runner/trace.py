@@ -31,14 +31,22 @@ class ClusterTrace:
         self._clock = clock
         self._events = events
 
-    def cause(self, row: Rollback) -> str:
-        """``kubernetes.io/change-cause`` of this rollback's writes: ids, people, why."""
+    def approvers(self, row: Rollback) -> tuple[str, ...]:
+        """Who approved the rollback, in the order they did."""
         with self._uow(read_only=True) as uow:
-            approvers = tuple(
+            return tuple(
                 a.actor
                 for a in uow.approvals.list_for(rollback_id=row.id)
                 if a.decision == "approve"
             )
+
+    def cause(self, row: Rollback, approvers: tuple[str, ...] | None = None) -> str:
+        """``kubernetes.io/change-cause`` of this rollback's writes: ids, people, why.
+
+        ``approvers``: when the caller has just read them (else they are read here).
+        """
+        if approvers is None:
+            approvers = self.approvers(row)
         return change_cause(
             rollback=rid(row.id),
             incident=format_incident_id(row.incident_id) if row.incident_id else None,
@@ -59,11 +67,13 @@ class ClusterTrace:
         *,
         warning: bool = False,
         uids: Mapping[tuple[str, str], str] | None = None,
+        at: datetime | None = None,
     ) -> None:
         """A core/v1 Event on the object the rollback changes; drills change nothing.
 
         ``uids``: (kind, name) to uid of objects just read, so the Event need not read
-        its object again for ``involvedObject.uid``.
+        its object again for ``involvedObject.uid``. ``at``: when it happened, if that
+        was before now (``kubectl describe`` orders Events by their time).
         """
         if self._events is None or row.drill or service.helm is not None:
             return  # a Helm release's record is its own history (helm history)
@@ -87,7 +97,7 @@ class ClusterTrace:
             name=name,
             reason=reason,
             message=message,
-            at=self._clock.now(),
+            at=at or self._clock.now(),
             warning=warning,
             cluster=service.cluster,
             uid=(uids or {}).get((kind, name)),
