@@ -30,6 +30,16 @@ class JobKind(StrEnum):
         return self not in (JobKind.REFRESH, JobKind.EXPIRE)
 
     @property
+    def runs_at_once(self) -> bool:
+        """Whether, due now, it may start at once rather than through the job store.
+
+        The row alone says this work is owed (approved: execute; verifying: verify),
+        so a restart before it ran redoes it (``reactor.after_restart``) with no stored
+        job; the store's round trips would only stand between an approval and its write.
+        """
+        return self in (JobKind.EXECUTE, JobKind.VERIFY)
+
+    @property
     def misfire_grace_seconds(self) -> float | None:
         """How late a job may still run after a stall or a restart (None: however late).
 

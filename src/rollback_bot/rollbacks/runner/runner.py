@@ -14,6 +14,7 @@ nothing is assigned to either afterwards.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar, assert_never
@@ -72,6 +73,7 @@ class Runner(EffectSink, Generic[W]):
         self._clock = clock
         self.notifier = notifier
         self.jobs = JobScheduler(engine=engine, clock=clock, dispatch=self.run)
+        self._serial = tuple(threading.RLock() for _ in range(64))
         # The service only keeps its sink here; it calls it once the constructor is done.
         self.rollbacks: W = rollbacks(self)
         self._steps = Steps(
@@ -138,9 +140,13 @@ class Runner(EffectSink, Generic[W]):
             self._do(rollback, action, decision)
 
     def run(self, rollback_id: int, kind: JobKind) -> None:
-        """Run one stored job; every job re-reads the rollback and may find nothing to do."""
+        """Run one job; every job re-reads the rollback and may find nothing to do.
+
+        One rollback's jobs run one at a time in this process, whichever way they
+        came (the job store, or at once after a decision).
+        """
         try:
-            with log_context(rollback=rollback_id):
+            with self._serial[rollback_id % len(self._serial)], log_context(rollback=rollback_id):
                 self._handlers[kind](rollback_id)
         except Exception as exc:  # the last line of defence: say it, never lose it
             log.exception("%s job for %s failed", kind.value, rid(rollback_id))

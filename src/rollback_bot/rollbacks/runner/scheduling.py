@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from concurrent import futures
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from sqlalchemy.engine import Engine
 
 from rollback_bot.clock import Clock
@@ -76,6 +78,8 @@ class JobScheduler:
             timezone="UTC",
         )
         self._polling = threading.Event()
+        # Work due now on the replica that runs jobs (``JobKind.runs_at_once``).
+        self._at_once = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="runner")
         self.on_lag: Callable[[float], None] | None = None  # seconds a job ran after its time
         self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
 
@@ -117,6 +121,7 @@ class JobScheduler:
         self._polling.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self._at_once.shutdown(wait=True)
 
     def _submitted(self, event: JobSubmissionEvent) -> None:
         if self.on_lag is None or not event.scheduled_run_times:
@@ -126,7 +131,14 @@ class JobScheduler:
 
     # -- jobs ------------------------------------------------------------------------
     def after(self, rollback_id: int, kind: JobKind, *, delay: float = 0.0) -> None:
-        """Run ``kind`` for the rollback ``delay`` seconds from now, replacing any pending one."""
+        """Run ``kind`` for the rollback ``delay`` seconds from now, replacing any pending one.
+
+        Work that ``runs_at_once`` and is due now starts at once here when this
+        scheduler runs jobs (the leader, or the only replica); otherwise it is stored.
+        """
+        if delay <= 0 and kind.runs_at_once and self.scheduler.state == STATE_RUNNING:
+            self._at_once.submit(self._run, rollback_id, kind.value)
+            return
         self.at(rollback_id, kind, self._clock.now() + timedelta(seconds=delay))
 
     def at(self, rollback_id: int, kind: JobKind, when: datetime) -> None:
