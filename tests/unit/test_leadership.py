@@ -139,3 +139,23 @@ def test_serve_refuses_lease_settings_out_of_order_in_one_line() -> None:
         "LEADER_ELECTION_LEASE_DURATION > LEADER_ELECTION_RENEW_DEADLINE > "
         "LEADER_ELECTION_RETRY_PERIOD > 0 (got 10 / 10 / 2 s)"
     ]
+
+
+def test_work_due_now_starts_at_once_on_the_leader_and_is_stored_on_a_follower(
+    replicas: tuple[JobScheduler, JobScheduler, Ran, Ran],
+) -> None:
+    follower, leader, ran_follower, ran_leader = replicas
+    handed_over: list[float] = []  # reported for each job the store hands to a worker
+    leader.on_lag = handed_over.append
+    leader.resume_polling(60)  # a poll that never comes in this test
+    leader.after(1, JobKind.EXECUTE)  # an approval answered on the leader
+    wait_until(lambda: ran_leader.jobs == [(1, JobKind.EXECUTE)], timeout=20)
+    assert handed_over == [] and leader.pending(1) == frozenset()  # never went through the store
+    follower.after(2, JobKind.EXECUTE)  # one answered on the follower: stored for the leader
+    assert follower.pending(2) == frozenset({JobKind.EXECUTE})
+    leader.scheduler.wakeup()  # what the leader's poll does
+    wait_until(lambda: (2, JobKind.EXECUTE) in ran_leader.jobs, timeout=20)
+    wait_until(lambda: len(handed_over) == 1, timeout=20)
+    leader.after(3, JobKind.EXECUTE, delay=30)  # a retry later: stored, as every later job
+    assert leader.pending(3) == frozenset({JobKind.EXECUTE})
+    assert ran_follower.jobs == []
