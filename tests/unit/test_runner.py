@@ -6,6 +6,7 @@ started), so each test walks a rollback through exactly the jobs it names.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -336,3 +337,29 @@ def test_recovery_reads_the_row_not_the_timeline(h: Harness) -> None:
     h.rollbacks.record(rid, kind="note", summary="a person wrote in the thread")
     h.runner.recover()
     assert h.jobs() == {f"rb{rid}-gate"}  # between steps, whatever came last on the timeline
+
+
+def test_two_jobs_of_one_rollback_never_run_at_the_same_time(h: Harness) -> None:
+    """A job at once and a stored one for the same rollback could be due together."""
+    rid = h.request()
+    h.runner.run(rid, JobKind.EXECUTE)  # step 1 applied; the gate before step 2 is next
+    first_in, let_go = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def during(step: int) -> None:
+        calls.append(step)
+        if len(calls) == 1:
+            first_in.set()
+            let_go.wait(10)
+
+    h.executor.during = during
+    first = threading.Thread(target=h.runner.run, args=(rid, JobKind.GATE))
+    first.start()
+    assert first_in.wait(10)
+    second = threading.Thread(target=h.runner.run, args=(rid, JobKind.GATE))
+    second.start()
+    second.join(0.5)  # room for the second to apply the same step, if it could
+    let_go.set()
+    first.join(10)
+    second.join(10)
+    assert h.executor.applied == [0, 1, 2]  # step 2 once, then step 3 after it was recorded
