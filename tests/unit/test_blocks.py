@@ -32,7 +32,7 @@ from rollback_bot.slack.ui.notices import loading_modal, message_modal
 from rollback_bot.slack.ui.request_modal import request_modal
 from rollback_bot.slack.ui.rollback_message import rollback_message
 from rollback_bot.slack.ui.status import status_blocks
-from rollback_bot.slack.ui.thread import summary_line, transition_line
+from rollback_bot.slack.ui.thread import speaks, summary_line, transition_line
 from rollback_bot.slack.ui.values import button_value, read_button_value, submitted_reason
 from rollback_bot.slack.ui.views import (
     AlertGroupView,
@@ -319,6 +319,14 @@ def test_progress_and_summary_lines() -> None:
     assert transition_line(running, State.VERIFYING, State.DONE) is None
     _, blocks = rollback_message(running)
     assert "Step 2 of 4 · canary at 20%" in all_text(blocks)
+
+
+def test_the_notifier_reads_a_view_only_for_changes_the_thread_speaks_of() -> None:
+    view = replace(ROLLBACK, state=State.EXECUTING, step=2, steps=4, approvers=("U0BOB",))
+    for before in State:
+        for after in State:
+            said = transition_line(view, before, after)
+            assert (said is not None) == speaks(before, after), (before, after)
 
     done = replace(
         ROLLBACK,

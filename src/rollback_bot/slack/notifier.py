@@ -21,7 +21,7 @@ from rollback_bot.slack.ui.alert_card import alert_message, suggestion_message
 from rollback_bot.slack.ui.limits import MAX_TEXT
 from rollback_bot.slack.ui.mrkdwn import escape
 from rollback_bot.slack.ui.rollback_message import rollback_message
-from rollback_bot.slack.ui.thread import summary_line, transition_line
+from rollback_bot.slack.ui.thread import speaks, summary_line, transition_line
 from rollback_bot.storage.models import AlertGroup, Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
@@ -64,7 +64,7 @@ class SlackNotifier:
             urgent=True,  # approvals, countdowns and failures: a person must decide
         )
         self._refresh_cards(row)
-        if decision is not None and decision.before is not decision.after:
+        if decision is not None and speaks(decision.before, decision.after):
             view = self._presenter.rollback(row.id)
             line = transition_line(view, decision.before, decision.after) if view else None
             if line is not None:

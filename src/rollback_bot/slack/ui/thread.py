@@ -13,6 +13,21 @@ from rollback_bot.slack.ui.mrkdwn import clip_escaped, escape, format_duration, 
 from rollback_bot.slack.ui.rollback_wording import state_icon, state_words, target
 from rollback_bot.slack.ui.views import RollbackView
 
+#: The changes of state ``transition_line`` speaks of; every other one it leaves silent.
+SPOKEN = frozenset(
+    {
+        (State.REQUESTED, State.APPROVED),
+        (State.SCHEDULED, State.APPROVED),
+        (State.PAUSED, State.EXECUTING),
+        *((before, State.PAUSED) for before in State if before is not State.PAUSED),
+    }
+)
+
+
+def speaks(before: State, after: State) -> bool:
+    """Whether ``transition_line`` has a line for this change (so its view is worth reading)."""
+    return (before, after) in SPOKEN
+
 
 def transition_line(view: RollbackView, before: State, after: State) -> str | None:
     """What the thread says when a rollback changes state, as a person would say it; or
@@ -21,6 +36,8 @@ def transition_line(view: RollbackView, before: State, after: State) -> str | No
     A 0-second instant rollback reads as two replies: who approved and what happens,
     then the result (``summary_line``), not one reply per state.
     """
+    if not speaks(before, after):
+        return None
     drill = "🧪 DRILL: " if view.drill else ""
     service = escape(view.service, 200)
     to = escape(target(view)) if view.flag else revision(view.to_revision, view.to_image)
