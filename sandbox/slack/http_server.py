@@ -1,8 +1,10 @@
 """The stand-in's HTTP face: Web API, upload URLs, response_urls and admin routes.
 
 A plain ThreadingHTTPServer keeps a call around a millisecond and starts
-instantly. Connections are closed after every response and open sockets are
-tracked, so stopping the server never leaves a handler thread behind.
+instantly. It speaks HTTP/1.1, so a client may keep its connection open between
+calls as Slack lets it (``connections`` counts those accepted); open sockets are
+tracked, so stopping the server (or ``abort_open_connections``, Slack hanging up
+on idle clients) never leaves a handler thread behind.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Backend:
         self.faults = faults
         self.latency = 0.0
         self.stopping = threading.Event()
+        self.connections = 0  # TCP connections accepted
 
 
 class StandInHTTPServer(QuietThreadingHTTPServer):
@@ -49,6 +52,7 @@ class StandInHTTPServer(QuietThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+            self.backend.connections += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
@@ -66,7 +70,7 @@ class StandInHTTPServer(QuietThreadingHTTPServer):
 
 class SlackRequestHandler(BaseHTTPRequestHandler):
     server: StandInHTTPServer
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"  # every answer has a Content-Length
     timeout = 30
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -101,8 +105,20 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             self._send_json(400, {"ok": False, "error": "invalid_request", "detail": str(exc)})
 
     def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunks()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunks(self) -> bytes:
+        """A chunked body, read to its end so the next request on the connection starts clean."""
+        body = bytearray()
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return bytes(body)
 
     def _content_type(self) -> str:
         return self.headers.get("Content-Type") or "application/x-www-form-urlencoded"
