@@ -30,6 +30,11 @@ class CallLog:
         with self._changed:
             return copy.deepcopy(self._calls)
 
+    def count(self, method: str) -> int:
+        """How many calls to ``method`` so far, without copying them (cheap to poll)."""
+        with self._changed:
+            return sum(1 for call in self._calls if call["method"] == method)
+
     def for_method(self, method: str) -> list[Call]:
         return [call for call in self.all() if call["method"] == method]
 

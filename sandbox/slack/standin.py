@@ -136,6 +136,9 @@ class SlackStandIn:
     def calls_for(self, method: str) -> list[Call]:
         return self._calls.for_method(method)
 
+    def count_calls(self, method: str) -> int:
+        return self._calls.count(method)
+
     def clear_calls(self) -> None:
         self._calls.clear()
 
