@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -51,7 +52,12 @@ class ClaimingLazyRunner(ThreadLazyListenerRunner):
     """
 
     def __init__(self, app: App, services: Services) -> None:
-        super().__init__(logger=app.logger, executor=app.listener_runner.listener_executor)
+        # Its own pool (SLACK_WORK_THREADS), smaller than the HTTP server's request threads:
+        # in a burst the work behind the acks gets fewer turns at the interpreter lock, so
+        # acks come sooner and the work waits its turn (answers to clicks come later).
+        threads = services.settings.slack_work_threads
+        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-work")
+        super().__init__(logger=app.logger, executor=executor)
         self._services = services
         # SQLite has one writer at a time and makes the others sleep-and-retry with growing
         # pauses; queueing this process's claims on a lock wakes each one at once.
