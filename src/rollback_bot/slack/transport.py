@@ -12,7 +12,9 @@ around the request — building it from the arguments, the retry handlers for 42
 A connection Slack closed while idle is found out on the next call and that call is
 sent once more on a fresh connection. Through a proxy (``proxy=`` or the
 ``HTTPS_PROXY`` environment variables) the client falls back to slack_sdk's urllib
-path. Nothing here logs a request or its headers (the token is one of them).
+path. Unlike urllib it follows no redirects (the Web API answers where it is asked; a
+3xx reads as the HTTP error it is). Nothing here logs a request or its headers (the token
+is one of them).
 """
 
 from __future__ import annotations
