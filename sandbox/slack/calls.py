@@ -20,8 +20,12 @@ class CallLog:
         self._calls: list[Call] = []
         self._changed = threading.Condition()
 
-    def record(self, method: str, args: dict[str, Any], *, status: int, ok: bool) -> None:
+    def record(
+        self, method: str, args: dict[str, Any], *, status: int, ok: bool, connection: int = 0
+    ) -> None:
         call = {"method": method, "args": args, "at": time.time(), "status": status, "ok": ok}
+        if connection:
+            call["connection"] = connection  # the Web API's: which TCP connection it came on
         with self._changed:
             self._calls.append(call)
             self._changed.notify_all()

@@ -46,6 +46,7 @@ class StandInHTTPServer(QuietThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], backend: Backend) -> None:
         self.backend = backend
         self._open: set[socket.socket] = set()
+        self._serials: dict[socket.socket, int] = {}  # each open connection's number
         self._open_lock = threading.Lock()
         super().__init__(address, SlackRequestHandler)
 
@@ -53,12 +54,19 @@ class StandInHTTPServer(QuietThreadingHTTPServer):
         with self._open_lock:
             self._open.add(request)
             self.backend.connections += 1
+            self._serials[request] = self.backend.connections
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
             self._open.discard(request)
+            self._serials.pop(request, None)
         super().shutdown_request(request)
+
+    def serial(self, request: socket.socket) -> int:
+        """The number of the connection (1 for the first accepted) a request came on."""
+        with self._open_lock:
+            return self._serials.get(request, 0)
 
     def abort_open_connections(self) -> None:
         """Unblock handlers waiting on idle clients so server_close() can join them."""
@@ -144,7 +152,13 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
                 payload = backend.workspace.call(method, args)
             except SlackError as exc:
                 payload = {"ok": False, "error": exc.error}
-        backend.calls.record(method, recorded, status=status, ok=bool(payload.get("ok")))
+        backend.calls.record(
+            method,
+            recorded,
+            status=status,
+            ok=bool(payload.get("ok")),
+            connection=self.server.serial(self.connection),
+        )
         self._send_json(status, payload, headers)
 
     def _bearer_token(self) -> str | None:

@@ -7,11 +7,13 @@ read from the Slack stand-in, which also counts the connections it accepted.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
-from tests.e2e.conftest import BOB, CHANNEL
+from tests.e2e.conftest import BOB, CATALOG, CHANNEL, MakeStack
 
 pytestmark = pytest.mark.kube_free
 
@@ -45,7 +47,6 @@ def test_a_button_that_is_not_ours_is_not_acted_on(stack: LoopbackStack) -> None
 
 def test_answers_to_clicks_reuse_the_connection_to_slack(stack: LoopbackStack) -> None:
     clicks = 20
-    before = stack.slack.connections
     for n in range(clicks):
         value = '{"rollback_id": 999999}'
         resp = stack.driver.click(
@@ -55,5 +56,36 @@ def test_answers_to_clicks_reuse_the_connection_to_slack(stack: LoopbackStack) -
         assert resp.status_code == 200
         wait_until(lambda n=n: len(_told(stack, BOB)) > n, timeout=10)
     assert _told(stack, BOB) == ["There is no rollback R-999999."] * clicks
-    # One connection per thread that answers (a few workers), not one per answer.
-    assert stack.slack.connections - before < clicks / 2
+    # One connection per thread that answers (SLACK_WORK_THREADS of them), not one per answer.
+    assert stack.services is not None
+    answers = stack.slack.calls_for("chat.postEphemeral")
+    threads = stack.services.settings.slack_work_threads
+    assert len({call["connection"] for call in answers}) <= threads < clicks
+
+
+def test_the_work_behind_acks_runs_on_slack_work_threads(
+    migrated_url: str, make_stack: MakeStack
+) -> None:
+    """One work thread: a burst of clicks is acknowledged at once and answered one by one,
+    all from that thread, so over the one connection it keeps to Slack."""
+    with make_stack(
+        catalog=CATALOG, database_url=migrated_url, slack_work_threads=1, ready_delay=0.05
+    ) as stack:
+        clicks = 8
+        payload = {"action_id": action_ids.APPROVE, "user_id": BOB, "channel_id": CHANNEL}
+        with ThreadPoolExecutor(max_workers=clicks) as pool:
+            statuses = list(
+                pool.map(
+                    lambda _: (
+                        stack.driver.click(
+                            value='{"rollback_id": 999999}', message_ts="1.1", **payload
+                        ).status_code
+                    ),
+                    range(clicks),
+                )
+            )
+        assert statuses == [200] * clicks
+        wait_until(lambda: len(_told(stack, BOB)) >= clicks, timeout=20)
+        assert _told(stack, BOB) == ["There is no rollback R-999999."] * clicks
+        answers = stack.slack.calls_for("chat.postEphemeral")
+        assert len({call["connection"] for call in answers}) == 1
