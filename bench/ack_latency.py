@@ -194,6 +194,24 @@ def served(
     stack: LoopbackStack, workdir: Path, catalog_data: dict[str, Any] | None = None
 ) -> Iterator[str]:
     """``rollback-bot serve`` as its own process on the stack's stand-ins; yields its URL."""
+    with served_process(stack, workdir) as (url, _):
+        yield url
+
+
+@contextmanager
+def served_process(
+    stack: LoopbackStack,
+    workdir: Path,
+    *,
+    name: str = "serve",
+    database_url: str | None = None,
+    src: Path | None = None,
+) -> Iterator[tuple[str, int]]:
+    """Like ``served``, yielding the URL and the pid; ``src`` first on its PYTHONPATH.
+
+    ``src`` (a ``git archive <commit> src`` unpacked) runs another version of the bot on
+    the same stand-ins, for before/after figures in one run; ``database_url`` its own.
+    """
     catalog = workdir / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(CATALOG if catalog_data is None else catalog_data))
     env = {
@@ -202,13 +220,18 @@ def served(
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_APP_TOKEN": APP_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "DATABASE_URL": stack.database_url,
+        "DATABASE_URL": database_url or stack.database_url,
         "ROLLBACK_BOT_CATALOG": str(catalog),
         "KUBECONFIG": stack.kube.write_kubeconfig(workdir / "kubeconfig"),
         "PORT": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    out = workdir / "serve.out"
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")])
+    out = workdir / f"{name}.out"
+    if database_url is not None:  # its own database, fresh: migrated by that version
+        command = [sys.executable, "-m", "rollback_bot.cli", "migrate"]
+        subprocess.run(command, env=env, check=True, capture_output=True)
     with out.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "rollback_bot.cli", "serve", "--host", "127.0.0.1"],
@@ -218,7 +241,7 @@ def served(
         )
     try:
         line = wait_until(lambda: _listening(out, process), timeout=60, interval=0.05)
-        yield line.split()[-1]
+        yield line.split()[-1], process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)

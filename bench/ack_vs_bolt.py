@@ -1,7 +1,8 @@
 """Acks of ``rollback-bot serve`` beside bare slack-bolt + Flask + waitress, paired in one run.
 
-    python -m bench.ack_vs_bolt [--rounds 4] [--requests 1500] [--concurrency 50]
+    python -m bench.ack_vs_bolt [--rounds 4] [--requests 750] [--concurrency 50]
                                 [--rate 100] [--rate-seconds 10] [--profile FILE]
+                                [--before COMMIT]
 
 Two processes are started on the same machine: ``rollback-bot serve`` (its
 environment only, on the loopback Slack stand-in and Kubernetes emulator, a fresh
@@ -18,7 +19,9 @@ p50/p90/p99 and the server process's CPU time per request. Then at ``--rate``
 requests/s with up to ``--concurrency`` in flight, the same alternation: p99
 (target < 20 ms for serve). The 1-minute load average is printed beside each
 figure. ``--profile FILE`` records serve with py-spy during one extra back-to-back
-run and prints the top of its own code.
+run and prints the top of its own code. ``--before COMMIT`` (or a directory holding
+``rollback_bot``) runs that version of the bot as a third side on the same stand-ins,
+its own database, in the same alternation (A B C, C B A, ...): before/after in one run.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -53,7 +56,7 @@ from bench.ack_latency import (
     Sample,
     percentile,
     run_load,
-    served,
+    served_process,
 )
 from rollback_bot.slack.ui import action_ids
 from rollback_bot.slack.ui.values import button_value
@@ -64,6 +67,7 @@ TARGET_RATIO = 0.7
 TARGET_P99_MS = 20.0
 BASELINE = "bare bolt"
 SERVE = "rollback-bot serve"
+BEFORE = "serve, before"  # --before: another version of the bot, same stand-ins
 
 
 def run_load_async(
@@ -158,21 +162,6 @@ def baseline(workdir: Path) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
-def serve_pid(workdir: Path) -> int:
-    """The pid of the served bot: the only child of ours running ``rollback_bot.cli``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat[1]) == os.getpid() and b"rollback_bot.cli" in cmd:
-            return int(entry.name)
-    raise RuntimeError("rollback-bot serve is not running")
-
-
 @dataclass
 class Segment:
     side: str
@@ -207,7 +196,7 @@ def segment(
     is done when the stand-in has them all, so work left over does not spill into (and
     slow) the next run, and the CPU it cost is counted.
     """
-    told = len(standin.calls_for("chat.postEphemeral")) if standin else 0
+    told = standin.count_calls("chat.postEphemeral") if standin else 0
     cpu = cpu_seconds(pid)
     send = run_load if args.threads else run_load_async
     future = load.submit(
@@ -222,7 +211,7 @@ def segment(
         clicks = sum(s.kind.startswith("click") for s in samples)
         ended = time.perf_counter()
         wait_until(
-            lambda: len(standin.calls_for("chat.postEphemeral")) >= told + clicks,
+            lambda: standin.count_calls("chat.postEphemeral") >= told + clicks,
             timeout=120,
             interval=0.01,
         )
@@ -251,10 +240,10 @@ HEADER = (
 )
 
 
-def alternate(rounds: int) -> Iterator[tuple[int, str]]:
+def alternate(rounds: int, sides: list[str]) -> Iterator[tuple[int, str]]:
+    """A B C, C B A, A B C, ...: a drift in machine load hits every side alike."""
     for r in range(rounds):
-        order = (BASELINE, SERVE) if r % 2 == 0 else (SERVE, BASELINE)
-        for side in order:
+        for side in sides if r % 2 == 0 else list(reversed(sides)):
             yield r, side
 
 
@@ -266,15 +255,39 @@ def main(argv: list[str] | None = None) -> int:
         stack = LoopbackStack(catalog=CATALOG, database_url=f"sqlite:///{workdir}/bench.db")
         stack.start(bot=False)  # the stand-ins only: the bot is the served process
         try:
-            with served(stack, workdir) as bot_url, baseline(workdir) as (base_url, base_pid):
-                sides = {SERVE: (bot_url, serve_pid(workdir)), BASELINE: (base_url, base_pid)}
+            with ExitStack() as running:
+                sides = {BASELINE: running.enter_context(baseline(workdir))}
+                if args.before:
+                    src = _before_src(args.before, workdir)
+                    sides[BEFORE] = running.enter_context(
+                        served_process(
+                            stack,
+                            workdir,
+                            name="before",
+                            database_url=f"sqlite:///{workdir}/before.db",
+                            src=src,
+                        )
+                    )
+                sides[SERVE] = running.enter_context(served_process(stack, workdir))
                 driver = SlackDriver(
-                    events_url=bot_url, signing_secret=SIGNING_SECRET, standin=stack.slack
+                    events_url=sides[SERVE][0], signing_secret=SIGNING_SECRET, standin=stack.slack
                 )
                 _run(args, sides, driver)
         finally:
             stack.stop()
     return 0
+
+
+def _before_src(before: str, workdir: Path) -> Path:
+    """A directory holding ``rollback_bot`` as is, or ``git archive <commit> src`` of a commit."""
+    if Path(before, "rollback_bot").is_dir():
+        return Path(before).resolve()
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "archive", before, "src"], cwd=root, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+    return workdir / "src"
 
 
 def _run(args: argparse.Namespace, sides: dict[str, tuple[str, int]], driver: SlackDriver) -> None:
@@ -285,29 +298,33 @@ def _run(args: argparse.Namespace, sides: dict[str, tuple[str, int]], driver: Sl
     )
 
     def work(side: str) -> SlackStandIn | None:
-        return driver.standin if side == SERVE else None
+        return None if side == BASELINE else driver.standin
+
+    served_sides = [side for side in sides if side != BASELINE]
+    if BEFORE in sides:
+        print(f"{BEFORE}: rollback_bot from {args.before}")
 
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as load:
         for side, (url, pid) in sides.items():
             segment(load, side, url, pid, build(driver, args.warmup), args, 0.0, work(side))
         print(f"\n{args.concurrency} clients back to back, {args.rounds} rounds alternating")
         print(HEADER)
-        by_side: dict[str, list[Segment]] = {SERVE: [], BASELINE: []}
-        for _, side in alternate(args.rounds):
+        by_side: dict[str, list[Segment]] = {side: [] for side in sides}
+        for _, side in alternate(args.rounds, list(sides)):
             url, pid = sides[side]
             batch = build(driver, args.requests)
             seg = segment(load, side, url, pid, batch, args, 0.0, work(side))
             by_side[side].append(seg)
             print(line(seg), flush=True)
-        if args.rounds:
+        for served_side in served_sides if args.rounds else []:
             ratios = [
                 s.throughput / b.throughput
-                for s, b in zip(by_side[SERVE], by_side[BASELINE], strict=True)
+                for s, b in zip(by_side[served_side], by_side[BASELINE], strict=True)
             ]
             ratio = statistics.median(ratios)
             verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
             print(
-                f"throughput ratio serve / bare bolt per round: "
+                f"throughput ratio {served_side} / bare bolt per round: "
                 f"{', '.join(f'{r:.2f}' for r in ratios)}; median {ratio:.2f} "
                 f"({verdict} the target >= {TARGET_RATIO})"
             )
@@ -318,8 +335,8 @@ def _run(args: argparse.Namespace, sides: dict[str, tuple[str, int]], driver: Sl
             )
             print(HEADER)
             count = int(args.rate * args.rate_seconds / 2)
-            rated: dict[str, list[Segment]] = {SERVE: [], BASELINE: []}
-            for _, side in alternate(args.rate_rounds):
+            rated: dict[str, list[Segment]] = {side: [] for side in sides}
+            for _, side in alternate(args.rate_rounds, list(sides)):
                 url, pid = sides[side]
                 batch = build(driver, count)
                 seg = segment(load, side, url, pid, batch, args, args.rate, work(side))
@@ -330,7 +347,7 @@ def _run(args: argparse.Namespace, sides: dict[str, tuple[str, int]], driver: Sl
                 ms = [s.seconds * 1000 for s in merged]
                 p99 = percentile(ms, 99)
                 note = ""
-                if side == SERVE:
+                if side != BASELINE:
                     note = " (" + ("meets" if p99 < TARGET_P99_MS else "MISSES")
                     note += f" the target < {TARGET_P99_MS:.0f} ms)"
                 print(
@@ -381,6 +398,11 @@ def _parser() -> argparse.ArgumentParser:
         help="ack_latency's load generator (a thread per client, requests) instead of asyncio",
     )
     p.add_argument("--profile", help="record serve with py-spy to this file (collapsed stacks)")
+    p.add_argument(
+        "--before",
+        help="also run this version of the bot, paired: a commit (git archive of its src) "
+        "or a directory holding rollback_bot",
+    )
     return p
 
 

@@ -75,11 +75,13 @@ class LoopbackStack:
         users: dict[str, Any] | None = None,
         usergroups: dict[str, list[str]] | None = None,
         slack_channel_rate: float = 1.0,
+        slack_work_threads: int | None = None,
     ) -> None:
         self.catalog = catalog if isinstance(catalog, Catalog) else parse_catalog(catalog)
         self.database_url = database_url
         self.alert_token = alert_token
         self.slack_channel_rate = slack_channel_rate
+        self.slack_work_threads = slack_work_threads  # None: the setting's default
         self._clock = clock
         self.kube = KubeEmulator(ready_delay=ready_delay)
         self.slack = SlackStandIn(
@@ -107,6 +109,11 @@ class LoopbackStack:
             database_url=self.database_url,
             alert_webhook_token=SecretStr(self.alert_token),
             slack_channel_rate=self.slack_channel_rate,
+            **(
+                {"slack_work_threads": self.slack_work_threads}
+                if self.slack_work_threads is not None
+                else {}
+            ),
         )
 
     def start_bot(self) -> None:

@@ -20,8 +20,12 @@ class CallLog:
         self._calls: list[Call] = []
         self._changed = threading.Condition()
 
-    def record(self, method: str, args: dict[str, Any], *, status: int, ok: bool) -> None:
+    def record(
+        self, method: str, args: dict[str, Any], *, status: int, ok: bool, connection: int = 0
+    ) -> None:
         call = {"method": method, "args": args, "at": time.time(), "status": status, "ok": ok}
+        if connection:
+            call["connection"] = connection  # the Web API's: which TCP connection it came on
         with self._changed:
             self._calls.append(call)
             self._changed.notify_all()
@@ -29,6 +33,11 @@ class CallLog:
     def all(self) -> list[Call]:
         with self._changed:
             return copy.deepcopy(self._calls)
+
+    def count(self, method: str) -> int:
+        """How many calls to ``method`` so far, without copying them (cheap to poll)."""
+        with self._changed:
+            return sum(1 for call in self._calls if call["method"] == method)
 
     def for_method(self, method: str) -> list[Call]:
         return [call for call in self.all() if call["method"] == method]

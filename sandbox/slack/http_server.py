@@ -1,8 +1,10 @@
 """The stand-in's HTTP face: Web API, upload URLs, response_urls and admin routes.
 
 A plain ThreadingHTTPServer keeps a call around a millisecond and starts
-instantly. Connections are closed after every response and open sockets are
-tracked, so stopping the server never leaves a handler thread behind.
+instantly. It speaks HTTP/1.1, so a client may keep its connection open between
+calls as Slack lets it (``connections`` counts those accepted); open sockets are
+tracked, so stopping the server (or ``abort_open_connections``, Slack hanging up
+on idle clients) never leaves a handler thread behind.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Backend:
         self.faults = faults
         self.latency = 0.0
         self.stopping = threading.Event()
+        self.connections = 0  # TCP connections accepted
 
 
 class StandInHTTPServer(QuietThreadingHTTPServer):
@@ -43,18 +46,27 @@ class StandInHTTPServer(QuietThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], backend: Backend) -> None:
         self.backend = backend
         self._open: set[socket.socket] = set()
+        self._serials: dict[socket.socket, int] = {}  # each open connection's number
         self._open_lock = threading.Lock()
         super().__init__(address, SlackRequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+            self.backend.connections += 1
+            self._serials[request] = self.backend.connections
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
             self._open.discard(request)
+            self._serials.pop(request, None)
         super().shutdown_request(request)
+
+    def serial(self, request: socket.socket) -> int:
+        """The number of the connection (1 for the first accepted) a request came on."""
+        with self._open_lock:
+            return self._serials.get(request, 0)
 
     def abort_open_connections(self) -> None:
         """Unblock handlers waiting on idle clients so server_close() can join them."""
@@ -66,7 +78,10 @@ class StandInHTTPServer(QuietThreadingHTTPServer):
 
 class SlackRequestHandler(BaseHTTPRequestHandler):
     server: StandInHTTPServer
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"  # every answer has a Content-Length
+    # Headers and body are two writes: on a kept-alive connection Nagle's algorithm would
+    # hold the second until the client's delayed ACK (40 ms on Linux) of the first.
+    disable_nagle_algorithm = True
     timeout = 30
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -101,8 +116,20 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             self._send_json(400, {"ok": False, "error": "invalid_request", "detail": str(exc)})
 
     def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunks()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunks(self) -> bytes:
+        """A chunked body, read to its end so the next request on the connection starts clean."""
+        body = bytearray()
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return bytes(body)
 
     def _content_type(self) -> str:
         return self.headers.get("Content-Type") or "application/x-www-form-urlencoded"
@@ -125,7 +152,13 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
                 payload = backend.workspace.call(method, args)
             except SlackError as exc:
                 payload = {"ok": False, "error": exc.error}
-        backend.calls.record(method, recorded, status=status, ok=bool(payload.get("ok")))
+        backend.calls.record(
+            method,
+            recorded,
+            status=status,
+            ok=bool(payload.get("ok")),
+            connection=self.server.serial(self.connection),
+        )
         self._send_json(status, payload, headers)
 
     def _bearer_token(self) -> str | None:

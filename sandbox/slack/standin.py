@@ -123,8 +123,21 @@ class SlackStandIn:
     def calls(self) -> list[Call]:
         return self._calls.all()
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (a kept-alive client makes many calls on one)."""
+        return self._backend.connections
+
+    def drop_connections(self) -> None:
+        """Hang up on every open client connection, as Slack does with idle ones."""
+        if self._http is not None:
+            self._http.abort_open_connections()
+
     def calls_for(self, method: str) -> list[Call]:
         return self._calls.for_method(method)
+
+    def count_calls(self, method: str) -> int:
+        return self._calls.count(method)
 
     def clear_calls(self) -> None:
         self._calls.clear()

@@ -78,6 +78,7 @@ from rollback_bot.slack.notifier import SlackNotifier
 from rollback_bot.slack.outbox import Outbox
 from rollback_bot.slack.permalink import slack_permalink
 from rollback_bot.slack.presenter import Presenter, RevisionCache
+from rollback_bot.slack.transport import KeptAliveWebClient
 from rollback_bot.slack.undelivered import UndeliveredRecorder
 from rollback_bot.storage.engine import make_engine
 from rollback_bot.storage.housekeeping import IdempotencyPurge
@@ -90,8 +91,11 @@ log = logging.getLogger(__name__)
 
 
 def slack_client(settings: Settings) -> WebClient:
-    """A Web API client that retries 429s after Retry-After, 5xx and dropped connections."""
-    return WebClient(
+    """A Web API client that retries 429s after Retry-After, 5xx and dropped connections.
+
+    It keeps its connection to Slack open between calls (one per thread).
+    """
+    return KeptAliveWebClient(
         token=settings.slack_bot_token.get_secret_value() or None,
         base_url=settings.slack_api_url,
         timeout=10,

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     port: int = 3000
     # Slack allows about one message per second per channel; the outbox paces to this.
     slack_channel_rate: float = 1.0
+    # Threads doing the work behind acknowledgements (fewer than the HTTP server's 16, so
+    # acks win the interpreter lock in a burst; the work waits its turn).
+    slack_work_threads: int = Field(default=2, ge=1)
     kubeconfig: str | None = None
     # The helm binary Helm release targets are rolled back with (HELM_BIN).
     helm_bin: str = "helm"

@@ -14,13 +14,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.lazy_listener.internals import build_runnable_function
+from slack_bolt.kwargs_injection import build_required_kwargs
 from slack_bolt.lazy_listener.thread_runner import ThreadLazyListenerRunner
 from slack_bolt.request import BoltRequest
+from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk import WebClient
 
 from rollback_bot.logs import quiet_bolt_rejections
@@ -50,17 +52,45 @@ class ClaimingLazyRunner(ThreadLazyListenerRunner):
     """
 
     def __init__(self, app: App, services: Services) -> None:
-        super().__init__(logger=app.logger, executor=app.listener_runner.listener_executor)
+        # Its own pool (SLACK_WORK_THREADS), smaller than the HTTP server's request threads:
+        # in a burst the work behind the acks gets fewer turns at the interpreter lock, so
+        # acks come sooner and the work waits its turn (answers to clicks come later).
+        threads = services.settings.slack_work_threads
+        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-work")
+        super().__init__(logger=app.logger, executor=executor)
         self._services = services
         # SQLite has one writer at a time and makes the others sleep-and-retry with growing
         # pauses; queueing this process's claims on a lock wakes each one at once.
         sqlite = services.engine.dialect.name == "sqlite"
         self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        self._arg_names: dict[Callable[..., None], list[str]] = {}
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
-        work = build_runnable_function(func=function, logger=self.logger, request=request)
+        work = self._wired(function, request)
         key = _claim_key(request.body)
         self.executor.submit(work if key is None else lambda: self._once(key, work))
+
+    def _wired(self, function: Callable[..., None], request: BoltRequest) -> Callable[[], None]:
+        """``build_runnable_function``, with the function's argument names read once."""
+        names = self._arg_names.get(function)
+        if names is None:
+            names = self._arg_names[function] = get_arg_names_of_callable(function)
+        logger = self.logger
+
+        def wired() -> None:
+            try:
+                kwargs = build_required_kwargs(
+                    logger=logger,
+                    required_arg_names=names,
+                    request=request,
+                    response=None,
+                    this_func=function,
+                )
+                function(**kwargs)
+            except Exception as e:
+                logger.error(f"Failed to run an internal function ({e})")
+
+        return wired
 
     def _once(self, key: str, work: Callable[[], None]) -> None:
         if self._claim(key):

@@ -8,10 +8,12 @@ as the form it is, also in the copy bolt makes for lazy listeners. The raw body 
 the signature covers) is untouched.
 
 Bolt hands each lazy listener ``deepcopy(request.to_copyable())``. For an HTTP request the
-copyable is already its own: rebuilt from the raw body and copies of the query and the
-headers; its context holds the standard properties (ids, the token, the per-request Web
-API client) by reference. Deep-copying it again (the Web API client with it) cost more CPU
-than the rest of a click's acknowledgement, so that copy's ``__deepcopy__`` is itself.
+copyable is already its own: a copy of the body parsed for the acknowledgement (the
+listeners only read it; parsing it again cost as much as the copy) and copies of the
+query and the headers; its context holds the standard properties (ids, the token, the
+per-request Web API client) by reference. Deep-copying it again (the Web API client with
+it) cost more CPU than the rest of a click's acknowledgement, so that copy's
+``__deepcopy__`` is itself.
 """
 
 from __future__ import annotations
@@ -45,17 +47,26 @@ class FormRequest(BoltRequest):
                 context=self.context.to_copyable(),
                 mode=self.mode,
             )
-        return _OwnCopy(
-            body=self.raw_body,
-            query={name: list(values) for name, values in self.query.items()},
-            headers={name: list(values) for name, values in self.headers.items()},
-            context=self.context.to_copyable(),
-            mode=self.mode,
-        )
+        return _OwnCopy.of(self)
 
 
 class _OwnCopy(FormRequest):
-    """A request rebuilt from its raw parts: nothing in it is shared that a copy would save."""
+    """A request rebuilt from its parts: nothing in it is shared that a copy would save."""
+
+    @classmethod
+    def of(cls, request: BoltRequest) -> _OwnCopy:
+        """What ``BoltRequest.__init__`` would build from the raw parts, without parsing again."""
+        copy = cls.__new__(cls)
+        copy.raw_body = request.raw_body
+        copy.body = dict(request.body)
+        copy.query = {name: list(values) for name, values in request.query.items()}
+        copy.headers = {name: list(values) for name, values in request.headers.items()}
+        copy.content_type = request.content_type
+        copy.context = request.context.to_copyable()
+        copy.lazy_only = request.lazy_only
+        copy.lazy_function_name = request.lazy_function_name
+        copy.mode = request.mode
+        return copy
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _OwnCopy:
         return self

@@ -10,8 +10,9 @@ for a claim that guards work done after it (no ORM session to set up and tear do
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, Insert, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rollback_bot.storage.models import IdempotencyKey
@@ -40,13 +41,19 @@ class IdempotencyRepository(Repository):
 
 def claim_alone(engine: Engine, *, key: str, at: datetime | None = None) -> bool:
     """Claim ``key`` in a transaction of its own: True for the first claimer, in any process."""
+    with engine.begin() as conn:
+        params = {"key": key, "created_at": at or datetime.now(UTC)}
+        return conn.execute(_claim_statement(engine.dialect.name), params).first() is not None
+
+
+@cache
+def _claim_statement(dialect: str) -> Insert:
+    """The claim's INSERT, built once per dialect (building it was a third of its CPU)."""
     table = table_of(IdempotencyKey)
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
         insert(table)
-        .values(key=key, created_at=at or datetime.now(UTC))
+        .values(key=bindparam("key"), created_at=bindparam("created_at"))
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(table.c.key)
     )
-    with engine.begin() as conn:
-        return conn.execute(stmt).first() is not None

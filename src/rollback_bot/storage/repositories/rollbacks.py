@@ -6,16 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from rollback_bot.storage.errors import ActiveRollbackExists, DuplicateApproval
 from rollback_bot.storage.models import ACTIVE_ROLLBACK_STATES, Approval, Rollback
 from rollback_bot.storage.repositories._base import Repository, concurrent_update_errors
 
+_BY_ID = select(Rollback).where(Rollback.id == bindparam("id")).execution_options(autoflush=False)
+
 
 class RollbackRepository(Repository):
     def get(self, *, id: int) -> Rollback | None:
-        return self._session.get(Rollback, id)
+        if self._session.identity_map:  # something is loaded: the session looks there first
+            return self._session.get(Rollback, id)
+        # Nothing loaded yet (a read on its own): the same row through a statement built
+        # once, without autoflush as Session.get; Session.get builds its query every time.
+        return self._session.execute(_BY_ID, {"id": id}).scalar_one_or_none()
 
     def active_for_service(self, *, service: str) -> Rollback | None:
         stmt = select(Rollback).where(
