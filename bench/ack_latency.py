@@ -194,7 +194,7 @@ def served(
     stack: LoopbackStack, workdir: Path, catalog_data: dict[str, Any] | None = None
 ) -> Iterator[str]:
     """``rollback-bot serve`` as its own process on the stack's stand-ins; yields its URL."""
-    with served_process(stack, workdir) as (url, _):
+    with served_process(stack, workdir, catalog_data=catalog_data) as (url, _):
         yield url
 
 
@@ -206,6 +206,7 @@ def served_process(
     name: str = "serve",
     database_url: str | None = None,
     src: Path | None = None,
+    catalog_data: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """Like ``served``, yielding the URL and the pid; ``src`` first on its PYTHONPATH.
 
