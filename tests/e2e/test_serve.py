@@ -132,7 +132,12 @@ def test_serve_is_ready_only_while_its_dependencies_answer_and_runs_alone(
         url = first.url()
         err = first.stderr.read_text()
         assert "WARNING: ALERT_WEBHOOK_TOKEN is not set" in err
-        assert "lacks the channels:read / groups:read scopes" in err
+        # The catalog's channels are asked about after the listening line (one Slack call
+        # per channel); their warning follows it.
+        wait_until(
+            lambda: "lacks the channels:read / groups:read scopes" in first.stderr.read_text(),
+            timeout=START_TIMEOUT,
+        )
 
         assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
         before = len(bare_stack.slack.calls_for("auth.test"))
