@@ -186,19 +186,46 @@ def _overlap_problems(compiled: list[tuple[str, str, Matcher]]) -> list[str]:
     """
     problems = []
     label_sets = [{m.label for m in matcher.matchers} for _h, _n, matcher in compiled]
+    equals = [
+        {m.label: m.value for m in matcher.matchers if m.op == "="} for *_, matcher in compiled
+    ]
     # Two services that require different values of one label (service=a, service=b)
     # cannot overlap: they are never compared, so a 1,000-service catalog is not a
-    # million comparisons. Index: label -> value -> services requiring it.
+    # million comparisons. Nor is each service's list of candidates cut down from every
+    # earlier service (half a million set entries for 1,000): it is built from one of its
+    # own labels, as the earlier services that do not require that label plus those that
+    # require the same value, then checked against its other labels.
+    # Index: label -> value -> services requiring it; label -> services that do not.
     requiring: dict[str, set[int]] = {}
     by_value: dict[tuple[str, str], set[int]] = {}
+    lacking: dict[str, list[int]] = {}
     for i, (here, _name, matcher) in enumerate(compiled):
-        equal = {m.label: m.value for m in matcher.matchers if m.op == "="}
-        candidates = set(range(i))
-        for label, value in equal.items():
-            candidates -= requiring.get(label, set()) - by_value.get((label, value), set())
+        equal = equals[i]
+        for label in equal:
+            if label not in lacking:  # a label first required here: every earlier one lacks it
+                lacking[label] = [j for j in range(i) if label not in equals[j]]
+        if equal:
+            narrowest = min(
+                equal,
+                key=lambda k: len(lacking[k]) + len(by_value.get((k, equal[k]), ())),
+            )
+            base = set(lacking[narrowest]) | by_value.get((narrowest, equal[narrowest]), set())
+            candidates = {
+                j
+                for j in base
+                if all(
+                    j not in requiring.get(label, ()) or j in by_value.get((label, value), ())
+                    for label, value in equal.items()
+                )
+            }
+        else:
+            candidates = set(range(i))
         for label, value in equal.items():
             requiring.setdefault(label, set()).add(i)
             by_value.setdefault((label, value), set()).add(i)
+        for label, services in lacking.items():
+            if label not in equal:
+                services.append(i)
         for j in sorted(candidates):
             _other_here, other, earlier = compiled[j]
             mine, theirs = label_sets[i], label_sets[j]
