@@ -260,7 +260,27 @@ _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _CatalogLoader(_SafeBase):  # type: ignore[valid-type,misc]
-    pass
+    """The safe loader, remembering each plain scalar's implicit tag within one document.
+
+    The tag of a scalar depends only on its text and whether it was quoted (the safe
+    loader has no path resolvers), and a catalog repeats its keys and many values
+    (``namespace``, ``environment``, ``production``) a thousand times: PyYAML's
+    ``resolve`` (Python, run for every scalar even under libyaml) was a third of the
+    load of a 1,000-service catalog.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
 
 
 def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
