@@ -300,15 +300,14 @@ def _yaml_word_problems(data: object, path: tuple[Any, ...] = ()) -> list[str]:
     problems: list[str] = []
     if isinstance(data, dict):
         for key, value in data.items():
-            here = _path(path)
             if isinstance(key, _YamlWord):
                 problems.append(
-                    f"{here}: the key {key} (line {key.line}) is unquoted, and YAML reads it as "
-                    f'the boolean {str(key.boolean).lower()}: write it in quotes, "{key}":'
+                    f"{_path(path)}: the key {key} (line {key.line}) is unquoted, and YAML reads "
+                    f'it as the boolean {str(key.boolean).lower()}: write it in quotes, "{key}":'
                 )
             elif not isinstance(key, str):
                 problems.append(
-                    f"{here}: the key {key!r} is not a string; YAML reads unquoted "
+                    f"{_path(path)}: the key {key!r} is not a string; YAML reads unquoted "
                     "true/false/yes/no/on/off as booleans: quote the key"
                 )
             problems.extend(_yaml_word_problems(value, (*path, key)))
