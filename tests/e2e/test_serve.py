@@ -210,10 +210,15 @@ sys.exit(main(["serve", "--host", "127.0.0.1"]))
 """
 
 #: What ``serve`` loads when first used, not at start: the postmortem (export) modules, the
-#: migration tool (the schema check reads the revision itself), and the generated
-#: Kubernetes API groups, which import hundreds of models (reads are raw GETs).
+#: executors (on the first rollback planned or resumed), the migration tool (the schema
+#: check reads the revision itself), and the generated Kubernetes API groups, which import
+#: hundreds of models (reads are raw GETs).
 NOT_AT_SERVE_START = (
     "alembic",
+    "rollback_bot.executors.registry",
+    "rollback_bot.executors.instant",
+    "rollback_bot.executors.argo_rollout",
+    "rollback_bot.executors.flag_rollback",
     "rollback_bot.incidents.postmortem",
     "rollback_bot.incidents.postmortem_load",
     "rollback_bot.incidents.postmortem_picture",
