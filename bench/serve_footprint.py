@@ -26,6 +26,7 @@ import argparse
 import compileall
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,7 +170,9 @@ def main() -> None:
         rss = min(r for _, _, r in runs)
         print(
             f"{label:>9} {n:>5} service(s): start-up {startup:.2f} s wall, {cpu:.2f} s CPU "
-            f"(best of {len(runs)}; wall of each run {', '.join(f'{s:.2f}' for s, _, _ in runs)}), "
+            f"(best of {len(runs)}; median {statistics.median(s for s, _, _ in runs):.2f} s wall, "
+            f"{statistics.median(c for _, c, _ in runs):.2f} s CPU; "
+            f"wall of each run {', '.join(f'{s:.2f}' for s, _, _ in runs)}), "
             f"idle RSS {rss:.1f} MB"
         )
     mine = results[list(trees)[-1], args.services]
