@@ -1,6 +1,6 @@
 """`rollback-bot serve` with a 1,000-service catalog: start-up time and idle memory.
 
-Run: ``python -m bench.serve_footprint [--services 1000] [--idle 5]``
+Run: ``python -m bench.serve_footprint [--services 1000] [--idle 5] [--before SRC]``
 
 Starts ``rollback-bot serve`` as its own process (environment only, ``PORT=0``)
 on the loopback stand-ins (Kubernetes emulator, Slack stand-in, a migrated
@@ -14,6 +14,10 @@ The bot's byte code is compiled first into a private cache
 time: a shell with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile
 every module of the package at each start (about 0.7 s of CPU), which no
 deployment pays. ``--cold`` measures that case instead.
+
+``--before SRC`` runs a second copy of the bot (a ``src`` directory, e.g. from
+``git archive <commit> src``) interleaved with this tree's, on the same
+stand-ins in the same run, and prints both, so a before/after is paired.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import compileall
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,7 +73,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def serve_once(
-    stack: LoopbackStack, workdir: Path, services: int, idle: float, cold: bool = False
+    stack: LoopbackStack,
+    workdir: Path,
+    services: int,
+    idle: float,
+    cold: bool = False,
+    src: Path = REPO / "src",
 ) -> tuple[float, float, float]:
     path = workdir / f"catalog-{services}.yaml"
     path.write_text(yaml.safe_dump(catalog(services)))
@@ -83,7 +93,7 @@ def serve_once(
         "KUBECONFIG": stack.kube.write_kubeconfig(workdir / "kubeconfig"),
         "PORT": "0",
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
+        "PYTHONPATH": os.pathsep.join([str(src), str(REPO)]),
     }
     if not cold:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -120,38 +130,54 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument(
+        "--before", type=Path, help="a src directory to run interleaved with this tree's"
+    )
+    parser.add_argument(
         "--cold", action="store_true", help="no byte-code cache: every module compiled at start"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        trees = {"after" if args.before else "this tree": REPO / "src"}
+        if args.before:
+            trees = {"before": args.before.resolve(), **trees}
         if not args.cold:
             sys.pycache_prefix = str(workdir / "pycache")
-            compileall.compile_dir(REPO / "src" / "rollback_bot", quiet=1)
+            for src in trees.values():
+                compileall.compile_dir(src / "rollback_bot", quiet=1)
         stack = LoopbackStack(catalog=catalog(1), database_url=f"sqlite:///{tmp}/serve.db")
         stack.start(bot=False)
         try:
             # A discarded start fills the byte-code cache of the libraries too
             # (the prefix hides their installed __pycache__).
-            serve_once(stack, workdir, 1, 0.0, args.cold)
-            results: dict[int, list[tuple[float, float, float]]] = {1: [], args.services: []}
+            for src in trees.values():
+                serve_once(stack, workdir, 1, 0.0, args.cold, src)
+            results: dict[tuple[str, int], list[tuple[float, float, float]]] = {
+                (label, n): [] for n in (1, args.services) for label in trees
+            }
             for _ in range(args.runs):
-                for n in results:
-                    results[n].append(serve_once(stack, workdir, n, args.idle, args.cold))
+                for label, n in results:
+                    results[label, n].append(
+                        serve_once(stack, workdir, n, args.idle, args.cold, trees[label])
+                    )
         finally:
             stack.stop()
     print(f"load: {os.getloadavg()}; byte code {'not cached (--cold)' if args.cold else 'cached'}")
-    for n, runs in results.items():
+    for (label, n), runs in results.items():
         startup = min(s for s, _, _ in runs)
         cpu = min(c for _, c, _ in runs)
         rss = min(r for _, _, r in runs)
         print(
-            f"{n:>5} service(s): start-up {startup:.2f} s wall, {cpu:.2f} s CPU "
-            f"(best of {len(runs)}), idle RSS {rss:.1f} MB"
+            f"{label:>9} {n:>5} service(s): start-up {startup:.2f} s wall, {cpu:.2f} s CPU "
+            f"(best of {len(runs)}; median {statistics.median(s for s, _, _ in runs):.2f} s wall, "
+            f"{statistics.median(c for _, c, _ in runs):.2f} s CPU; "
+            f"wall of each run {', '.join(f'{s:.2f}' for s, _, _ in runs)}), "
+            f"idle RSS {rss:.1f} MB"
         )
-    startup = min(s for s, _, _ in results[args.services])
-    rss = min(r for _, _, r in results[args.services])
+    mine = results[list(trees)[-1], args.services]
+    startup = min(s for s, _, _ in mine)
+    rss = min(r for _, _, r in mine)
     print(
         f"targets with {args.services} services: start-up < 1.5 s "
         f"{'met' if startup < 1.5 else 'missed'}, "

@@ -36,6 +36,12 @@ def _refuse(lines: Sequence[str]) -> int:
     return 2
 
 
+def _warn(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        log.warning("%s", warning)
+        print(f"rollback-bot: {warning}", file=sys.stderr, flush=True)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from rollback_bot import startup
     from rollback_bot.storage.lock import AlreadyRunning, PgSchedulerLock, SchedulerLock
@@ -91,11 +97,7 @@ def _serve_started(settings: Settings, args: argparse.Namespace) -> int:
         return _refuse([f"{exc}\nrun `rollback-bot check-config` for details"])
     except ConfigException as exc:
         return _refuse([f"the Kubernetes configuration cannot be used: {exc}"])
-    warnings = [w for w in [startup.open_alerts_warning(settings)] if w]
-    warnings += startup.channel_warnings(services.slack, services.catalog)
-    for warning in warnings:
-        log.warning("%s", warning)
-        print(f"rollback-bot: {warning}", file=sys.stderr, flush=True)
+    _warn([w for w in [startup.open_alerts_warning(settings)] if w])
     bolt = create_bolt_app(services)
     services.start()
     stop = threading.Event()
@@ -107,6 +109,15 @@ def _serve_started(settings: Settings, args: argparse.Namespace) -> int:
     gc.freeze()
     gc.enable()
     print(f"rollback-bot listening on {server.url}", flush=True)
+    # Asking Slack about every channel the catalog names is one round trip per channel
+    # (50 channels: a quarter of a second here, seconds on Slack's rate limits); the
+    # answers only ever become warnings, which nothing served depends on, so they are
+    # asked after the listening line, beside the first requests.
+    threading.Thread(
+        target=lambda: _warn(startup.channel_warnings(services.slack, services.catalog)),
+        name="channel-check",
+        daemon=True,
+    ).start()
     socket_handler = None
     if args.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

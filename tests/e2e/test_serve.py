@@ -3,6 +3,7 @@ scheduler per SQLite database."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -132,7 +133,12 @@ def test_serve_is_ready_only_while_its_dependencies_answer_and_runs_alone(
         url = first.url()
         err = first.stderr.read_text()
         assert "WARNING: ALERT_WEBHOOK_TOKEN is not set" in err
-        assert "lacks the channels:read / groups:read scopes" in err
+        # The catalog's channels are asked about after the listening line (one Slack call
+        # per channel); their warning follows it.
+        wait_until(
+            lambda: "lacks the channels:read / groups:read scopes" in first.stderr.read_text(),
+            timeout=START_TIMEOUT,
+        )
 
         assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
         before = len(bare_stack.slack.calls_for("auth.test"))
@@ -179,3 +185,65 @@ def test_readyz_says_which_dependency_failed(bare_stack: LoopbackStack, tmp_path
         assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
     finally:
         assert serve.terminate() == 0, serve.output()
+
+
+#: Runs ``serve`` in this interpreter; at its listening line, writes ``sys.modules`` to
+#: $PROBE_MODULES and stops it as SIGTERM does.
+SERVE_PROBE = """
+import json, os, signal, sys
+from rollback_bot.cli import main
+
+class Listening:
+    def __init__(self, inner):
+        self.inner = inner
+    def write(self, text):
+        if "listening on" in text:
+            with open(os.environ["PROBE_MODULES"], "w") as out:
+                json.dump(sorted(sys.modules), out)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return self.inner.write(text)
+    def flush(self):
+        self.inner.flush()
+
+sys.stdout = Listening(sys.stdout)
+sys.exit(main(["serve", "--host", "127.0.0.1"]))
+"""
+
+#: What ``serve`` loads when first used, not at start: the postmortem (export) modules, the
+#: executors (on the first rollback planned or resumed), the migration tool (the schema
+#: check reads the revision itself), and the generated Kubernetes API groups, which import
+#: hundreds of models (reads are raw GETs).
+NOT_AT_SERVE_START = (
+    "alembic",
+    "rollback_bot.executors.registry",
+    "rollback_bot.executors.instant",
+    "rollback_bot.executors.argo_rollout",
+    "rollback_bot.executors.flag_rollback",
+    "rollback_bot.incidents.postmortem",
+    "rollback_bot.incidents.postmortem_load",
+    "rollback_bot.incidents.postmortem_picture",
+    "rollback_bot.incidents.postmortem_html",
+    "kubernetes.client.api.apps_v1_api",
+    "kubernetes.client.api.core_v1_api",
+    "kubernetes.client.api.networking_v1_api",
+)
+
+
+def test_serve_starts_without_the_modules_it_loads_on_first_use(
+    bare_stack: LoopbackStack, tmp_path: Path
+) -> None:
+    modules = tmp_path / "modules.json"
+    env = _env(bare_stack, tmp_path, PROBE_MODULES=str(modules))
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rollback-bot listening on" in done.stdout
+    loaded = set(json.loads(modules.read_text()))
+    assert "rollback_bot.web.http" in loaded  # the probe saw a started bot
+    assert not loaded & set(NOT_AT_SERVE_START), sorted(loaded & set(NOT_AT_SERVE_START))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 from rollback_bot.catalog.loader import _overlap_problems
 from rollback_bot.catalog.matchers import Matcher, compile_matchers, overlap_witness
@@ -49,3 +50,18 @@ def test_a_thousand_distinct_services_have_no_overlap() -> None:
         (f"services[{i}]", f"svc{i}", compile_matchers({"service": f"svc{i}"})) for i in range(1000)
     ]
     assert _overlap_problems(compiled) == []
+
+
+def test_same_problems_as_every_pair_on_mixed_label_sets() -> None:
+    """Labels first required late, services lacking some labels, values shared or not."""
+    rng = random.Random(17)
+    labels = ["service", "env", "team", "region"]
+    values = ["a", "b", "=~a|b", "!=a", "c"]
+    specs = []
+    for _ in range(300):
+        chosen = rng.sample(labels, rng.randint(1, 3))
+        specs.append({label: rng.choice(values) for label in chosen})
+    compiled = [(f"services[{i}]", f"s{i}", compile_matchers(spec)) for i, spec in enumerate(specs)]
+    expected = _every_pair(compiled)
+    assert expected
+    assert _overlap_problems(compiled) == expected

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
 from rollback_bot.ids import format_incident_id, format_rollback_id
-from rollback_bot.incidents import postmortem
-from rollback_bot.incidents.postmortem import Context, Names, Postmortem
-from rollback_bot.incidents.postmortem_load import IncidentSummary
 from rollback_bot.rollbacks.lifecycle import ACTIVE_STATES, State
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
-if TYPE_CHECKING:  # the CLI's read-only commands load neither the cluster client nor YAML
+# The CLI's read-only commands load neither the cluster client nor YAML, and ``serve`` loads
+# the postmortem modules when someone first asks for a postmortem, not at start.
+if TYPE_CHECKING:
     from rollback_bot.catalog import Catalog, Service
+    from rollback_bot.incidents.postmortem import Context, Names, Postmortem
+    from rollback_bot.incidents.postmortem_load import IncidentSummary
     from rollback_bot.kube.client import KubeApis
     from rollback_bot.rollbacks.targets import Targets
 
@@ -180,6 +181,8 @@ class Queries:
         context: Context | None = None,
     ) -> tuple[str, str]:
         """(file name, content) of one incident's postmortem (md, json or html)."""
+        from rollback_bot.incidents import postmortem
+
         pm = self.postmortem_document(incident_id, names=names, context=context)
         # The timeline is redacted when written; the export is redacted again, whole.
         content = "".join(postmortem.redacted(postmortem.iter_render(pm, fmt)))
@@ -203,6 +206,8 @@ class Queries:
         return pm
 
     def _context(self, incident_id: int) -> Context | None:
+        from rollback_bot.incidents.postmortem import Context
+
         with self._uow(read_only=True) as uow:
             found = uow.incidents.get(id=incident_id)
             name = found.service if found else None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollback_bot.ids import format_incident_id
-from rollback_bot.incidents import postmortem, postmortem_picture
 from rollback_bot.incidents.queries import Queries
+
+if TYPE_CHECKING:  # serve loads the postmortem modules on the first export, not at start
+    from rollback_bot.incidents import postmortem
 
 
 def postmortem_upload(
@@ -15,6 +17,8 @@ def postmortem_upload(
     """``file_uploads`` for ``files_upload_v2``: the document first, then the PNG.
 
     Raises ``NotFound`` for an unknown incident."""
+    from rollback_bot.incidents import postmortem, postmortem_picture
+
     name = format_incident_id(incident_id)
     pm = queries.postmortem_document(incident_id, names=names)
     content = "".join(postmortem.redacted(postmortem.iter_render(pm, fmt)))

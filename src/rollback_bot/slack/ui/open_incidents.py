@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import Block
 
-from rollback_bot.incidents.postmortem import human_duration
-from rollback_bot.incidents.postmortem_load import IncidentSummary
 from rollback_bot.slack.commands import format_incident_id
 from rollback_bot.slack.ui.kit import block_dicts, context, header, section
 from rollback_bot.slack.ui.limits import MAX_LISTED_ROWS
 from rollback_bot.slack.ui.mrkdwn import escape
 
+if TYPE_CHECKING:
+    from rollback_bot.incidents.postmortem_load import IncidentSummary
+
 
 def _line(row: IncidentSummary) -> str:
+    from rollback_bot.incidents.postmortem import human_duration  # loaded on first use
+
     return " · ".join(
         [
             f"*{format_incident_id(row.id)}*",
