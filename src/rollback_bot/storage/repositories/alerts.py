@@ -13,13 +13,14 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.dml import ReturningInsert
 
-from rollback_bot.redaction import redact_tree
+from rollback_bot.redaction import redact_tree, redact_values
 from rollback_bot.storage.models import Alert, AlertGroup
 from rollback_bot.storage.repositories._base import Repository, table_of
 
@@ -125,6 +126,55 @@ class AlertGroupRepository(Repository):
             set_committed_value(loaded, "total_count", total_count)
         return firing_count, total_count
 
+    def record_delivery(
+        self, *, group: AlertGroup, now: datetime, severity: str, links: dict[str, Any]
+    ) -> tuple[int, int]:
+        """After a delivery changed ``group``'s alerts: recount them and update the group.
+
+        One ``UPDATE ... RETURNING``: the counts (recounted in the database, so a concurrent
+        delivery to the same group cannot make them drift), the status that follows from
+        them (firing while any alert fires, else resolved since ``now``), ``last_seen``,
+        ``severity`` and ``links`` (redacted as the models' flush hook would). The loaded
+        ``group`` gets the stored values as committed state, so the flush writes nothing
+        more for it. Returns ``(firing, total)``.
+        """
+        firing = (
+            select(func.count())
+            .where(Alert.group_id == group.id, Alert.status == "firing")
+            .scalar_subquery()
+        )
+        total = select(func.count()).where(Alert.group_id == group.id).scalar_subquery()
+        stored_links = redact_values(links)
+        stmt = (
+            update(AlertGroup)
+            .where(AlertGroup.id == group.id)
+            .values(
+                firing_count=firing,
+                total_count=total,
+                # SET expressions see the row as it was: the status follows the new count.
+                status=case((firing > 0, "firing"), else_="resolved"),
+                resolved_at=case((firing > 0, None), else_=now),
+                last_seen=now,
+                severity=severity,
+                links=stored_links,
+            )
+            .returning(AlertGroup.firing_count, AlertGroup.total_count, AlertGroup.status)
+            .execution_options(synchronize_session=False)
+        )
+        firing_count, total_count, status = self._session.execute(stmt).one()
+        values = {
+            "firing_count": int(firing_count),
+            "total_count": int(total_count),
+            "status": status,
+            "resolved_at": None if status == "firing" else now,
+            "last_seen": now,
+            "severity": severity,
+            "links": stored_links,
+        }
+        for name, value in values.items():
+            set_committed_value(group, name, value)
+        return values["firing_count"], values["total_count"]
+
 
 class AlertRepository(Repository):
     def list_for_group(self, *, group_id: int, status: str | None = None) -> list[Alert]:
@@ -177,7 +227,7 @@ class AlertRepository(Repository):
     def _write(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         # ON CONFLICT keeps this correct if a concurrent delivery inserted the same alert
         # between our read and this write (possible on PostgreSQL).
-        connection.execute(_upsert_statement(connection.dialect.name), rows)
+        connection.execute(_upsert_statement(connection.dialect.name), rows).close()
         # Rows changed behind the identity map's back; reload loaded alerts on next access.
         for obj in list(self._session.identity_map.values()):
             if isinstance(obj, Alert):
@@ -202,13 +252,15 @@ _UPDATED_ON_CONFLICT = (
 
 
 @cache
-def _upsert_statement(dialect: str) -> postgresql.Insert | sqlite.Insert:
+def _upsert_statement(dialect: str) -> ReturningInsert[Any]:
     """INSERT ... ON CONFLICT (group_id, fingerprint) DO UPDATE, for ``dialect``."""
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_ALERTS)
+    # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
+    # instead of a statement per row: one round trip per chunk on PostgreSQL.
     return stmt.on_conflict_do_update(
         index_elements=["group_id", "fingerprint"],
         set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT},
-    )
+    ).returning(_ALERTS.c.id)
 
 
 def _row(group_id: int, record: AlertRecord, now: datetime) -> dict[str, Any]:
