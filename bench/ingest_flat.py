@@ -141,7 +141,8 @@ def seed(url: str, *, groups: int, events_per_service: int) -> None:
                 }
             )
         if rows:
-            conn.execute(insert(AlertGroup), rows)
+            # RETURNING: sent as multi-row INSERTs (a statement per row on psycopg otherwise).
+            conn.execute(insert(AlertGroup).returning(AlertGroup.id), rows).close()
         for s in range(LOADED):
             service = f"svc{s}"
             events = [
@@ -157,7 +158,10 @@ def seed(url: str, *, groups: int, events_per_service: int) -> None:
                 for n in range(events_per_service)
             ]
             for start in range(0, len(events), 10_000):
-                conn.execute(insert(TimelineEvent), events[start : start + 10_000])
+                conn.execute(
+                    insert(TimelineEvent).returning(TimelineEvent.id),
+                    events[start : start + 10_000],
+                ).close()
     engine.dispose()
 
 
