@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 from rollback_bot.storage import db
 from rollback_bot.storage.repositories import AlertRecord
 from tests.storage.builders import T0, at
@@ -111,3 +114,61 @@ def test_group_lookups(uow: db.UnitOfWorkFactory) -> None:
         assert [g.id for g in u.alert_groups.list_firing(service="checkout")] == [group_id]
         loaded = u.alert_groups.get(id=group_id)
         assert loaded is not None and loaded.links == {"runbook": "https://runbooks/checkout"}
+
+
+def test_record_delivery_recounts_and_updates_the_group_in_one_statement(
+    uow: db.UnitOfWorkFactory,
+) -> None:
+    token = "xoxb-123-abc"
+    with uow() as u:
+        group_id = _group(u)
+        group = u.alert_groups.get(id=group_id)
+        assert group is not None
+        u.alerts.upsert_many(group_id=group_id, alerts=[_record("a"), _record("b")], now=at(1))
+        assert u.alert_groups.record_delivery(
+            group=group, now=at(1), severity="critical", links={"runbook": f"see {token}"}
+        ) == (2, 2)
+        assert (group.status, group.resolved_at, group.last_seen) == ("firing", None, at(1))
+        assert token not in str(group.links)  # redacted as the flush would
+        assert not u.session.dirty  # nothing left for the flush to write
+        u.commit()
+    with uow() as u:
+        group = u.alert_groups.get(id=group_id)
+        assert group is not None
+        u.alerts.upsert_many(
+            group_id=group_id,
+            alerts=[_record("a", "resolved", "h2"), _record("b", "resolved", "h2")],
+            now=at(5),
+        )
+        assert u.alert_groups.record_delivery(
+            group=group, now=at(5), severity="critical", links=group.links
+        ) == (0, 2)
+        assert (group.status, group.resolved_at) == ("resolved", at(5))
+        u.commit()
+    with uow(read_only=True) as u:
+        stored = u.alert_groups.get(id=group_id)
+        assert stored is not None
+        assert (stored.firing_count, stored.total_count, stored.status) == (0, 2, "resolved")
+        assert (stored.resolved_at, stored.last_seen) == (at(5), at(5))
+        assert token not in str(stored.links)
+
+
+def test_upsert_stores_values_json_cannot_carry(uow: db.UnitOfWorkFactory) -> None:
+    """PostgreSQL sends a chunk as one JSON document; NaN and infinity take the other path."""
+    records = [
+        dataclasses.replace(_record("inf"), value=math.inf),
+        dataclasses.replace(_record("nan"), value=math.nan),
+        dataclasses.replace(_record("plain"), labels={"pod": "p", "quote": 'a"b\\c ü'}),
+    ]
+    with uow() as u:
+        group_id = _group(u)
+        assert sorted(u.alerts.upsert_many(group_id=group_id, alerts=records, now=at(1)).created)
+        u.commit()
+    with uow(read_only=True) as u:
+        alerts = {a.fingerprint: a for a in u.alerts.list_for_group(group_id=group_id)}
+    assert alerts["inf"].value == math.inf
+    nan = alerts["nan"].value
+    assert nan is None or math.isnan(nan)  # SQLite stores NaN as NULL, PostgreSQL keeps it
+    assert alerts["plain"].labels == {"pod": "p", "quote": 'a"b\\c ü'}
+    assert (alerts["plain"].value, alerts["plain"].starts_at) == (0.12, T0)
+    assert alerts["plain"].updated_at == at(1) and alerts["plain"].ends_at is None

@@ -317,7 +317,17 @@ def test_a_json_export_of_many_events_follows_the_schema(uow: db.UnitOfWorkFacto
     doc = json.loads(q.postmortem(incident_id, "json")[1])
     _validate(doc)
     assert len(doc["timeline"]) == 300
-    marks = q.postmortem_document(incident_id).marks
+    pm = q.postmortem_document(incident_id)
+    # The streamed writer (rows in chunks, encodings shared by rows) writes exactly what
+    # json.dumps writes for each row, ``data`` spliced in as stored.
+    rows = []
+    for row in pm.timeline(decode=False):
+        stored = row.pop("_data_json")
+        rows.append(json.dumps(row, separators=(",", ":"))[:-1] + f',"data":{stored}}}')
+    head = json.dumps(pm.head, separators=(",", ":"))
+    expected = head[:-1] + ',"timeline":[' + ",\n".join(rows) + "]}\n"
+    assert "".join(postmortem.iter_json(pm)) == expected
+    marks = pm.marks
     # a lane keeps PER_LANE marks and one "+N more" span
     health = [m for m in marks if m.lane == postmortem_picture.HEALTH]
     assert len(health) == postmortem_picture.PER_LANE + 1

@@ -212,12 +212,13 @@ class AlertRelay:
         summary.unchanged += len(result.unchanged)
         if not result.touched:
             return group, before, False
-        firing, total = uow.alert_groups.refresh_counts(group_id=group.id)
-        group.last_seen = now
-        group.severity = _worst(group.severity, batch)
-        group.links = {**group.links, **first.links}
-        group.status = "firing" if firing else "resolved"
-        group.resolved_at = None if firing else now
+        # Counts, status, last seen, severity and links in one statement.
+        firing, total = uow.alert_groups.record_delivery(
+            group=group,
+            now=now,
+            severity=_worst(group.severity, batch),
+            links={**group.links, **first.links},
+        )
         if firing and service is not None and group.incident_id is None:
             incident, _ = uow.incidents.open_or_add(
                 service=service.name, title=f"{first.name} on {service.name}", opened_at=now

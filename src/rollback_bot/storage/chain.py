@@ -14,8 +14,10 @@ Linking happens at flush time (a ``before_flush`` listener, after the redactor),
 transaction that writes the entry: on PostgreSQL the writer first takes a transaction
 advisory lock for the chain (``pg_advisory_xact_lock``), then reads the chain's last hash,
 so two replicas appending to one incident queue instead of forking it; the lock is held
-until commit. On SQLite every writing transaction holds the database write lock from its
-first statement (``BEGIN IMMEDIATE``, see ``storage.engine``), which serialises writers
+until commit. Both happen in one round trip, the function ``timeline_chain_head``
+(migration ``0009_ingest_pg``), whose read takes its snapshot after the lock is granted.
+On SQLite every writing transaction holds the database write lock from its first
+statement (``BEGIN IMMEDIATE``, see ``storage.engine``), which serialises writers
 already. Reading the last hash from the database at each flush (never from a cache) keeps
 the chain right when a savepoint is rolled back.
 """
@@ -51,18 +53,41 @@ _LOCK_GLOBAL = 0x7462_0003
 # --- writing -------------------------------------------------------------------------------
 
 
-def _lock(session: Session, key: ChainKey) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        return  # SQLite: this transaction already holds the database write lock
+def _lock_key(key: ChainKey) -> tuple[int, int]:
+    """The two keys of ``key``'s chain's advisory lock."""
     kind, value = key
     if kind == "incident":
         assert isinstance(value, int)
-        ns, k = _LOCK_INCIDENT, value
-    elif kind == "service":
-        ns, k = _LOCK_SERVICE, _int32(zlib.crc32(str(value).encode()))
-    else:
-        ns, k = _LOCK_GLOBAL, 0
-    session.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": ns, "k": _int32(k)})
+        return _LOCK_INCIDENT, _int32(value)
+    if kind == "service":
+        return _LOCK_SERVICE, _int32(zlib.crc32(str(value).encode()))
+    return _LOCK_GLOBAL, 0
+
+
+def _locked_head(session: Session, key: ChainKey) -> str | None:
+    """Lock ``key``'s chain for this transaction (PostgreSQL) and read its newest hash.
+
+    On PostgreSQL one statement, ``timeline_chain_head`` (migration ``0009_ingest_pg``):
+    it takes the advisory lock, then reads with a snapshot taken after the lock was
+    granted. SQLite: this transaction already holds the database write lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return last_hash(session, key)
+    ns, k = _lock_key(key)
+    kind, value = key
+    params = {
+        "ns": ns,
+        "k": k,
+        "incident": value if kind == "incident" else None,
+        "service": value if kind == "service" else None,
+    }
+    return session.execute(_HEAD, params).scalar()
+
+
+_HEAD = text(
+    "SELECT timeline_chain_head(CAST(:ns AS integer), CAST(:k AS integer), "
+    "CAST(:incident AS integer), CAST(:service AS text))"
+)
 
 
 def _int32(value: int) -> int:
@@ -98,8 +123,7 @@ def _link_new_entries(session: Session, _context: Any, _instances: Any) -> None:
         for entry in new:
             key = chain_of(entry.incident_id, entry.service)
             if key not in heads:
-                _lock(session, key)
-                heads[key] = last_hash(session, key)
+                heads[key] = _locked_head(session, key)
             entry.prev_hash = heads[key]
             entry.hash = hash_of(entry, heads[key])
             heads[key] = entry.hash

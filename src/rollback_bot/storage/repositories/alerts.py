@@ -7,19 +7,21 @@ a round trip per alert, and a redelivered payload changes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.dml import ReturningInsert
 
-from rollback_bot.redaction import redact_tree
+from rollback_bot.redaction import redact_tree, redact_values
 from rollback_bot.storage.models import Alert, AlertGroup
 from rollback_bot.storage.repositories._base import Repository, table_of
 
@@ -125,6 +127,55 @@ class AlertGroupRepository(Repository):
             set_committed_value(loaded, "total_count", total_count)
         return firing_count, total_count
 
+    def record_delivery(
+        self, *, group: AlertGroup, now: datetime, severity: str, links: dict[str, Any]
+    ) -> tuple[int, int]:
+        """After a delivery changed ``group``'s alerts: recount them and update the group.
+
+        One ``UPDATE ... RETURNING``: the counts (recounted in the database, so a concurrent
+        delivery to the same group cannot make them drift), the status that follows from
+        them (firing while any alert fires, else resolved since ``now``), ``last_seen``,
+        ``severity`` and ``links`` (redacted as the models' flush hook would). The loaded
+        ``group`` gets the stored values as committed state, so the flush writes nothing
+        more for it. Returns ``(firing, total)``.
+        """
+        firing = (
+            select(func.count())
+            .where(Alert.group_id == group.id, Alert.status == "firing")
+            .scalar_subquery()
+        )
+        total = select(func.count()).where(Alert.group_id == group.id).scalar_subquery()
+        stored_links = redact_values(links)
+        stmt = (
+            update(AlertGroup)
+            .where(AlertGroup.id == group.id)
+            .values(
+                firing_count=firing,
+                total_count=total,
+                # SET expressions see the row as it was: the status follows the new count.
+                status=case((firing > 0, "firing"), else_="resolved"),
+                resolved_at=case((firing > 0, None), else_=now),
+                last_seen=now,
+                severity=severity,
+                links=stored_links,
+            )
+            .returning(AlertGroup.firing_count, AlertGroup.total_count, AlertGroup.status)
+            .execution_options(synchronize_session=False)
+        )
+        firing_count, total_count, status = self._session.execute(stmt).one()
+        values = {
+            "firing_count": int(firing_count),
+            "total_count": int(total_count),
+            "status": status,
+            "resolved_at": None if status == "firing" else now,
+            "last_seen": now,
+            "severity": severity,
+            "links": stored_links,
+        }
+        for name, value in values.items():
+            set_committed_value(group, name, value)
+        return values["firing_count"], values["total_count"]
+
 
 class AlertRepository(Repository):
     def list_for_group(self, *, group_id: int, status: str | None = None) -> list[Alert]:
@@ -153,11 +204,19 @@ class AlertRepository(Repository):
         # Core statements built once (SQLAlchemy's compiled cache then hits at once) and run
         # on the unit of work's connection: no ORM execution context per statement.
         connection = self._session.connection()
-        stored = {
-            fingerprint: (payload_hash, status)
-            for fingerprint, payload_hash, status in connection.execute(
-                _STORED, {"group_id": group_id, "fingerprints": [r.fingerprint for r in chunk]}
+        fingerprints = [r.fingerprint for r in chunk]
+        if connection.dialect.name == "postgresql":
+            # One array parameter: the same short statement text whatever the chunk's size,
+            # so the driver converts it once and the server runs it prepared.
+            found = connection.exec_driver_sql(
+                _STORED_PG, {"group_id": group_id, "fingerprints": fingerprints}
             )
+        else:
+            found = connection.execute(
+                _STORED, {"group_id": group_id, "fingerprints": fingerprints}
+            )
+        stored = {
+            fingerprint: (payload_hash, status) for fingerprint, payload_hash, status in found
         }
         rows: list[dict[str, Any]] = []
         for record in chunk:
@@ -177,7 +236,10 @@ class AlertRepository(Repository):
     def _write(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         # ON CONFLICT keeps this correct if a concurrent delivery inserted the same alert
         # between our read and this write (possible on PostgreSQL).
-        connection.execute(_upsert_statement(connection.dialect.name), rows)
+        if connection.dialect.name == "postgresql":
+            _write_postgresql(connection, rows)
+        else:
+            connection.execute(_upsert_statement(connection.dialect.name), rows).close()
         # Rows changed behind the identity map's back; reload loaded alerts on next access.
         for obj in list(self._session.identity_map.values()):
             if isinstance(obj, Alert):
@@ -202,13 +264,65 @@ _UPDATED_ON_CONFLICT = (
 
 
 @cache
-def _upsert_statement(dialect: str) -> postgresql.Insert | sqlite.Insert:
+def _upsert_statement(dialect: str) -> ReturningInsert[Any]:
     """INSERT ... ON CONFLICT (group_id, fingerprint) DO UPDATE, for ``dialect``."""
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_ALERTS)
+    # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
+    # instead of a statement per row: one round trip per chunk on PostgreSQL.
     return stmt.on_conflict_do_update(
         index_elements=["group_id", "fingerprint"],
         set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT},
-    )
+    ).returning(_ALERTS.c.id)
+
+
+_STORED_PG = (
+    "SELECT fingerprint, last_payload_hash, status FROM alerts "
+    "WHERE group_id = %(group_id)s AND fingerprint = ANY(%(fingerprints)s)"
+)
+
+# PostgreSQL: the chunk's rows as one JSON parameter, unpacked by jsonb_to_recordset. A
+# multi-row VALUES list has ten parameters per row and a text as long as the chunk, which
+# the driver would parse again for every delivery (it caches short statements only).
+_UPSERT_PG = (
+    "INSERT INTO alerts (group_id, fingerprint, status, labels, annotations, starts_at, "
+    "ends_at, value, last_payload_hash, updated_at) "
+    "SELECT r.group_id, r.fingerprint, r.status, r.labels, r.annotations, r.starts_at, "
+    "r.ends_at, r.value, r.last_payload_hash, r.updated_at "
+    "FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(group_id integer, "
+    "fingerprint varchar, status varchar, labels jsonb, annotations jsonb, "
+    "starts_at timestamptz, ends_at timestamptz, value double precision, "
+    "last_payload_hash varchar, updated_at timestamptz) "
+    "ON CONFLICT (group_id, fingerprint) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _UPDATED_ON_CONFLICT)
+)
+
+
+def _write_postgresql(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    try:
+        document = json.dumps([_json_row(row) for row in rows], allow_nan=False)
+    except ValueError:
+        # NaN or infinity (JSON has neither): the generic statement binds floats as floats.
+        connection.execute(_upsert_statement("postgresql"), rows).close()
+        return
+    connection.exec_driver_sql(_UPSERT_PG, {"rows": document})
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "starts_at": _utc_text(row["starts_at"]),
+        "ends_at": _utc_text(row["ends_at"]),
+        "updated_at": _utc_text(row["updated_at"]),
+    }
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    """As ``UTCDateTime`` binds it: aware, in UTC; a naive time is refused."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise TypeError(f"naive datetime {value!r}: pass an aware UTC datetime")
+    return value.astimezone(UTC).isoformat()
 
 
 def _row(group_id: int, record: AlertRecord, now: datetime) -> dict[str, Any]:
