@@ -86,7 +86,7 @@ log = logging.getLogger(__name__)
 def slack_client(settings: Settings) -> WebClient:
     """A Web API client that retries 429s after Retry-After, 5xx and dropped connections.
 
-    It keeps its connection to Slack open between calls (one per thread).
+    It keeps its connections to Slack open between calls (urllib3's pool).
     """
     return KeptAliveWebClient(
         token=settings.slack_bot_token.get_secret_value() or None,

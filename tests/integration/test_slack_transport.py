@@ -45,7 +45,7 @@ def test_calls_from_one_thread_share_one_connection(slack: SlackStandIn) -> None
     assert slack.connections - before == 1
 
 
-def test_each_thread_has_its_own_connection(slack: SlackStandIn) -> None:
+def test_threads_calling_at_once_reuse_the_pooled_connections(slack: SlackStandIn) -> None:
     client = slack_client(_settings(slack.url))
     before = slack.connections
 
@@ -59,7 +59,8 @@ def test_each_thread_has_its_own_connection(slack: SlackStandIn) -> None:
     for t in threads:
         t.join()
     assert len(slack.calls_for("chat.postEphemeral")) == 12
-    assert slack.connections - before == 4
+    # at most one connection for each thread calling at the same time, none per call
+    assert 1 <= slack.connections - before <= 4
 
 
 def test_a_connection_slack_closed_is_replaced_and_the_call_sent_once(
