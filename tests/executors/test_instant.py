@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rollback_bot.executors.instant import InstantExecutor, running_release
+from rollback_bot.executors.kept_reads import first_step_reads
 from rollback_bot.executors.undo import rollback_annotations
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.kube.model import Actor, ExecutionError
@@ -254,6 +255,80 @@ def test_a_stale_resource_version_answers_409_and_is_redecided(
     final = cluster.deployment("checkout")
     assert final["spec"]["replicas"] == 3  # the concurrent change survived
     assert final["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/checkout:v2"
+
+
+def counting_reads(ex: InstantExecutor, calls: list[str], *, then: Any = None) -> None:
+    """Count the executor's reads of the Deployment and its ReplicaSets (``then`` runs
+    after the first one)."""
+    real_read = ex._read
+
+    def read(svc: Any) -> Any:
+        seen = real_read(svc)
+        calls.append(svc.deployment)
+        if then is not None and len(calls) == 1:
+            then()
+        return seen
+
+    ex._read = read  # type: ignore[method-assign]
+
+
+def test_the_first_step_takes_what_the_snapshot_read(
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+) -> None:
+    """Begin and first step in one job: one read, and the checkpoint is not filed twice."""
+    three_revisions(cluster)
+    settle(cluster, 3, cluster.ns)
+    service = make_service(namespace=cluster.ns)
+    plan = executor(apis, store).plan(service)
+    calls: list[str] = []
+    with first_step_reads():
+        begin, step = executor(apis, store), executor(apis, store)  # fresh, as routed
+        counting_reads(begin, calls)
+        counting_reads(step, calls)
+        begin.snapshot(service)
+        result = step.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
+    assert not result.noop
+    # Every read a write was built on is checkpointed once: the kept one by the snapshot.
+    assert len(store.batches) == len(calls)
+    if kube_backend.name != REAL:  # a real controller may still write status: 409, re-read
+        assert calls == ["checkout"]
+    cluster.wait_revision("checkout", 4)
+    image = cluster.deployment("checkout")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "shop/checkout:v2"
+
+
+def test_a_change_after_the_snapshot_is_not_overwritten_by_its_kept_read(
+    apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+) -> None:
+    """The kept read is stale: the write answers 409, the retry reads afresh and saves it."""
+    three_revisions(cluster)
+    service = make_service(namespace=cluster.ns)
+    plan = executor(apis, store).plan(service)
+    calls: list[str] = []
+    with first_step_reads():
+        ex = executor(apis, store, backoff_seconds=0.2)
+        counting_reads(ex, calls, then=lambda: cluster.patch("checkout", {"spec": {"replicas": 3}}))
+        ex.snapshot(service)
+        result = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
+    assert not result.noop and len(calls) >= 2
+    assert len(store.batches) >= 2  # the fresh read was checkpointed before its write
+    final = cluster.deployment("checkout")
+    assert final["spec"]["replicas"] == 3
+    assert final["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/checkout:v2"
+
+
+def test_outside_a_first_step_block_nothing_is_kept(
+    apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+) -> None:
+    three_revisions(cluster)
+    service = make_service(namespace=cluster.ns)
+    plan = executor(apis, store).plan(service)
+    calls: list[str] = []
+    ex = executor(apis, store)
+    counting_reads(ex, calls)
+    ex.snapshot(service)  # one GET of the Deployment alone, not ``_read``
+    ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
+    assert calls == ["checkout"] and len(store.batches) == 2
 
 
 @pytest.mark.emulator_only

@@ -23,6 +23,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from rollback_bot.catalog import Service
+from rollback_bot.executors import kept_reads
 from rollback_bot.executors.base import Plan, SnapshotStore, StepResult, moved_off_target
 from rollback_bot.executors.undo import (
     Situation,
@@ -86,6 +87,10 @@ def running_release(apis: KubeApis, service: Service) -> tuple[int | None, str |
     return release_of(read_deployment(apis, service.namespace, service.deployment))
 
 
+def _kept_key(service: Service) -> tuple[str, str, str]:
+    return ("deployment", service.namespace, service.deployment)
+
+
 class InstantExecutor:
     strategy = "instant"
 
@@ -113,9 +118,14 @@ class InstantExecutor:
         return deployment, revisions_from(owned_replicasets(self.apis, deployment))
 
     def _situation(
-        self, service: Service, *, to_revision: int | None, target_rs: str | None
+        self,
+        service: Service,
+        *,
+        to_revision: int | None,
+        target_rs: str | None,
+        read: tuple[dict[str, Any], list[Revision]] | None = None,
     ) -> Situation:
-        deployment, revisions = self._read(service)
+        deployment, revisions = read or self._read(service)
         return situation(
             self.apis,
             self.store,
@@ -173,8 +183,17 @@ class InstantExecutor:
         )
 
     def snapshot(self, service: Service) -> list[SnapshotRecord]:
-        """Read and store a checkpoint of the Deployment and its ConfigMaps."""
-        deployment = read_deployment(self.apis, service.namespace, service.deployment)
+        """Read and store a checkpoint of the Deployment and its ConfigMaps.
+
+        Right before the first step (``kept_reads``) it reads what that step reads,
+        the Deployment and its ReplicaSets, and keeps it for the step.
+        """
+        if kept_reads.keeping():
+            read = self._read(service)
+            kept_reads.keep(_kept_key(service), read)
+            deployment = read[0]
+        else:
+            deployment = read_deployment(self.apis, service.namespace, service.deployment)
         names = configmaps_referenced(deployment["spec"]["template"])
         configmaps = {n: read_configmap(self.apis, service.namespace, n) for n in names}
         records = snapshot_records(deployment, configmaps)
@@ -226,15 +245,20 @@ class InstantExecutor:
     ) -> StepResult:
         if drill:
             done.clear()  # a dry run changed nothing; the next try lists its own
+        kept = kept_reads.take(_kept_key(service))  # the first try only: retries read afresh
         s = self._situation(
-            service, to_revision=plan.to_revision, target_rs=plan.detail.get("target_replicaset")
+            service,
+            to_revision=plan.to_revision,
+            target_rs=plan.detail.get("target_replicaset"),
+            read=kept,
         )
         self._confirm_lost_answers(s, done, unsure)
         if s.deployment["spec"].get("paused"):
             raise ExecutionError(PAUSED_MESSAGE)
         if not s.at_target:
             self._refuse_drift(s, plan)
-        if not drill:
+        # A kept read with no ConfigMaps is the checkpoint the move to executing just filed.
+        if not drill and (kept is None or s.configmaps):
             self.store.save(snapshot_records(s.deployment, s.configmaps))
         for name, body in s.restores.items():
             done.append(self._restore(writer, s, name, body, drill))

@@ -21,6 +21,7 @@ from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Executor, Plan, StepResult
 from rollback_bot.executors.health import GateResult, HealthGate
+from rollback_bot.executors.kept_reads import first_step_reads
 from rollback_bot.executors.snapshot_store import DbSnapshotStore, file_snapshots
 from rollback_bot.ids import format_incident_id
 from rollback_bot.ids import format_rollback_id as rid
@@ -83,6 +84,11 @@ class Steps:
         loaded = self._load(rollback_id, State.APPROVED)
         if loaded is None:
             return
+        with first_step_reads() as kept:
+            self._begin(loaded, kept)
+
+    def _begin(self, loaded: tuple[Rollback, Service, Executor], kept: dict[Any, Any]) -> None:
+        """Snapshot, move to executing with it, and apply the first step at once."""
         row, service, executor = loaded
         try:
             records = executor.snapshot(service)
@@ -94,15 +100,17 @@ class Steps:
             file_snapshots(uow, r.id, records, self._clock.now())
 
         drill = "DRILL: " if row.drill else ""
-        self._rollbacks.system_move(
-            rollback_id,
+        moved = self._rollbacks.system_move(
+            row.id,
             Move.BEGIN,
-            summary=f"{drill}executing {rid(rollback_id)}: snapshot of "
+            summary=f"{drill}executing {rid(row.id)}: snapshot of "
             + ", ".join(f"{r.kind}/{r.name}" for r in records),
             kind=TimelineKind.ROLLBACK_EXECUTING,
             update=_reset_attempts,
             extra=save,
         )
+        if moved is None:
+            kept.clear()  # not begun by this job: what the snapshot read was not filed
         # The snapshot has just read the Deployment: its uid is the Event's, no second read.
         uids = {
             ("Deployment", r.name): str(r.body["metadata"]["uid"])
@@ -118,7 +126,7 @@ class Steps:
             message = f"{rid(row.id)} started: {cause}"
             self._trace.event(row, service, STARTED, message, uids=uids, at=began)
 
-        self._step(rollback_id, after_write=started)
+        self._step(row.id, after_write=started)
 
     def step(self, rollback_id: int) -> None:
         self._step(rollback_id)
