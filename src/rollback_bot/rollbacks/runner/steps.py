@@ -40,13 +40,21 @@ from rollback_bot.rollbacks.runner import reactor
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
-from rollback_bot.rollbacks.runner.trace import ClusterTrace, change_recorder, check_line
+from rollback_bot.rollbacks.runner.trace import (
+    ClusterTrace,
+    approvers_in,
+    change_recorder,
+    check_line,
+)
 from rollback_bot.rollbacks.targets import GOOD, record_verdict
 from rollback_bot.storage.models import Rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
 from rollback_bot.timeline import TimelineKind
 
 VERIFY_POLL_SECONDS = 0.5
+
+#: A rollback just moved to executing: its row, service, executor and approvers.
+Begun = tuple[Rollback, Service, Executor, tuple[str, ...]]
 
 
 class Steps:
@@ -96,8 +104,13 @@ class Steps:
             self._retry_or_give_up(row, JobKind.EXECUTE, exc)
             return
 
+        begun: list[tuple[Rollback, tuple[str, ...]]] = []
+
         def save(uow: UnitOfWork, r: Rollback) -> None:
             file_snapshots(uow, r.id, records, self._clock.now())
+            # The first step needs the row as executing and its approvers: read them here,
+            # in this transaction, instead of again before the step.
+            begun.append((r, approvers_in(uow, r.id)))
 
         drill = "DRILL: " if row.drill else ""
         moved = self._rollbacks.system_move(
@@ -111,6 +124,7 @@ class Steps:
         )
         if moved is None:
             kept.clear()  # not begun by this job: what the snapshot read was not filed
+            begun.clear()
         # The snapshot has just read the Deployment: its uid is the Event's, no second read.
         uids = {
             ("Deployment", r.name): str(r.body["metadata"]["uid"])
@@ -126,7 +140,11 @@ class Steps:
             message = f"{rid(row.id)} started: {cause}"
             self._trace.event(row, service, STARTED, message, uids=uids, at=began)
 
-        self._step(row.id, after_write=started)
+        first: Begun | None = None
+        if begun:
+            executing, approvers = begun[-1]
+            first = (executing, service, executor, approvers)
+        self._step(row.id, after_write=started, begun=first)
 
     def step(self, rollback_id: int) -> None:
         self._step(rollback_id)
@@ -136,9 +154,11 @@ class Steps:
         rollback_id: int,
         *,
         after_write: Callable[[tuple[str, ...] | None], None] | None = None,
+        begun: Begun | None = None,
     ) -> None:
         """One step; ``after_write`` runs once, right after the step's writes (or as it ends
-        without any), with the approvers when they were read."""
+        without any), with the approvers when they were read. ``begun``: the row and its
+        approvers as the move to executing just wrote and read them."""
         pending = [after_write] if after_write is not None else []
 
         def written(approvers: tuple[str, ...] | None) -> None:
@@ -146,18 +166,26 @@ class Steps:
                 pending.pop()(approvers)
 
         try:
-            self._apply_step(rollback_id, written)
+            self._apply_step(rollback_id, written, begun)
         finally:
             written(None)
 
     def _apply_step(
-        self, rollback_id: int, written: Callable[[tuple[str, ...] | None], None]
+        self,
+        rollback_id: int,
+        written: Callable[[tuple[str, ...] | None], None],
+        begun: Begun | None,
     ) -> None:
-        loaded = self._load(rollback_id, State.EXECUTING)
-        if loaded is None:
-            return
-        row, service, executor = loaded
-        approvers = self._trace.approvers(row)  # one read for the actor and the change-cause
+        if begun is None:
+            loaded = self._load(rollback_id, State.EXECUTING)
+            if loaded is None:
+                return
+            row, service, executor = loaded
+            approvers = self._trace.approvers(row)  # one read for the actor and the cause
+        else:
+            # A pause or abort landing from here on is met as one during the step:
+            # ``_record_step`` finds the move no longer legal and keeps the step where it was.
+            row, service, executor, approvers = begun
         actor = self._actor(row, service, approvers)
         if not self._pause_gitops(row, service, actor):
             return

@@ -34,11 +34,7 @@ class ClusterTrace:
     def approvers(self, row: Rollback) -> tuple[str, ...]:
         """Who approved the rollback, in the order they did."""
         with self._uow(read_only=True) as uow:
-            return tuple(
-                a.actor
-                for a in uow.approvals.list_for(rollback_id=row.id)
-                if a.decision == "approve"
-            )
+            return approvers_in(uow, row.id)
 
     def cause(self, row: Rollback, approvers: tuple[str, ...] | None = None) -> str:
         """``kubernetes.io/change-cause`` of this rollback's writes: ids, people, why.
@@ -154,3 +150,10 @@ def change_recorder(
             )
 
     return save
+
+
+def approvers_in(uow: UnitOfWork, rollback_id: int) -> tuple[str, ...]:
+    """Who approved the rollback, in the order they did, read in the caller's transaction."""
+    return tuple(
+        a.actor for a in uow.approvals.list_for(rollback_id=rollback_id) if a.decision == "approve"
+    )
