@@ -363,3 +363,28 @@ def test_two_jobs_of_one_rollback_never_run_at_the_same_time(h: Harness) -> None
     first.join(10)
     second.join(10)
     assert h.executor.applied == [0, 1, 2]  # step 2 once, then step 3 after it was recorded
+
+
+def test_a_single_step_rollback_is_in_flight_from_the_move_to_executing(h: Harness) -> None:
+    """One step and nothing written before it: "executing" already notes it in flight, so a
+    restart before its write was recorded asks instead of writing again."""
+
+    def one_step(service: Service, *, to_revision: int | None = None) -> Plan:
+        return Plan("instant", None, None, "app:v2", "app:v1")
+
+    h.executor.plan = one_step  # type: ignore[method-assign]
+    rid = h.request()
+    seen: list[tuple[int | None, str]] = []
+
+    def dies(step: int) -> None:
+        seen.append((h.row(rid).applying_step, h.kinds(rid)[-1]))
+        raise SystemExit
+
+    h.executor.during = dies
+    with pytest.raises(SystemExit):
+        h.runner.run(rid, JobKind.EXECUTE)
+    assert seen == [(0, "rollback.executing")]
+    h.runner.jobs.scheduler.remove_all_jobs()  # the execute job ran: as if it had been removed
+    h.runner.recover()
+    assert h.row(rid).state == "paused"
+    assert any("paused so nothing repeats blindly" in line for line in h.notes.lines)

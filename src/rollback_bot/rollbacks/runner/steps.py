@@ -33,7 +33,7 @@ from rollback_bot.kube.events import (
     EventRecorder,
 )
 from rollback_bot.kube.model import Actor, ExecutionError
-from rollback_bot.rollbacks.gitops import GitOpsPauser
+from rollback_bot.rollbacks.gitops import GitOpsPauser, planned_owner
 from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.model import BOT
 from rollback_bot.rollbacks.runner import reactor
@@ -53,8 +53,9 @@ from rollback_bot.timeline import TimelineKind
 
 VERIFY_POLL_SECONDS = 0.5
 
-#: A rollback just moved to executing: its row, service, executor and approvers.
-Begun = tuple[Rollback, Service, Executor, tuple[str, ...]]
+#: A rollback just moved to executing: its row, service, executor, approvers, and whether
+#: that move also noted the first step as in flight.
+Begun = tuple[Rollback, Service, Executor, tuple[str, ...], bool]
 
 
 class Steps:
@@ -105,6 +106,12 @@ class Steps:
             return
 
         begun: list[tuple[Rollback, tuple[str, ...]]] = []
+        marks = self._marks_with_begin(row)
+
+        def begin(r: Rollback) -> None:
+            _reset_attempts(r)
+            if marks:  # nothing else writes before the step: it is in flight from here
+                r.applying_step = r.step
 
         def save(uow: UnitOfWork, r: Rollback) -> None:
             file_snapshots(uow, r.id, records, self._clock.now())
@@ -119,7 +126,7 @@ class Steps:
             summary=f"{drill}executing {rid(row.id)}: snapshot of "
             + ", ".join(f"{r.kind}/{r.name}" for r in records),
             kind=TimelineKind.ROLLBACK_EXECUTING,
-            update=_reset_attempts,
+            update=begin,
             extra=save,
         )
         if moved is None:
@@ -143,7 +150,7 @@ class Steps:
         first: Begun | None = None
         if begun:
             executing, approvers = begun[-1]
-            first = (executing, service, executor, approvers)
+            first = (executing, service, executor, approvers, marks)
         self._step(row.id, after_write=started, begun=first)
 
     def step(self, rollback_id: int) -> None:
@@ -182,16 +189,19 @@ class Steps:
                 return
             row, service, executor = loaded
             approvers = self._trace.approvers(row)  # one read for the actor and the cause
+            marked = False
+            interrupted = row.applying_step == row.step  # begun before a restart, not recorded
         else:
             # A pause or abort landing from here on is met as one during the step:
             # ``_record_step`` finds the move no longer legal and keeps the step where it was.
-            row, service, executor, approvers = begun
+            row, service, executor, approvers, marked = begun
+            interrupted = False
         actor = self._actor(row, service, approvers)
         if not self._pause_gitops(row, service, actor):
             return
         plan = Plan.from_dict(row.plan)
-        interrupted = row.applying_step == row.step  # begun before a restart, never recorded
-        self._mark_applying(row, plan)
+        if not marked:
+            self._mark_applying(row, plan)
         cause = self._trace.cause(row, approvers)
         plan = replace(plan, detail={**plan.detail, "change_cause": cause})
         try:
@@ -414,6 +424,19 @@ class Steps:
             self.fail(rollback_id, f"service {row.service} is no longer in the catalog")
             return None
         return row, service, self._executors(row.strategy)
+
+    def _marks_with_begin(self, row: Rollback) -> bool:
+        """Whether the move to executing can also note the first step as in flight.
+
+        It can when nothing writes between the two (no GitOps owner to pause first) and
+        the plan has one step (whose "executing" entry says it all; a step of several has
+        its own "applying" entry). A restart in between then asks instead of re-running:
+        the same answer as for a restart during the write itself.
+        """
+        if len((row.plan or {}).get("steps") or ()) > 1:
+            return False
+        found = planned_owner(row) if self._gitops is not None else None
+        return found is None or not found[1]
 
     def _mark_applying(self, row: Rollback, plan: Plan) -> None:
         """Written before the first write, so a crash in between still leaves a trace."""
