@@ -343,6 +343,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{tmp}/bench.db"
         if args.compare_database_url:
+            reachable(args.compare_database_url)  # before minutes of SQLite, not after
             compare(sqlite_url, args.compare_database_url, args)
             return
         small, large = measure(args.database_url or sqlite_url, args)
@@ -351,6 +352,21 @@ def main() -> None:
         f"large / small = {large / small:.2f} (target >= 0.9 and >= 3,000 alerts/s: {verdict}); "
         f"load: {os.getloadavg()}"
     )
+
+
+def reachable(url: str) -> None:
+    """Exit with the database's own answer when ``url`` cannot be connected to."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise SystemExit(f"cannot connect to the compared database: {exc.orig}") from None
+    finally:
+        engine.dispose()
 
 
 def compare(sqlite_url: str, other_url: str, args: argparse.Namespace) -> None:
