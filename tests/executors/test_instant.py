@@ -272,14 +272,26 @@ def counting_reads(ex: InstantExecutor, calls: list[str], *, then: Any = None) -
     ex._read = read  # type: ignore[method-assign]
 
 
+def planned(apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore) -> tuple[Any, Any]:
+    """Three revisions, the service and its plan back to revision 2."""
+    three_revisions(cluster)
+    settle(cluster, 3, cluster.ns)
+    service = make_service(namespace=cluster.ns)
+    return service, executor(apis, store).plan(service)
+
+
+def runs_v2(cluster: Cluster) -> dict[str, Any]:
+    """The Deployment once it runs revision 2's image (asserted)."""
+    deployment = cluster.deployment("checkout")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/checkout:v2"
+    return deployment
+
+
 def test_the_first_step_takes_what_the_snapshot_read(
     kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     """Begin and first step in one job: one read, and the checkpoint is not filed twice."""
-    three_revisions(cluster)
-    settle(cluster, 3, cluster.ns)
-    service = make_service(namespace=cluster.ns)
-    plan = executor(apis, store).plan(service)
+    service, plan = planned(apis, cluster, store)
     calls: list[str] = []
     with first_step_reads():
         begin, step = executor(apis, store), executor(apis, store)  # fresh, as routed
@@ -293,17 +305,14 @@ def test_the_first_step_takes_what_the_snapshot_read(
     if kube_backend.name != REAL:  # a real controller may still write status: 409, re-read
         assert calls == ["checkout"]
     cluster.wait_revision("checkout", 4)
-    image = cluster.deployment("checkout")["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "shop/checkout:v2"
+    runs_v2(cluster)
 
 
 def test_a_change_after_the_snapshot_is_not_overwritten_by_its_kept_read(
     apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     """The kept read is stale: the write answers 409, the retry reads afresh and saves it."""
-    three_revisions(cluster)
-    service = make_service(namespace=cluster.ns)
-    plan = executor(apis, store).plan(service)
+    service, plan = planned(apis, cluster, store)
     calls: list[str] = []
     with first_step_reads():
         ex = executor(apis, store, backoff_seconds=0.2)
@@ -312,17 +321,13 @@ def test_a_change_after_the_snapshot_is_not_overwritten_by_its_kept_read(
         result = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
     assert not result.noop and len(calls) >= 2
     assert len(store.batches) >= 2  # the fresh read was checkpointed before its write
-    final = cluster.deployment("checkout")
-    assert final["spec"]["replicas"] == 3
-    assert final["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/checkout:v2"
+    assert runs_v2(cluster)["spec"]["replicas"] == 3
 
 
 def test_outside_a_first_step_block_nothing_is_kept(
     apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
-    three_revisions(cluster)
-    service = make_service(namespace=cluster.ns)
-    plan = executor(apis, store).plan(service)
+    service, plan = planned(apis, cluster, store)
     calls: list[str] = []
     ex = executor(apis, store)
     counting_reads(ex, calls)
