@@ -235,10 +235,14 @@ class RollbackService(RollbackWriter):
                 f"Cannot approve {rid(rollback_id)}: {why}.", rollback_id=rollback_id
             )
 
+        approved_before: list[int] = []
+
         def check(uow: UnitOfWork, service: Service, row: Rollback, who: Principal) -> Verdict:
             if row.state == State.REQUESTED and self._expired(service, row):
                 return Verdict(False, expired_why(service))
-            done = [a.actor for a in uow.approvals.list_for(rollback_id=row.id)]
+            decided = uow.approvals.list_for(rollback_id=row.id)
+            approved_before[:] = [sum(1 for a in decided if a.decision == "approve")]
+            done = [a.actor for a in decided]
             if user in done:
                 raise _Repeat(f"You already approved {rid(row.id)}; it needs someone else now.")
             return may_approve(
@@ -255,9 +259,7 @@ class RollbackService(RollbackWriter):
                 )
             except DuplicateApproval:
                 raise _Repeat(f"You already decided on {rid(row.id)}.") from None
-            return sum(
-                1 for a in uow.approvals.list_for(rollback_id=row.id) if a.decision == "approve"
-            )
+            return approved_before[0] + 1  # read under the same write lock, in ``check``
 
         who = self._principal_of(row, user)
         return self._move(rollback_id, Move.APPROVE, user, check=check, record=record, who=who)
