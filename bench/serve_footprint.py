@@ -195,12 +195,26 @@ def main() -> None:
             f"wall of each run {', '.join(f'{s:.2f}' for s, _, _ in runs)}), "
             f"idle RSS {rss:.1f} MB"
         )
+    if args.before:
+        # Each round runs before and after back to back: the ratio within a round is the
+        # figure the machine's load moves least.
+        for n in (1, args.services):
+            pairs = list(zip(results["after", n], results["before", n], strict=True))
+            wall = [a[0] / b[0] for a, b in pairs]
+            cpu = [a[1] / b[1] for a, b in pairs]
+            print(
+                f"after/before per round, {n} service(s): wall "
+                f"{', '.join(f'{r:.2f}' for r in wall)} (median {statistics.median(wall):.2f}); "
+                f"CPU {', '.join(f'{r:.2f}' for r in cpu)} (median {statistics.median(cpu):.2f})"
+            )
     mine = results[list(trees)[-1], args.services]
-    startup = min(s for s, _, _ in mine)
+    best = min(s for s, _, _ in mine)
+    median = statistics.median(s for s, _, _ in mine)
     rss = min(r for _, _, r in mine)
     print(
         f"targets with {args.services} services: start-up < 1.5 s "
-        f"{'met' if startup < 1.5 else 'missed'}, "
+        f"{'met' if best < 1.5 else 'missed'} in the best run, "
+        f"{'met' if median < 1.5 else 'missed'} in the median; "
         f"idle RSS < 110 MB {'met' if rss < 110 else 'missed'}"
     )
 
