@@ -1,6 +1,6 @@
 """`rollback-bot serve` with a 1,000-service catalog: start-up time and idle memory.
 
-Run: ``python -m bench.serve_footprint [--services 1000] [--idle 5] [--before SRC]``
+Run: ``python -m bench.serve_footprint [--services 1000] [--idle 5] [--before SRC [--pairs N]]``
 
 Starts ``rollback-bot serve`` as its own process (environment only, ``PORT=0``, run as
 the console script runs it) on the loopback stand-ins (Kubernetes emulator, Slack
@@ -18,7 +18,9 @@ deployment pays. ``--cold`` measures that case instead.
 
 ``--before SRC`` runs a second copy of the bot (a ``src`` directory, e.g. from
 ``git archive <commit> src``) interleaved with this tree's, on the same
-stand-ins in the same run, and prints both, so a before/after is paired.
+stand-ins in the same run, and prints both, so a before/after is paired;
+``--pairs N`` then starts each N more times with ``--services``, back to back and
+alternating which goes first, and prints the ratio of each pair.
 """
 
 from __future__ import annotations
@@ -153,6 +155,13 @@ def main() -> None:
         "--before", type=Path, help="a src directory to run interleaved with this tree's"
     )
     parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="with --before: this many more starts of each with --services, back to back, "
+        "alternating which goes first, no idle wait (the paired figure)",
+    )
+    parser.add_argument(
         "--cold", action="store_true", help="no byte-code cache: every module compiled at start"
     )
     args = parser.parse_args()
@@ -181,6 +190,16 @@ def main() -> None:
                     results[label, n].append(
                         serve_once(stack, workdir, n, args.idle, args.cold, trees[label])
                     )
+            back_to_back: list[dict[str, tuple[float, float, float]]] = []
+            for i in range(args.pairs if args.before else 0):
+                order = ("before", "after") if i % 2 == 0 else ("after", "before")
+                n = args.services
+                back_to_back.append(
+                    {
+                        label: serve_once(stack, workdir, n, 0.0, args.cold, trees[label])
+                        for label in order
+                    }
+                )
         finally:
             stack.stop()
     print(f"load: {os.getloadavg()}; byte code {'not cached (--cold)' if args.cold else 'cached'}")
@@ -207,6 +226,20 @@ def main() -> None:
                 f"{', '.join(f'{r:.2f}' for r in wall)} (median {statistics.median(wall):.2f}); "
                 f"CPU {', '.join(f'{r:.2f}' for r in cpu)} (median {statistics.median(cpu):.2f})"
             )
+    if back_to_back:
+        wall = [pair["after"][0] / pair["before"][0] for pair in back_to_back]
+        cpu = [pair["after"][1] / pair["before"][1] for pair in back_to_back]
+        for label in ("before", "after"):
+            print(
+                f"{label:>9} {args.services:>5} service(s), {len(back_to_back)} pairs in a row: "
+                f"median {statistics.median(pair[label][0] for pair in back_to_back):.2f} s wall, "
+                f"{statistics.median(pair[label][1] for pair in back_to_back):.2f} s CPU"
+            )
+        print(
+            f"after/before per pair: wall {', '.join(f'{r:.2f}' for r in wall)} "
+            f"(median {statistics.median(wall):.2f}); CPU {', '.join(f'{r:.2f}' for r in cpu)} "
+            f"(median {statistics.median(cpu):.2f}); load {os.getloadavg()}"
+        )
     mine = results[list(trees)[-1], args.services]
     best = min(s for s, _, _ in mine)
     median = statistics.median(s for s, _, _ in mine)
