@@ -60,23 +60,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except Exception as exc:  # an unreadable lock file, a database that is not there
         return _refuse([f"cannot lock the database ({exc}): check DATABASE_URL"])
     try:
-        return _serve_locked(settings, args)
+        return _serve_started(settings, args)
     finally:
         if lock is not None:
             lock.release()
-
-
-def _serve_locked(settings: Settings, args: argparse.Namespace) -> int:
-    # Start-up creates ~100,000 objects that live as long as the process (modules, models,
-    # the catalog): the cyclic collector's passes over them while they are made cost about
-    # 7% of start-up, and every later full collection would walk them again (tens of ms
-    # holding the interpreter lock, in the middle of acks). Collection waits until the
-    # server is up; then they are frozen out of it (gc.freeze).
-    gc.disable()
-    try:
-        return _serve_started(settings, args)
-    finally:
-        gc.enable()
 
 
 def _serve_started(settings: Settings, args: argparse.Namespace) -> int:
@@ -370,6 +357,22 @@ def _settings() -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command != "serve":
+        return _main(args)
+    # Start-up creates ~100,000 objects that live as long as the process (modules, models,
+    # the catalog): the cyclic collector's passes over them while they are made cost about
+    # 50 ms (the settings' pydantic and SQLAlchemy's core included), and every later full
+    # collection would walk them again (tens of ms holding the interpreter lock, in the
+    # middle of acks). Collection waits until the server is up; then they are frozen out
+    # of it (gc.freeze, just before the listening line).
+    gc.disable()
+    try:
+        return _main(args)
+    finally:
+        gc.enable()
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         # The read commands need a handful of settings, read without pydantic.
         settings = read_command_settings() if getattr(args, "reads", False) else _settings()
