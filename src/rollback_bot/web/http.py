@@ -7,6 +7,7 @@ retried forever. A bearer token is required when ALERT_WEBHOOK_TOKEN is set.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import Callable
@@ -131,14 +132,14 @@ def readiness_of(services: Services) -> Readiness:
     probe = WebClient(
         token=services.slack.token, base_url=services.slack.base_url, timeout=PROBE_TIMEOUT
     )
-    version = k8s.VersionApi(services.kube.api_client)
+    version = _version_api(services.kube)
 
     def database() -> str | None:
         return None if services.database_ok() else "the database does not answer"
 
     def kubernetes() -> str | None:
         try:
-            version.get_code(_request_timeout=PROBE_TIMEOUT)
+            version().get_code(_request_timeout=PROBE_TIMEOUT)
         except k8s.ApiException as exc:
             return f"the API server answered HTTP {exc.status} {exc.reason}"
         return None
@@ -159,12 +160,23 @@ def readiness_of(services: Services) -> Readiness:
     return Readiness({**checks, "slack": slack})
 
 
+def _version_api(apis: KubeApis) -> Callable[[], Any]:
+    """``VersionApi`` over ``apis``, made at the first probe: its generated module and
+    model are imported then, not before ``serve``'s listening line."""
+
+    @functools.cache
+    def version() -> Any:
+        return k8s.VersionApi(apis.api_client)
+
+    return version
+
+
 def _api_server_probe(apis: KubeApis) -> Callable[[], str | None]:
-    version = k8s.VersionApi(apis.api_client)
+    version = _version_api(apis)
 
     def probe() -> str | None:
         try:
-            version.get_code(_request_timeout=PROBE_TIMEOUT)
+            version().get_code(_request_timeout=PROBE_TIMEOUT)
         except k8s.ApiException as exc:
             return f"the API server answered HTTP {exc.status} {exc.reason}"
         except Exception as exc:  # refused, TLS, timeout: the cluster is down for the bot
