@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import ssl
-import threading
 from http.client import HTTPMessage, responses
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -40,25 +39,16 @@ class KeptAliveWebClient(WebClient):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pool_lock = threading.Lock()
-        self._pool_made: urllib3.PoolManager | None = None
-
-    @property
-    def _pool(self) -> urllib3.PoolManager:
-        """The pool, made at the first call: its TLS context loads the system's CA
-        certificates (about 50 ms of CPU), which ``serve`` need not pay before it listens."""
-        pool = self._pool_made
-        if pool is None:
-            with self._pool_lock:
-                pool = self._pool_made
-                if pool is None:
-                    pool = self._pool_made = urllib3.PoolManager(
-                        maxsize=POOL_SIZE,
-                        ssl_context=self.ssl or ssl.create_default_context(),
-                        retries=False,  # slack_sdk's retry handlers decide, as for urllib
-                        timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
-                    )
-        return pool
+        # The TLS context (the system's CA bundle: about 50 ms of CPU) is made here, on the
+        # constructing thread, not at the first call: made lazily, the first call was the
+        # channel check's, on a daemon thread, and a serve stopped while it loaded the
+        # certificates crashed (SIGSEGV) in OpenSSL's clean-up at interpreter exit.
+        self._pool = urllib3.PoolManager(
+            maxsize=POOL_SIZE,
+            ssl_context=self.ssl or ssl.create_default_context(),
+            retries=False,  # slack_sdk's retry handlers decide, as for urllib
+            timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),  # as urllib's
+        )
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if self.proxy or not url.lower().startswith(("http://", "https://")):
