@@ -44,7 +44,7 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
     for e in err.errors():
         loc = list(e["loc"])
         if "[key]" in loc:
-            continue  # non-string keys are explained by _yaml_word_problems
+            continue  # non-string keys are explained by _plain_and_word_problems
         if e["type"] == "extra_forbidden":
             problems.append(f"{_path(loc[:-1])}: unknown key '{loc[-1]}'")
         elif e["type"] == "missing":
@@ -296,42 +296,43 @@ def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
 _CatalogLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
-def _yaml_word_problems(data: object, path: tuple[Any, ...] = ()) -> list[str]:
+def _plain_and_word_problems(data: object) -> tuple[object, list[str]]:
+    """The document with every key a string (words kept as written) for validation, and
+    the unquoted yes/no/on/off words and non-string keys it holds, in document order.
+
+    One walk over the document: a 1,000-service catalog is 15,000 values.
+    """
     problems: list[str] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(key, _YamlWord):
-                problems.append(
-                    f"{_path(path)}: the key {key} (line {key.line}) is unquoted, and YAML reads "
-                    f'it as the boolean {str(key.boolean).lower()}: write it in quotes, "{key}":'
-                )
-            elif not isinstance(key, str):
-                problems.append(
-                    f"{_path(path)}: the key {key!r} is not a string; YAML reads unquoted "
-                    "true/false/yes/no/on/off as booleans: quote the key"
-                )
-            problems.extend(_yaml_word_problems(value, (*path, key)))
-    elif isinstance(data, list | tuple):
-        for i, item in enumerate(data):
-            problems.extend(_yaml_word_problems(item, (*path, i)))
-    elif isinstance(data, _YamlWord):
-        problems.append(
-            f"{_path(path)}: {data} (line {data.line}) is unquoted, and YAML reads it as the "
-            f'boolean {str(data.boolean).lower()}: write "{data}" in quotes for the word, '
-            "or true/false for a yes-or-no setting"
-        )
-    return problems
 
+    def walk(value: object, path: tuple[Any, ...]) -> object:
+        if isinstance(value, dict):
+            plain = {}
+            for key, item in value.items():
+                if isinstance(key, _YamlWord):
+                    problems.append(
+                        f"{_path(path)}: the key {key} (line {key.line}) is unquoted, and YAML "
+                        f"reads it as the boolean {str(key.boolean).lower()}: write it in "
+                        f'quotes, "{key}":'
+                    )
+                elif not isinstance(key, str):
+                    problems.append(
+                        f"{_path(path)}: the key {key!r} is not a string; YAML reads unquoted "
+                        "true/false/yes/no/on/off as booleans: quote the key"
+                    )
+                plain[str(key) if isinstance(key, _YamlWord) else key] = walk(item, (*path, key))
+            return plain
+        if isinstance(value, list | tuple):
+            return [walk(item, (*path, i)) for i, item in enumerate(value)]
+        if isinstance(value, _YamlWord):
+            problems.append(
+                f"{_path(path)}: {value} (line {value.line}) is unquoted, and YAML reads it as "
+                f'the boolean {str(value.boolean).lower()}: write "{value}" in quotes for the '
+                "word, or true/false for a yes-or-no setting"
+            )
+            return str(value)
+        return value
 
-def _plain(data: object) -> object:
-    """The document with every key a string (words kept as written) for validation."""
-    if isinstance(data, dict):
-        return {(str(k) if isinstance(k, _YamlWord) else k): _plain(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_plain(v) for v in data]
-    if isinstance(data, _YamlWord):
-        return str(data)
-    return data
+    return walk(data, ()), problems
 
 
 def parse_catalog(data: object) -> Catalog:
@@ -342,8 +343,7 @@ def parse_catalog(data: object) -> Catalog:
     """
     if not isinstance(data, dict):
         raise CatalogError(["(top level): expected a mapping with a 'services' list"])
-    problems = _yaml_word_problems(data)
-    plain = _plain(data)
+    plain, problems = _plain_and_word_problems(data)
     assert isinstance(plain, dict)
     catalog: Catalog | None = None
     try:
