@@ -220,43 +220,54 @@ def analyse(
     persons: dict[str, bool] = {}  # few actors, many events
     gitops: list[tuple[str, int | None, dict[str, Any]]] = []
     collector = picture.Collector(drills)
+    add_mark = collector.add
+    kinds: dict[str, tuple[bool, int, bool]] = {}  # few kinds, many events
     for e in events:
         kind, actor, rid = e.kind, e.actor, e.rollback_id
-        drill = rid in drills if rid else False
-        if kind == "alert.firing" and (first_alert is None or e.at < first_alert):
+        of_kind = kinds.get(kind)
+        if of_kind is None:
+            of_kind = kinds[kind] = _of_kind(kind)
+        firing, special, step = of_kind
+        if firing and (first_alert is None or e.at < first_alert):
             first_alert = e.at
         human = persons.get(actor)
         if human is None:
             human = persons[actor] = is_person(actor)
         if human:
             people.add(actor)
-            if first_human is None and not drill and kind not in _NOT_AN_ACKNOWLEDGEMENT:
+            if (
+                first_human is None
+                and not (rid and rid in drills)
+                and kind not in _NOT_AN_ACKNOWLEDGEMENT
+            ):
                 first_human = (e.at, actor)
-        if kind == "incident.mitigated":
-            mitigations_seen = True
-            by = _data(e).get("rollback")
-            if mitigated is None and not (isinstance(by, int) and by in drills):
-                mitigated = e.at
-        elif kind == "incident.resolved" and resolved is None:
-            resolved = e.at
-        elif kind.startswith("note"):
-            data = _data(e)
-            notes.append(
-                {
-                    "at": e.at.isoformat(),
-                    "actor": actor,
-                    "kind": kind,
-                    "text": str(data.get("text") or e.summary),
-                    "permalink": data.get("permalink"),
-                }
-            )
-        elif kind.startswith("gitops."):  # few: a pause and its resume per rollback
-            gitops.append((kind, rid, _data(e)))
-        if rid and rid in steps and kind.startswith(_STEP_KINDS):
+        if special:
+            if special == _MITIGATED:
+                mitigations_seen = True
+                by = _data(e).get("rollback")
+                if mitigated is None and not (isinstance(by, int) and by in drills):
+                    mitigated = e.at
+            elif special == _RESOLVED:
+                if resolved is None:
+                    resolved = e.at
+            elif special == _NOTE:
+                data = _data(e)
+                notes.append(
+                    {
+                        "at": e.at.isoformat(),
+                        "actor": actor,
+                        "kind": kind,
+                        "text": str(data.get("text") or e.summary),
+                        "permalink": data.get("permalink"),
+                    }
+                )
+            else:  # gitops: few, a pause and its resume per rollback
+                gitops.append((kind, rid, _data(e)))
+        if step and rid and rid in steps:
             step_counts[rid] += 1
             if step_counts[rid] <= STEP_LIMIT + 1:  # one more: the last one's duration
                 steps[rid].append((e.at, kind, actor, e.summary))
-        collector.add(e)
+        add_mark(e)
     for r in rollbacks:
         people.add(r.requested_by)
         people.update(a.actor for a in r.approvals)
@@ -321,6 +332,24 @@ def analyse(
         first_human=first_human, mitigated=mitigated, resolved=resolved, name_of=name_of
     )
     return Postmortem(head=head, events=events, drills=drills, names=name_of, marks=marks)
+
+
+_MITIGATED, _RESOLVED, _NOTE, _GITOPS = 1, 2, 3, 4
+
+
+def _of_kind(kind: str) -> tuple[bool, int, bool]:
+    """What the analysis does with an event of ``kind``: (is it an alert firing, which of
+    the few kinds read for more than the picture and the steps (0: none), is it a step)."""
+    special = 0
+    if kind == "incident.mitigated":
+        special = _MITIGATED
+    elif kind == "incident.resolved":
+        special = _RESOLVED
+    elif kind.startswith("note"):
+        special = _NOTE
+    elif kind.startswith("gitops."):
+        special = _GITOPS
+    return kind == "alert.firing", special, kind.startswith(_STEP_KINDS)
 
 
 def _severity(alerts: Sequence[AlertInfo]) -> str | None:
@@ -457,9 +486,11 @@ def iter_json(pm: Postmortem, *, pretty: bool = False) -> Iterator[str]:
                 f',"rollback":{f"{_QUOTE}R-{rid}{_QUOTE}" if rid else "null"},'
                 f'"drill":{"true" if rid and rid in drills else "false"},"data":'
             )
-        rows.append(
-            f'{sep}{{"at":"{e.at.isoformat()}{middle}{enc(e.summary)}{tail}{_data_json(e)}}}'
-        )
+        try:
+            data = e.data_json  # the loader's events: the text as stored
+        except AttributeError:
+            data = _data_json(e)
+        rows.append(f'{sep}{{"at":"{e.at.isoformat()}{middle}{enc(e.summary)}{tail}{data}}}')
         sep = ",\n"
         if len(rows) == 256:
             yield "".join(rows)
@@ -567,18 +598,30 @@ def iter_markdown(pm: Postmortem) -> Iterator[str]:
         "",
     ]
     yield "\n".join(lines)
+    # The cells between the time and the summary are encoded once per actor, kind and
+    # rollback (few, many events); rows go out 256 at a time (whole rows, for the redactor).
     names, drills = pm.names, pm.drills
+    middles: dict[tuple[str, str, int | None], str] = {}
+    rows: list[str] = []
     for e in pm.events:
-        rid = e.rollback_id
-        rb = "" if not rid else (f"R-{rid} (drill)" if rid in drills else f"R-{rid}")
-        name = names.get(e.actor)
-        actor = f"{name} ({e.actor})" if name else e.actor
+        actor, kind, rid = e.actor, e.kind, e.rollback_id
+        middle = middles.get((actor, kind, rid))
+        if middle is None:
+            rb = "" if not rid else (f"R-{rid} (drill)" if rid in drills else f"R-{rid}")
+            name = names.get(actor)
+            label = f"{name} ({actor})" if name else actor
+            if "|" in label or "\n" in label:
+                label = _cell(label)
+            middle = middles[(actor, kind, rid)] = f" | {label} | {kind} | {rb} | "
         summary = e.summary
         if "|" in summary or "\n" in summary:
             summary = _cell(summary)
-        if "|" in actor or "\n" in actor:
-            actor = _cell(actor)
-        yield f"| {e.at.isoformat()} | {actor} | {e.kind} | {rb} | {summary} |\n"
+        rows.append(f"| {e.at.isoformat()}{middle}{summary} |\n")
+        if len(rows) == 256:
+            yield "".join(rows)
+            rows = []
+    if rows:
+        yield "".join(rows)
 
 
 def _markdown_rollback(r: dict[str, Any]) -> list[str]:
