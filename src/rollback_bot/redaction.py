@@ -79,6 +79,8 @@ _VALUE_HINTS: dict[str, tuple[tuple[str, bool], ...]] = {
     DEFAULT_VALUE_PATTERNS[6]: (("authorization", True),),
     DEFAULT_VALUE_PATTERNS[7]: (("bearer", True),),
 }
+#: Every character a match of a hint above can hold (a test walks the hints' expressions).
+_HINT_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_- ")
 #: Characters that case-insensitive matching pairs with ASCII letters (sre's folding:
 #: U+0130 and U+0131 with i, U+017F with s, U+212A with k). A text holding one is not
 #: gated: the expressions run on it.
@@ -170,6 +172,11 @@ class Redactor:
         self._value = re.compile(joined or r"(?!)")
         self._value_gate = _value_gate(self.literals, self.value_patterns)
         self._name_gate = _name_gate(self.name_patterns)
+        # What the gates' hints can hold: the default hints' characters, the literals', and
+        # the name globs' runs without wildcards (in either case).
+        self._hint_characters = _HINT_CHARACTERS.union(
+            *self.literals, *(n.lower() + n for n in self.name_patterns)
+        )
 
     def secret_name(self, name: str) -> bool:
         return self._name_re.match(name.upper()) is not None
@@ -192,6 +199,28 @@ class Redactor:
         if self._name_gate is None or self._name_gate.may_match(raw, low):
             text = self._assignment_re.sub(self._assignment, text)
         return text
+
+    def hints_stop_at(self, delimiters: str) -> bool:
+        """Whether no gate's hint can hold any of ``delimiters``.
+
+        Then every hint in a text lies within one run of its other characters, and a text
+        whose runs all lie in texts :meth:`may_change` cleared holds no hint: :meth:`text`
+        leaves it as it is (the gates are exact). The export builds its JSON so: each run
+        lies within a stored value, a time or a piece of the writer's own text.
+        """
+        gated = self._value_gate is not None and self._name_gate is not None
+        return gated and self._hint_characters.isdisjoint(delimiters)
+
+    def may_change(self, text: str) -> bool:
+        """False only when no gate's hint is in ``text``, so :meth:`text` leaves it as it is;
+        True when one is, or when the gates cannot tell (configured value patterns without
+        hints, characters that fold to ASCII letters)."""
+        if self._value_gate is None or self._name_gate is None:
+            return True
+        if not text.isascii() and any(c in text for c in _FOLD_TO_ASCII):
+            return True
+        raw, low = text.encode("ascii", "replace"), list[bytes]()
+        return self._value_gate.may_match(raw, low) or self._name_gate.may_match(raw, low)
 
     def _assignment(self, match: re.Match[str]) -> str:
         name = match.group(1)

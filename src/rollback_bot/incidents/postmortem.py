@@ -459,8 +459,18 @@ def iter_json(pm: Postmortem, *, pretty: bool = False) -> Iterator[str]:
     if pretty:
         yield json.dumps(document(pm), indent=2) + "\n"
         return
-    head = json.dumps(pm.head, separators=(",", ":"))
-    yield head[:-1] + ',"timeline":['
+    yield from _json_chunks(pm, None)
+
+
+def _json_chunks(pm: Postmortem, units: _Units | None) -> Iterator[str]:
+    """The compact JSON in chunks; ``units`` (when given) is handed every part of it that
+    is not one of the delimiters ``_JSON_DELIMITERS`` (see :func:`export`)."""
+    head = json.dumps(pm.head, separators=(",", ":"))[:-1] + ',"timeline":['
+    if units is not None:  # before each chunk goes out: the batch may be released then
+        units.row(head)
+        units.piece(_ROW_START)
+        units.piece(_END)
+    yield head
     # Rows by hand with the C string encoder: the same bytes json.dumps would write,
     # without building a dict per event (and ``data`` spliced in as stored). Actors, kinds
     # and rollbacks are few: the text around the time and the summary is encoded once per
@@ -480,24 +490,69 @@ def iter_json(pm: Postmortem, *, pretty: bool = False) -> Iterator[str]:
                 f'","actor":{enc(actor)},"actor_name":{enc(name) if name else "null"},'
                 f'"kind":{enc(kind)},"summary":'
             )
+            if units is not None:
+                units.piece(middle)
         tail = tails.get(rid)
         if tail is None:
             tail = tails[rid] = (
                 f',"rollback":{f"{_QUOTE}R-{rid}{_QUOTE}" if rid else "null"},'
                 f'"drill":{"true" if rid and rid in drills else "false"},"data":'
             )
+            if units is not None:
+                units.piece(tail)
         try:
             data = e.data_json  # the loader's events: the text as stored
         except AttributeError:
             data = _data_json(e)
-        rows.append(f'{sep}{{"at":"{e.at.isoformat()}{middle}{enc(e.summary)}{tail}{data}}}')
+        at, summary = e.at.isoformat(), enc(e.summary)
+        rows.append(f"{sep}{_ROW_START}{at}{middle}{summary}{tail}{data}}}")
+        if units is not None:
+            units.row(f"{at}{summary}{data}")
         sep = ",\n"
         if len(rows) == 256:
             yield "".join(rows)
             rows = []
     if rows:
         yield "".join(rows)
-    yield "]}\n"
+    yield _END
+
+
+_ROW_START = '{"at":"'
+_END = "]}\n"
+#: Every character of the compact JSON that is not part of a value, a time or one of the
+#: writer's pieces (``_ROW_START``, ``_END``, the text around the time and the summary).
+_JSON_DELIMITERS = '":,{}[]\n'
+
+
+class _Units:
+    """The parts of a JSON batch the redactor must clear for the batch to go out as written.
+
+    Each run of characters other than ``_JSON_DELIMITERS`` in the compact JSON lies within
+    one part: the head, a row's time, summary (with its quotes) or ``data`` (between ``:``
+    and ``}``), or a piece (the writer's own text, built once, used by many rows). When no
+    gate hint can hold a delimiter (``Redactor.hints_stop_at``), a batch whose rows and
+    every piece so far hold no hint holds none either, and redacting it changes nothing;
+    otherwise the batch is redacted whole, as :func:`redacted` does.
+    """
+
+    def __init__(self, redactor: Any) -> None:
+        self.redactor = redactor
+        self.rows: list[str] = []
+        self.pieces_clear = True
+
+    def piece(self, text: str) -> None:
+        if self.pieces_clear and self.redactor.may_change(text):
+            self.pieces_clear = False
+
+    def row(self, text: str) -> None:
+        self.rows.append(text)
+
+    def release(self, batch: str) -> str:
+        parts = '"'.join(self.rows)
+        self.rows.clear()
+        if self.pieces_clear and not self.redactor.may_change(parts):
+            return batch
+        return str(self.redactor.text(batch))
 
 
 _QUOTE = '"'
@@ -741,6 +796,36 @@ def render(doc: dict[str, Any], fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use md, json or html")
     return "".join(iter_render(_from_document(doc), fmt))
+
+
+def export(pm: Postmortem, fmt: str, *, pretty: bool = False) -> Iterator[str]:
+    """The export as written to a file or uploaded: rendered in ``fmt``, then redacted.
+
+    The same text as ``redacted(iter_render(pm, fmt, pretty=pretty))``. Compact JSON is
+    more than half keys, times and ``data``; its batches go out as written when no gate
+    hint is in any of their parts (``_Units``), without scanning the text around them.
+    """
+    if fmt != "json" or pretty:
+        return redacted(iter_render(pm, fmt, pretty=pretty))
+    from rollback_bot.redaction import current
+
+    redactor = current()
+    if not redactor.hints_stop_at(_JSON_DELIMITERS):
+        return redacted(iter_json(pm))
+    return _released(pm, _Units(redactor))
+
+
+def _released(pm: Postmortem, units: _Units, *, batch: int = 1 << 16) -> Iterator[str]:
+    pending: list[str] = []
+    size = 0
+    for chunk in _json_chunks(pm, units):  # the batches of redacted()
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= batch:
+            yield units.release("".join(pending))
+            pending, size = [], 0
+    if pending:
+        yield units.release("".join(pending))
 
 
 def redacted(chunks: Iterable[str], *, batch: int = 1 << 16) -> Iterator[str]:
