@@ -119,11 +119,20 @@ def _searches(hints: Iterable[str]) -> tuple[Callable[[bytes], object], ...]:
     out: list[Callable[[bytes], object]] = []
     for hint in dict.fromkeys(hints):
         if _PLAIN.fullmatch(hint):
-            literal = re.sub(r"\\(.)", r"\1", hint).encode()
-            out.append(lambda text, literal=literal: literal in text)
+            out.append(_Literal(re.sub(r"\\(.)", r"\1", hint).encode()))
         else:
             out.append(re.compile(hint.encode()).search)
     return tuple(out)
+
+
+class _Literal:
+    __slots__ = ("literal",)
+
+    def __init__(self, literal: bytes) -> None:
+        self.literal = literal
+
+    def __call__(self, text: bytes) -> bool:
+        return self.literal in text
 
 
 def _value_gate(literals: Iterable[str], patterns: Iterable[str]) -> _Gate | None:
