@@ -516,3 +516,23 @@ def test_events_are_in_time_order_ties_in_written_order(
     assert [e.summary for e in found] == expected
     assert [e.at for e in found] == sorted(e.at for e in found)
     assert all(e.at.tzinfo is UTC for e in found)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-25 09:00:00.000000",
+        "2026-11-25 09:00:01.000001",
+        "0999-01-02 23:59:59.999999",
+        "2026-11-25 09:00:01.120000",
+        "2026-11-25 09:00:01",  # other spellings: isoformat() of what was read
+        "2026-11-25T09:00:01.5",
+        "2026-11-25 09:00:01.000001+02:00",
+    ],
+)
+def test_an_events_time_text_is_its_isoformat(text: str) -> None:
+    event = postmortem_load.Event(text, "U0A", "note.added", "s", None, None)
+    assert event.at.tzinfo is not None
+    assert event.iso == event.at.isoformat()
+    stored = postmortem_load.Event(event.at, "U0A", "note.added", "s", None, None)
+    assert stored.iso == event.iso

@@ -179,7 +179,7 @@ class Postmortem:
         for e in self.events:
             rid = e.rollback_id
             row: dict[str, Any] = {
-                "at": e.at.isoformat(),
+                "at": getattr(e, "iso", None) or e.at.isoformat(),
                 "actor": e.actor,
                 "actor_name": names.get(e.actor),
                 "kind": e.kind,
@@ -254,7 +254,7 @@ def analyse(
                 data = _data(e)
                 notes.append(
                     {
-                        "at": e.at.isoformat(),
+                        "at": getattr(e, "iso", None) or e.at.isoformat(),
                         "actor": actor,
                         "kind": kind,
                         "text": str(data.get("text") or e.summary),
@@ -504,7 +504,11 @@ def _json_chunks(pm: Postmortem, units: _Units | None) -> Iterator[str]:
             data = e.data_json  # the loader's events: the text as stored
         except AttributeError:
             data = _data_json(e)
-        at, summary = e.at.isoformat(), enc(e.summary)
+        try:
+            at = e.iso  # the loader's events: written once, when read
+        except AttributeError:
+            at = e.at.isoformat()
+        summary = enc(e.summary)
         rows.append(f"{sep}{_ROW_START}{at}{middle}{summary}{tail}{data}}}")
         if units is not None:
             units.row(f"{at}{summary}{data}")
@@ -671,7 +675,11 @@ def iter_markdown(pm: Postmortem) -> Iterator[str]:
         summary = e.summary
         if "|" in summary or "\n" in summary:
             summary = _cell(summary)
-        rows.append(f"| {e.at.isoformat()}{middle}{summary} |\n")
+        try:
+            at = e.iso
+        except AttributeError:
+            at = e.at.isoformat()
+        rows.append(f"| {at}{middle}{summary} |\n")
         if len(rows) == 256:
             yield "".join(rows)
             rows = []
