@@ -114,11 +114,15 @@ class Collector:
             elif self._opened is None:
                 self._opened = at
         if lane is not None:
-            marks = self._lanes.setdefault(lane, [])
-            if len(marks) < PER_LANE:  # labels only for what is drawn
-                marks.append(self._mark(lane, e, bool(rid and rid in self._drills)))
+            extra = self._extra.get(lane)
+            if extra is not None:  # the lane is full (marks are never taken back)
+                extra.append(at)
             else:
-                self._extra.setdefault(lane, []).append(at)
+                marks = self._lanes.setdefault(lane, [])
+                if len(marks) < PER_LANE:  # labels only for what is drawn
+                    marks.append(self._mark(lane, e, bool(rid and rid in self._drills)))
+                else:
+                    self._extra[lane] = [at]
         if step:
             self._rollback_step(rid, kind, at, rid in self._drills)
 
