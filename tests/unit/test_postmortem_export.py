@@ -536,3 +536,33 @@ def test_an_events_time_text_is_its_isoformat(text: str) -> None:
     assert event.iso == event.at.isoformat()
     stored = postmortem_load.Event(event.at, "U0A", "note.added", "s", None, None)
     assert stored.iso == event.iso
+
+
+def test_the_json_writer_encodes_every_character_as_json_dumps_does() -> None:
+    summaries = [chr(c) for c in range(160)] + [
+        "plain ascii",
+        'a "quoted" word',
+        "back\\slash",
+        "tab\tand\nnewline",
+        "del \x7f",
+        "caf\u00e9",
+        "snow \u2603",
+        "emoji \U0001f600",
+        "",
+    ]
+    events = [
+        postmortem_load.Event(T0 + timedelta(seconds=i), "U0A", "note.added", s, None, None)
+        for i, s in enumerate(summaries)
+    ]
+    row = postmortem_load.IncidentRow(1, "checkout", "t", "open", T0, None, None, None, None)
+    pm = postmortem.analyse(row, events)
+    doc = json.loads("".join(postmortem.iter_json(pm)))
+    assert [e["summary"] for e in doc["timeline"]] == summaries
+    rows = []
+    for r in pm.timeline(decode=False):
+        stored = r.pop("_data_json")
+        rows.append(json.dumps(r, separators=(",", ":"))[:-1] + f',"data":{stored}}}')
+    head = json.dumps(pm.head, separators=(",", ":"))
+    assert (
+        "".join(postmortem.iter_json(pm)) == head[:-1] + ',"timeline":[' + ",\n".join(rows) + "]}\n"
+    )
