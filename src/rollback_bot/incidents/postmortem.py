@@ -508,16 +508,7 @@ def _json_chunks(pm: Postmortem, units: _Units | None) -> Iterator[str]:
             at = e.iso  # the loader's events: written once, when read
         except AttributeError:
             at = e.at.isoformat()
-        summary = e.summary
-        if (
-            summary.isascii()
-            and summary.isprintable()  # " " to "~": written as they are, but for " and \\
-            and '"' not in summary
-            and "\\" not in summary
-        ):
-            summary = f'"{summary}"'
-        else:
-            summary = enc(summary)
+        summary = enc(e.summary)
         rows.append(f"{sep}{_ROW_START}{at}{middle}{summary}{tail}{data}}}")
         if units is not None:
             units.row(f"{at}{summary}{data}")
