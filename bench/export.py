@@ -212,7 +212,7 @@ def in_process(url: str, incident: int, fmt: str, out: Path) -> None:
         pm = postmortem_load.load(reader, incident)
     assert pm is not None
     with open(out, "w", encoding="utf-8") as f:
-        f.writelines(postmortem.redacted(postmortem.iter_render(pm, fmt)))
+        f.writelines(postmortem.export(pm, fmt))  # as the CLI writes it
 
 
 def measure_in_process(

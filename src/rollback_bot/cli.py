@@ -149,7 +149,7 @@ def _export(settings: CommandSettings, args: argparse.Namespace) -> int:
             f"rollback-bot: There is no incident {format_incident_id(incident)}.", file=sys.stderr
         )
         return 1
-    chunks = postmortem.redacted(postmortem.iter_render(pm, args.format, pretty=args.pretty))
+    chunks = postmortem.export(pm, args.format, pretty=args.pretty)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.writelines(chunks)

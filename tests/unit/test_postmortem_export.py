@@ -516,3 +516,53 @@ def test_events_are_in_time_order_ties_in_written_order(
     assert [e.summary for e in found] == expected
     assert [e.at for e in found] == sorted(e.at for e in found)
     assert all(e.at.tzinfo is UTC for e in found)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-25 09:00:00.000000",
+        "2026-11-25 09:00:01.000001",
+        "0999-01-02 23:59:59.999999",
+        "2026-11-25 09:00:01.120000",
+        "2026-11-25 09:00:01",  # other spellings: isoformat() of what was read
+        "2026-11-25T09:00:01.5",
+        "2026-11-25 09:00:01.000001+02:00",
+    ],
+)
+def test_an_events_time_text_is_its_isoformat(text: str) -> None:
+    event = postmortem_load.Event(text, "U0A", "note.added", "s", None, None)
+    assert event.at.tzinfo is not None
+    assert event.iso == event.at.isoformat()
+    stored = postmortem_load.Event(event.at, "U0A", "note.added", "s", None, None)
+    assert stored.iso == event.iso
+
+
+def test_the_json_writer_encodes_every_character_as_json_dumps_does() -> None:
+    summaries = [chr(c) for c in range(160)] + [
+        "plain ascii",
+        'a "quoted" word',
+        "back\\slash",
+        "tab\tand\nnewline",
+        "del \x7f",
+        "caf\u00e9",
+        "snow \u2603",
+        "emoji \U0001f600",
+        "",
+    ]
+    events = [
+        postmortem_load.Event(T0 + timedelta(seconds=i), "U0A", "note.added", s, None, None)
+        for i, s in enumerate(summaries)
+    ]
+    row = postmortem_load.IncidentRow(1, "checkout", "t", "open", T0, None, None, None, None)
+    pm = postmortem.analyse(row, events)
+    doc = json.loads("".join(postmortem.iter_json(pm)))
+    assert [e["summary"] for e in doc["timeline"]] == summaries
+    rows = []
+    for r in pm.timeline(decode=False):
+        stored = r.pop("_data_json")
+        rows.append(json.dumps(r, separators=(",", ":"))[:-1] + f',"data":{stored}}}')
+    head = json.dumps(pm.head, separators=(",", ":"))
+    assert (
+        "".join(postmortem.iter_json(pm)) == head[:-1] + ',"timeline":[' + ",\n".join(rows) + "]}\n"
+    )

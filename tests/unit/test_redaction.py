@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 
 import pytest
 
@@ -136,3 +137,14 @@ def test_configured_value_patterns_are_never_gated() -> None:
     redactor = Redactor(values=[r"corp-[0-9]{6}"])
     text = "x" * 2000 + " corp-123456 " + "y" * 2000
     assert "corp-123456" not in redactor.text(text)
+
+
+def test_plain_hints_are_searched_as_literals_and_find_what_the_expression_finds() -> None:
+    from rollback_bot.redaction import _PLAIN, _searches
+
+    hints = ["github_pat_", "-----BEGIN ", re.escape("a.b*c\\d (x)"), "x(?:ox|app-)", "gh[pousr]_"]
+    assert [bool(_PLAIN.fullmatch(h)) for h in hints] == [True, True, True, False, False]
+    texts = [b"", b"github_pat_1", b"a -----BEGIN x", b"a.b*c\\d (x)", b"abbbc", b"xapp-", b"ghs_"]
+    for hint, search in zip(hints, _searches(hints), strict=True):
+        for text in texts:
+            assert bool(search(text)) == bool(re.search(hint.encode(), text)), (hint, text)

@@ -179,7 +179,7 @@ class Postmortem:
         for e in self.events:
             rid = e.rollback_id
             row: dict[str, Any] = {
-                "at": e.at.isoformat(),
+                "at": getattr(e, "iso", None) or e.at.isoformat(),
                 "actor": e.actor,
                 "actor_name": names.get(e.actor),
                 "kind": e.kind,
@@ -220,43 +220,54 @@ def analyse(
     persons: dict[str, bool] = {}  # few actors, many events
     gitops: list[tuple[str, int | None, dict[str, Any]]] = []
     collector = picture.Collector(drills)
+    add_mark = collector.add
+    kinds: dict[str, tuple[bool, int, bool]] = {}  # few kinds, many events
     for e in events:
         kind, actor, rid = e.kind, e.actor, e.rollback_id
-        drill = rid in drills if rid else False
-        if kind == "alert.firing" and (first_alert is None or e.at < first_alert):
+        of_kind = kinds.get(kind)
+        if of_kind is None:
+            of_kind = kinds[kind] = _of_kind(kind)
+        firing, special, step = of_kind
+        if firing and (first_alert is None or e.at < first_alert):
             first_alert = e.at
         human = persons.get(actor)
         if human is None:
             human = persons[actor] = is_person(actor)
         if human:
             people.add(actor)
-            if first_human is None and not drill and kind not in _NOT_AN_ACKNOWLEDGEMENT:
+            if (
+                first_human is None
+                and not (rid and rid in drills)
+                and kind not in _NOT_AN_ACKNOWLEDGEMENT
+            ):
                 first_human = (e.at, actor)
-        if kind == "incident.mitigated":
-            mitigations_seen = True
-            by = _data(e).get("rollback")
-            if mitigated is None and not (isinstance(by, int) and by in drills):
-                mitigated = e.at
-        elif kind == "incident.resolved" and resolved is None:
-            resolved = e.at
-        elif kind.startswith("note"):
-            data = _data(e)
-            notes.append(
-                {
-                    "at": e.at.isoformat(),
-                    "actor": actor,
-                    "kind": kind,
-                    "text": str(data.get("text") or e.summary),
-                    "permalink": data.get("permalink"),
-                }
-            )
-        elif kind.startswith("gitops."):  # few: a pause and its resume per rollback
-            gitops.append((kind, rid, _data(e)))
-        if rid and rid in steps and kind.startswith(_STEP_KINDS):
+        if special:
+            if special == _MITIGATED:
+                mitigations_seen = True
+                by = _data(e).get("rollback")
+                if mitigated is None and not (isinstance(by, int) and by in drills):
+                    mitigated = e.at
+            elif special == _RESOLVED:
+                if resolved is None:
+                    resolved = e.at
+            elif special == _NOTE:
+                data = _data(e)
+                notes.append(
+                    {
+                        "at": getattr(e, "iso", None) or e.at.isoformat(),
+                        "actor": actor,
+                        "kind": kind,
+                        "text": str(data.get("text") or e.summary),
+                        "permalink": data.get("permalink"),
+                    }
+                )
+            else:  # gitops: few, a pause and its resume per rollback
+                gitops.append((kind, rid, _data(e)))
+        if step and rid and rid in steps:
             step_counts[rid] += 1
             if step_counts[rid] <= STEP_LIMIT + 1:  # one more: the last one's duration
                 steps[rid].append((e.at, kind, actor, e.summary))
-        collector.add(e)
+        add_mark(e)
     for r in rollbacks:
         people.add(r.requested_by)
         people.update(a.actor for a in r.approvals)
@@ -321,6 +332,24 @@ def analyse(
         first_human=first_human, mitigated=mitigated, resolved=resolved, name_of=name_of
     )
     return Postmortem(head=head, events=events, drills=drills, names=name_of, marks=marks)
+
+
+_MITIGATED, _RESOLVED, _NOTE, _GITOPS = 1, 2, 3, 4
+
+
+def _of_kind(kind: str) -> tuple[bool, int, bool]:
+    """What the analysis does with an event of ``kind``: (is it an alert firing, which of
+    the few kinds read for more than the picture and the steps (0: none), is it a step)."""
+    special = 0
+    if kind == "incident.mitigated":
+        special = _MITIGATED
+    elif kind == "incident.resolved":
+        special = _RESOLVED
+    elif kind.startswith("note"):
+        special = _NOTE
+    elif kind.startswith("gitops."):
+        special = _GITOPS
+    return kind == "alert.firing", special, kind.startswith(_STEP_KINDS)
 
 
 def _severity(alerts: Sequence[AlertInfo]) -> str | None:
@@ -430,8 +459,18 @@ def iter_json(pm: Postmortem, *, pretty: bool = False) -> Iterator[str]:
     if pretty:
         yield json.dumps(document(pm), indent=2) + "\n"
         return
-    head = json.dumps(pm.head, separators=(",", ":"))
-    yield head[:-1] + ',"timeline":['
+    yield from _json_chunks(pm, None)
+
+
+def _json_chunks(pm: Postmortem, units: _Units | None) -> Iterator[str]:
+    """The compact JSON in chunks; ``units`` (when given) is handed every part of it that
+    is not one of the delimiters ``_JSON_DELIMITERS`` (see :func:`export`)."""
+    head = json.dumps(pm.head, separators=(",", ":"))[:-1] + ',"timeline":['
+    if units is not None:  # before each chunk goes out: the batch may be released then
+        units.row(head)
+        units.piece(_ROW_START)
+        units.piece(_END)
+    yield head
     # Rows by hand with the C string encoder: the same bytes json.dumps would write,
     # without building a dict per event (and ``data`` spliced in as stored). Actors, kinds
     # and rollbacks are few: the text around the time and the summary is encoded once per
@@ -451,22 +490,73 @@ def iter_json(pm: Postmortem, *, pretty: bool = False) -> Iterator[str]:
                 f'","actor":{enc(actor)},"actor_name":{enc(name) if name else "null"},'
                 f'"kind":{enc(kind)},"summary":'
             )
+            if units is not None:
+                units.piece(middle)
         tail = tails.get(rid)
         if tail is None:
             tail = tails[rid] = (
                 f',"rollback":{f"{_QUOTE}R-{rid}{_QUOTE}" if rid else "null"},'
                 f'"drill":{"true" if rid and rid in drills else "false"},"data":'
             )
-        rows.append(
-            f'{sep}{{"at":"{e.at.isoformat()}{middle}{enc(e.summary)}{tail}{_data_json(e)}}}'
-        )
+            if units is not None:
+                units.piece(tail)
+        try:
+            data = e.data_json  # the loader's events: the text as stored
+        except AttributeError:
+            data = _data_json(e)
+        try:
+            at = e.iso  # the loader's events: written once, when read
+        except AttributeError:
+            at = e.at.isoformat()
+        summary = enc(e.summary)
+        rows.append(f"{sep}{_ROW_START}{at}{middle}{summary}{tail}{data}}}")
+        if units is not None:
+            units.row(f"{at}{summary}{data}")
         sep = ",\n"
         if len(rows) == 256:
             yield "".join(rows)
             rows = []
     if rows:
         yield "".join(rows)
-    yield "]}\n"
+    yield _END
+
+
+_ROW_START = '{"at":"'
+_END = "]}\n"
+#: Every character of the compact JSON that is not part of a value, a time or one of the
+#: writer's pieces (``_ROW_START``, ``_END``, the text around the time and the summary).
+_JSON_DELIMITERS = '":,{}[]\n'
+
+
+class _Units:
+    """The parts of a JSON batch the redactor must clear for the batch to go out as written.
+
+    Each run of characters other than ``_JSON_DELIMITERS`` in the compact JSON lies within
+    one part: the head, a row's time, summary (with its quotes) or ``data`` (between ``:``
+    and ``}``), or a piece (the writer's own text, built once, used by many rows). When no
+    gate hint can hold a delimiter (``Redactor.hints_stop_at``), a batch whose rows and
+    every piece so far hold no hint holds none either, and redacting it changes nothing;
+    otherwise the batch is redacted whole, as :func:`redacted` does.
+    """
+
+    def __init__(self, redactor: Any) -> None:
+        self.redactor = redactor
+        self.rows: list[str] = []
+        self.pieces_clear = True
+
+    def piece(self, text: str) -> None:
+        if self.pieces_clear and self.redactor.may_change(text):
+            self.pieces_clear = False
+
+    def row(self, text: str) -> None:
+        self.rows.append(text)
+
+    def release(self, batch: str) -> str:
+        parts = '"'.join(self.rows)
+        self.rows.clear()
+        if self.pieces_clear and not self.redactor.may_change(parts):
+            return batch
+        return str(self.redactor.text(batch))
 
 
 _QUOTE = '"'
@@ -567,18 +657,34 @@ def iter_markdown(pm: Postmortem) -> Iterator[str]:
         "",
     ]
     yield "\n".join(lines)
+    # The cells between the time and the summary are encoded once per actor, kind and
+    # rollback (few, many events); rows go out 256 at a time (whole rows, for the redactor).
     names, drills = pm.names, pm.drills
+    middles: dict[tuple[str, str, int | None], str] = {}
+    rows: list[str] = []
     for e in pm.events:
-        rid = e.rollback_id
-        rb = "" if not rid else (f"R-{rid} (drill)" if rid in drills else f"R-{rid}")
-        name = names.get(e.actor)
-        actor = f"{name} ({e.actor})" if name else e.actor
+        actor, kind, rid = e.actor, e.kind, e.rollback_id
+        middle = middles.get((actor, kind, rid))
+        if middle is None:
+            rb = "" if not rid else (f"R-{rid} (drill)" if rid in drills else f"R-{rid}")
+            name = names.get(actor)
+            label = f"{name} ({actor})" if name else actor
+            if "|" in label or "\n" in label:
+                label = _cell(label)
+            middle = middles[(actor, kind, rid)] = f" | {label} | {kind} | {rb} | "
         summary = e.summary
         if "|" in summary or "\n" in summary:
             summary = _cell(summary)
-        if "|" in actor or "\n" in actor:
-            actor = _cell(actor)
-        yield f"| {e.at.isoformat()} | {actor} | {e.kind} | {rb} | {summary} |\n"
+        try:
+            at = e.iso
+        except AttributeError:
+            at = e.at.isoformat()
+        rows.append(f"| {at}{middle}{summary} |\n")
+        if len(rows) == 256:
+            yield "".join(rows)
+            rows = []
+    if rows:
+        yield "".join(rows)
 
 
 def _markdown_rollback(r: dict[str, Any]) -> list[str]:
@@ -698,6 +804,36 @@ def render(doc: dict[str, Any], fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use md, json or html")
     return "".join(iter_render(_from_document(doc), fmt))
+
+
+def export(pm: Postmortem, fmt: str, *, pretty: bool = False) -> Iterator[str]:
+    """The export as written to a file or uploaded: rendered in ``fmt``, then redacted.
+
+    The same text as ``redacted(iter_render(pm, fmt, pretty=pretty))``. Compact JSON is
+    more than half keys, times and ``data``; its batches go out as written when no gate
+    hint is in any of their parts (``_Units``), without scanning the text around them.
+    """
+    if fmt != "json" or pretty:
+        return redacted(iter_render(pm, fmt, pretty=pretty))
+    from rollback_bot.redaction import current
+
+    redactor = current()
+    if not redactor.hints_stop_at(_JSON_DELIMITERS):
+        return redacted(iter_json(pm))
+    return _released(pm, _Units(redactor))
+
+
+def _released(pm: Postmortem, units: _Units, *, batch: int = 1 << 16) -> Iterator[str]:
+    pending: list[str] = []
+    size = 0
+    for chunk in _json_chunks(pm, units):  # the batches of redacted()
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= batch:
+            yield units.release("".join(pending))
+            pending, size = [], 0
+    if pending:
+        yield units.release("".join(pending))
 
 
 def redacted(chunks: Iterable[str], *, batch: int = 1 << 16) -> Iterator[str]:

@@ -98,16 +98,31 @@ def iter_html(pm: Postmortem) -> Iterator[str]:
     ]
     yield "\n".join(out)
     names, drills = pm.names, pm.drills
+    # The cells around the time and the summary are built once per actor, kind and
+    # rollback; rows go out 256 at a time (whole rows, for the redactor).
+    parts: dict[tuple[str, str, int | None], tuple[str, str]] = {}
+    chunk: list[str] = []
     for e in pm.events:
-        rid = e.rollback_id
-        drill = bool(rid and rid in drills)
-        rb = "" if not rid else (f"R-{rid} (drill)" if drill else f"R-{rid}")
-        cls = ' class="drill"' if drill else ""
-        actor = actor_label(e.actor, names.get(e.actor))
-        yield (
-            f"<tr{cls}><td>{e.at.isoformat()}</td><td>{escape(actor)}</td>"
-            f"<td>{escape(e.kind)}</td><td>{rb}</td><td>{escape(e.summary)}</td></tr>\n"
-        )
+        actor, kind, rid = e.actor, e.kind, e.rollback_id
+        part = parts.get((actor, kind, rid))
+        if part is None:
+            drill = bool(rid and rid in drills)
+            rb = "" if not rid else (f"R-{rid} (drill)" if drill else f"R-{rid}")
+            label = actor_label(actor, names.get(actor))
+            part = parts[(actor, kind, rid)] = (
+                '<tr class="drill"><td>' if drill else "<tr><td>",
+                f"</td><td>{escape(label)}</td><td>{escape(kind)}</td><td>{rb}</td><td>",
+            )
+        try:
+            at = e.iso  # the loader's events: written once, when read
+        except AttributeError:
+            at = e.at.isoformat()
+        chunk.append(f"{part[0]}{at}{part[1]}{escape(e.summary)}</td></tr>\n")
+        if len(chunk) == 256:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
     yield "</tbody></table>\n</body></html>\n"
 
 

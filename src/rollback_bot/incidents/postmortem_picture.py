@@ -79,6 +79,8 @@ class Collector:
         self._last: datetime | None = None
         self._open_state: dict[int, tuple[str, datetime]] = {}
         self._rollback_lanes: list[str] = []
+        self._with_rollback: dict[str, tuple[int, str | None, bool]] = {}
+        self._without: dict[str, tuple[int, str | None, bool]] = {}
 
     def _lane_of(self, rid: int) -> str:
         lane = format_rollback_id(rid) + (" (drill)" if rid in self._drills else "")
@@ -95,23 +97,33 @@ class Collector:
 
     def add(self, e: Any) -> None:
         at, kind, rid = e.at, e.kind, e.rollback_id
-        if self._last is None or at > self._last:
+        last = self._last
+        if last is None or at > last:
             self._last = at
-        if kind == "alert.firing":
-            if self._first_alert is None or at < self._first_alert:
-                self._first_alert = at
-        elif kind == "alert.resolved":
-            self._last_alert_resolved = at
-        elif kind == "incident.opened" and self._opened is None:
-            self._opened = at
-        lane = _lane_for(kind, rid)
+        of_kind = (self._with_rollback if rid else self._without).get(kind)
+        if of_kind is None:  # few kinds, many events: decided once per kind
+            of_kind = _of_kind(kind, bool(rid))
+            (self._with_rollback if rid else self._without)[kind] = of_kind
+        moment, lane, step = of_kind
+        if moment:
+            if moment == _FIRING:
+                if self._first_alert is None or at < self._first_alert:
+                    self._first_alert = at
+            elif moment == _RESOLVED:
+                self._last_alert_resolved = at
+            elif self._opened is None:
+                self._opened = at
         if lane is not None:
-            marks = self._lanes.setdefault(lane, [])
-            if len(marks) < PER_LANE:  # labels only for what is drawn
-                marks.append(self._mark(lane, e, bool(rid and rid in self._drills)))
+            extra = self._extra.get(lane)
+            if extra is not None:  # the lane is full (marks are never taken back)
+                extra.append(at)
             else:
-                self._extra.setdefault(lane, []).append(at)
-        if rid and (kind in _ROLLBACK_STATES or kind in _ROLLBACK_ENDS):
+                marks = self._lanes.setdefault(lane, [])
+                if len(marks) < PER_LANE:  # labels only for what is drawn
+                    marks.append(self._mark(lane, e, bool(rid and rid in self._drills)))
+                else:
+                    self._extra[lane] = [at]
+        if step:
             self._rollback_step(rid, kind, at, rid in self._drills)
 
     def _mark(self, lane: str, e: Any, drill: bool) -> Mark:
@@ -193,6 +205,17 @@ def _health(failed: bool) -> str:
 
 
 _APPROVAL_KINDS = frozenset({"rollback.approved", "rollback.approval", "rollback.denied"})
+
+
+_FIRING, _RESOLVED, _OPENED = 1, 2, 3
+
+
+def _of_kind(kind: str, of_rollback: bool) -> tuple[int, str | None, bool]:
+    """What :meth:`Collector.add` does with an event of ``kind`` (on a rollback or not):
+    the moment it is (0: none), its lane, whether it is a step of the rollback's life."""
+    moment = {"alert.firing": _FIRING, "alert.resolved": _RESOLVED, "incident.opened": _OPENED}
+    step = of_rollback and (kind in _ROLLBACK_STATES or kind in _ROLLBACK_ENDS)
+    return moment.get(kind, 0), _lane_for(kind, 1 if of_rollback else None), step
 
 
 def _lane_for(kind: str, rid: int | None) -> str | None:

@@ -185,7 +185,7 @@ class Queries:
 
         pm = self.postmortem_document(incident_id, names=names, context=context)
         # The timeline is redacted when written; the export is redacted again, whole.
-        content = "".join(postmortem.redacted(postmortem.iter_render(pm, fmt)))
+        content = "".join(postmortem.export(pm, fmt))
         return f"postmortem-{format_incident_id(incident_id)}.{fmt}", content
 
     def postmortem_document(

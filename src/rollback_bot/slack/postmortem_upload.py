@@ -21,7 +21,7 @@ def postmortem_upload(
 
     name = format_incident_id(incident_id)
     pm = queries.postmortem_document(incident_id, names=names)
-    content = "".join(postmortem.redacted(postmortem.iter_render(pm, fmt)))
+    content = "".join(postmortem.export(pm, fmt))
     picture = postmortem_picture.png(pm.marks, title=f"{name} {pm.head['incident']['service']}")
     return [
         {
