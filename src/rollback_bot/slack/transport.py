@@ -45,18 +45,17 @@ class KeptAliveWebClient(WebClient):
             retries=False,  # slack_sdk's retry handlers decide, as for urllib
             timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),  # as urllib's
         )
+        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if self.proxy or not url.lower().startswith(("http://", "https://")):
             return super()._perform_urllib_http_request_internal(url, req)
         body: Any = req.data  # bytes: slack_sdk encodes the form or JSON itself
+        origin, path = _split(url)
+        sent = dict(req.header_items())
         try:
-            response = self._pool.request(
-                req.get_method(),
-                url,
-                body=body,
-                headers=dict(req.header_items()),
-                redirect=False,
+            response = self._host_pool(origin).urlopen(
+                req.get_method(), path, body=body, headers=sent, redirect=False
             )
         except urllib3.exceptions.HTTPError as exc:  # as urllib reports a failure to connect
             raise URLError(exc) from exc
@@ -72,6 +71,23 @@ class KeptAliveWebClient(WebClient):
             return {"status": response.status, "headers": headers, "body": data}
         charset = headers.get_content_charset() or "utf-8"
         return {"status": response.status, "headers": headers, "body": data.decode(charset)}
+
+    def _host_pool(self, origin: str) -> urllib3.HTTPConnectionPool:
+        """The host's pool from the manager, looked up once rather than on every call.
+
+        The client talks to one host (``SLACK_API_URL``); urllib3 2 never closes a pool it
+        drops from its manager, so the one kept here stays usable.
+        """
+        pool = self._pools.get(origin)
+        if pool is None:
+            pool = self._pools[origin] = self._pool.connection_from_url(origin)
+        return pool
+
+
+def _split(url: str) -> tuple[str, str]:
+    """``scheme://host[:port]`` and the rest (path and query) of an absolute URL."""
+    slash = url.find("/", url.index("://") + 3)
+    return (url, "/") if slash < 0 else (url[:slash], url[slash:])
 
 
 def _message(response: urllib3.BaseHTTPResponse) -> HTTPMessage:
