@@ -9,16 +9,13 @@ for a claim that guards work done after it (no ORM session to set up and tear do
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, Insert, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
+from rollback_bot.storage.driver import compiled_for, first_row
 from rollback_bot.storage.models import IdempotencyKey
 from rollback_bot.storage.repositories._base import Repository, table_of
 
@@ -46,56 +43,12 @@ class IdempotencyRepository(Repository):
 def claim_alone(engine: Engine, *, key: str, at: datetime | None = None) -> bool:
     """Claim ``key`` in a transaction of its own: True for the first claimer, in any process.
 
-    The INSERT is compiled once per engine and sent on the pooled driver connection: the
-    same statement, values and transaction as through a SQLAlchemy ``Connection``, without
-    its per-statement machinery (which was most of the claim's CPU). SQLite takes its
-    write lock up front, as every writing transaction of the bot does.
+    The same INSERT, sent on the pooled driver connection (``storage.driver``): through a
+    SQLAlchemy ``Connection`` its machinery was most of the claim's CPU.
     """
-    claim = _claim_sql(engine)
-    created_at = claim.created_at(at or datetime.now(UTC))
-    params: Any = (key, created_at) if claim.positional else {"key": key, "created_at": created_at}
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        try:
-            if claim.begin:
-                cursor.execute(claim.begin)
-            cursor.execute(claim.sql, params)
-            fresh = cursor.fetchone() is not None
-        finally:
-            cursor.close()
-        raw.commit()
-    except BaseException:
-        raw.invalidate()  # whatever state the connection is in, it is not handed out again
-        raise
-    finally:
-        raw.close()
-    return fresh
-
-
-@dataclass(frozen=True)
-class _ClaimSQL:
-    sql: str
-    positional: bool  # parameters in order (SQLite's ``?``) rather than by name
-    begin: str | None  # what opens the transaction, when the driver does not
-    created_at: Callable[[datetime], Any]  # the column type's own conversion for the driver
-
-
-_CLAIMS: WeakKeyDictionary[Engine, _ClaimSQL] = WeakKeyDictionary()
-
-
-def _claim_sql(engine: Engine) -> _ClaimSQL:
-    claim = _CLAIMS.get(engine)
-    if claim is None:
-        dialect = engine.dialect
-        compiled = _claim_statement(dialect.name).compile(dialect=dialect)
-        if dialect.positional and compiled.positiontup != ["key", "created_at"]:
-            raise RuntimeError(f"unexpected claim parameters {compiled.positiontup}")
-        column = table_of(IdempotencyKey).c.created_at.type
-        convert = column.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
-        begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else None  # see storage.engine
-        claim = _CLAIMS[engine] = _ClaimSQL(compiled.string, dialect.positional, begin, convert)
-    return claim
+    claim = compiled_for(engine, "claim", lambda: _claim_statement(engine.dialect.name))
+    values = {"key": key, "created_at": at or datetime.now(UTC)}
+    return first_row(engine, claim, values, write=True) is not None
 
 
 @cache
