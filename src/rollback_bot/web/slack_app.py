@@ -146,8 +146,11 @@ def create_bolt_app(services: Services) -> App:
         ignoring_self_events_enabled=False,
     )
     app.listener_runner.lazy_listener_runner = ClaimingLazyRunner(app, services)
-    commands.register(app, services)
+    # Bolt tries its listeners in this order, each try building the arguments of a matcher;
+    # they answer disjoint kinds of request, so the one listener for every button goes first
+    # (a click tried the two command listeners before it).
     actions.register(app, services)
+    commands.register(app, services)
     views.register(app, services)
     shortcuts.register(app, services)
     return app
