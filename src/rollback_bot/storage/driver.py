@@ -73,17 +73,17 @@ def first_row(
 ) -> dict[str, Any] | None:
     """Run ``statement`` with ``values`` alone in a transaction; its first row, if any.
 
-    ``write``: the transaction commits, and on SQLite takes the write lock up front as
-    every writing transaction of the bot does (see ``storage.engine``). A read ends with
-    the connection's return to the pool, which rolls back.
+    ``write``: the transaction commits. On SQLite the statement is its own transaction
+    (the connection runs in autocommit, see ``storage.engine``): it waits for the write
+    lock on ``busy_timeout`` as a ``BEGIN IMMEDIATE`` would, since nothing was read in it
+    before (a deferred transaction fails at once only when it read before writing). A read
+    ends with the connection's return to the pool, which rolls back.
     """
     params = statement.params(values)
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         try:
-            if write and engine.dialect.name == "sqlite":
-                cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(statement.sql, params)
             row = cursor.fetchone()
         finally:
