@@ -5,6 +5,7 @@ Observed at the Slack stand-in: the calls it recorded and the TCP connections it
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -103,3 +104,16 @@ def test_slack_unreachable_is_an_os_error() -> None:
     client = slack_client(_settings(f"http://127.0.0.1:{port}/api/"))
     with pytest.raises(URLError):
         client.chat_postMessage(channel="C0OPS", text="nobody hears this")
+
+
+def test_the_clients_debug_records_are_logged_when_debug_is_on(
+    slack: SlackStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = slack_client(_settings(slack.url))
+    with caplog.at_level(logging.INFO, logger="slack_sdk"):
+        client.chat_postEphemeral(channel="C0OPS", user="U0BOB", text="quiet")
+    assert not [r for r in caplog.records if "Sending a request" in r.getMessage()]
+    with caplog.at_level(logging.DEBUG, logger="slack_sdk"):
+        client.chat_postEphemeral(channel="C0OPS", user="U0BOB", text="loud")
+    sent = [r.getMessage() for r in caplog.records if "Sending a request" in r.getMessage()]
+    assert len(sent) == 1 and "loud" in sent[0] and "xoxb-sandbox" not in sent[0]

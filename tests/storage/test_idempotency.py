@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from rollback_bot.storage import db
 from rollback_bot.storage.housekeeping import IdempotencyPurge
@@ -96,3 +96,22 @@ def test_a_claim_in_its_own_transaction_shares_the_keys_and_has_one_winner(
 
     outcomes = race(lambda _i: claim_alone(engine, key="slack:retried"))
     assert sorted(outcomes, key=str) == [False] * (len(outcomes) - 1) + [True], outcomes
+
+
+def test_a_claim_in_its_own_transaction_is_stored_as_any_claim_and_purged_alike(
+    engine: Engine, uow: db.UnitOfWorkFactory
+) -> None:
+    claim_alone(engine, key="slack:old", at=T0)
+    claim_alone(engine, key="slack:new", at=at(3600))
+    with uow() as u:
+        u.idempotency.claim(key="unit-of-work", at=T0)
+        u.commit()
+    with engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT key, created_at FROM idempotency_keys")).all())
+    assert stored["slack:old"] == stored["unit-of-work"]  # the same stored form of T0
+
+    with uow() as u:
+        assert u.idempotency.purge_before(before=at(60)) == 2
+        u.commit()
+    assert claim_alone(engine, key="slack:old", at=T0) is True
+    assert claim_alone(engine, key="slack:new", at=T0) is False

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy import inspect
 
 from rollback_bot.storage import db
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.repositories.rollbacks import read_rollback
 from tests.storage.builders import T0, at, new_rollback, rollback_fields
 from tests.storage.concurrency import race
 
@@ -153,3 +155,29 @@ def test_one_decision_per_approver(uow: db.UnitOfWorkFactory) -> None:
     with uow() as u:
         decisions = [(a.actor, a.decision) for a in u.approvals.list_for(rollback_id=rollback_id)]
         assert decisions == [("U0BOB", "approve"), ("U0DAN", "deny")]
+
+
+def test_a_rollback_read_on_its_own_is_the_one_a_unit_of_work_reads(
+    uow: db.UnitOfWorkFactory,
+) -> None:
+    stored = _add(uow, plan={"steps": [{"weight": 50}]}, reason="bad deploy", drill=True)
+    with uow(read_only=True) as u:
+        via_session = u.rollbacks.get(id=stored.id)
+    alone = read_rollback(uow.reader, id=stored.id)
+    assert via_session is not None and alone is not None
+    columns = [c.key for c in Rollback.__table__.columns]
+    assert {c: getattr(alone, c) for c in columns} == {c: getattr(via_session, c) for c in columns}
+    assert alone.created_at.tzinfo is not None and alone.plan == {"steps": [{"weight": 50}]}
+    assert inspect(alone).detached  # like the session's copy once its block ended
+    assert read_rollback(uow.reader, id=stored.id + 1000) is None
+
+    # Written back through a session it is the stored row (an UPDATE, version checked).
+    alone.state = "done"
+    with uow() as u:
+        u.session.add(alone)
+        u.commit()
+    with uow(read_only=True) as u:
+        again = u.rollbacks.get(id=stored.id)
+        assert again is not None and again.state == "done" and again.version == stored.version + 1
+    with uow() as u:
+        assert len(u.rollbacks.list()) == 1

@@ -47,6 +47,7 @@ from rollback_bot.rollbacks.wording import (
 from rollback_bot.rollbacks.writer import RollbackWriter
 from rollback_bot.storage.errors import ActiveRollbackExists, ConcurrentUpdate, DuplicateApproval
 from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.repositories.rollbacks import read_rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
 from rollback_bot.timeline import TimelineKind
 
@@ -398,8 +399,7 @@ class RollbackService(RollbackWriter):
         )
 
     def _read(self, rollback_id: int) -> Rollback | None:
-        with self._uow(read_only=True) as uow:
-            return uow.rollbacks.get(id=rollback_id)
+        return read_rollback(self._uow.reader, id=rollback_id)
 
     def _principal_for(self, rollback_id: int, user: str) -> Principal:
         return self._principal_of(self._read(rollback_id), user)

@@ -7,10 +7,12 @@ pooling) are decided once, here.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 DEFAULT_URL = "sqlite:///rollback-bot.db"
@@ -94,7 +96,14 @@ def _begin_sqlite_transaction(conn: Any) -> None:
     # writer committed in between (SQLITE_BUSY_SNAPSHOT fails at once, busy_timeout does not
     # apply). Taking the write lock up front makes writers queue on busy_timeout instead.
     # Read-only units of work keep a deferred BEGIN so they never block writers.
-    if conn.get_execution_options().get(READ_ONLY_OPTION):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    begin = "BEGIN" if conn.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE"
+    if conn.dialect.driver != "pysqlite":
+        conn.exec_driver_sql(begin)
+        return
+    # Straight to the driver: a statement through SQLAlchemy costs more CPU than a short
+    # read's own query. Its errors read as SQLAlchemy's would (a lock not had in time is
+    # sqlalchemy.exc.OperationalError).
+    try:
+        conn.connection.dbapi_connection.execute(begin)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(begin, (), exc, sqlite3.Error, dialect=conn.dialect) from exc

@@ -117,10 +117,10 @@ class UnitOfWorkFactory:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: ``engine`` for reads: a deferred transaction that never takes SQLite's write lock.
+        self.reader = engine.execution_options(**{READ_ONLY_OPTION: True})
         self._writer = sessionmaker(bind=engine, expire_on_commit=False)
-        self._reader = sessionmaker(
-            bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
-        )
+        self._reader = sessionmaker(bind=self.reader, expire_on_commit=False)
 
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
         return UnitOfWork(self._reader if read_only else self._writer, read_only=read_only)

@@ -45,6 +45,16 @@ def _claim_key(body: dict[str, Any]) -> str | None:
     return None
 
 
+# Arguments of lazy functions, as ``build_required_kwargs`` takes them from the request: it
+# builds all thirty (a Say, a Respond, a Complete, ...) to hand over the one or two asked for.
+_CHEAP_ARGS: dict[str, Callable[[BoltRequest], Any]] = {
+    "body": lambda request: request.body,
+    "context": lambda request: request.context,
+    "respond": lambda request: request.context.respond,
+    "client": lambda request: request.context.client,
+}
+
+
 class ClaimingLazyRunner(ThreadLazyListenerRunner):
     """Runs a listener's lazy work once per Slack delivery: the first to claim it does it.
 
@@ -76,16 +86,20 @@ class ClaimingLazyRunner(ThreadLazyListenerRunner):
         if names is None:
             names = self._arg_names[function] = get_arg_names_of_callable(function)
         logger = self.logger
+        cheap = all(name in _CHEAP_ARGS for name in names)
 
         def wired() -> None:
             try:
-                kwargs = build_required_kwargs(
-                    logger=logger,
-                    required_arg_names=names,
-                    request=request,
-                    response=None,
-                    this_func=function,
-                )
+                if cheap:  # what bolt would pass, without building every other argument
+                    kwargs = {name: _CHEAP_ARGS[name](request) for name in names}
+                else:
+                    kwargs = build_required_kwargs(
+                        logger=logger,
+                        required_arg_names=names,
+                        request=request,
+                        response=None,
+                        this_func=function,
+                    )
                 function(**kwargs)
             except Exception as e:
                 logger.error(f"Failed to run an internal function ({e})")
@@ -132,8 +146,11 @@ def create_bolt_app(services: Services) -> App:
         ignoring_self_events_enabled=False,
     )
     app.listener_runner.lazy_listener_runner = ClaimingLazyRunner(app, services)
-    commands.register(app, services)
+    # Bolt tries its listeners in this order, each try building the arguments of a matcher;
+    # they answer disjoint kinds of request, so the one listener for every button goes first
+    # (a click tried the two command listeners before it).
     actions.register(app, services)
+    commands.register(app, services)
     views.register(app, services)
     shortcuts.register(app, services)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
 
 from rollback_bot.incidents.queries import NotFound
 from rollback_bot.rollbacks.lifecycle import Move
@@ -24,6 +24,9 @@ from rollback_bot.slack.ui.open_incidents import open_incident_blocks
 from rollback_bot.slack.ui.status import status_blocks
 
 Handler = Callable[[Services, Any, dict[str, Any], Respond], None]
+
+#: Where the matcher leaves its parse of the command for the acknowledgement.
+_PARSED = "rollback_command"
 
 
 def _request(s: Services, cmd: c.RequestRollback, body: dict[str, Any], respond: Respond) -> None:
@@ -167,22 +170,35 @@ def register(app: App, services: Services) -> None:
     def parse(body: dict[str, Any]) -> c.Command:
         return c.parse(body.get("text", ""), services=services.catalog.names, flags=flags)
 
-    help_ = help_blocks()  # the same every time: built once
+    # The help answer is the same every time: built and serialised once (what
+    # ``ack(response_type="ephemeral", text=..., blocks=...)`` would send, key for key).
+    help_ = BoltResponse(
+        status=200,
+        body={"text": c.HELP_TEXT, "response_type": "ephemeral", "blocks": help_blocks()},
+    )
 
-    def answered_in_ack(body: dict[str, Any]) -> bool:
+    def answered_in_ack(body: dict[str, Any], context: BoltContext) -> bool:
         try:
-            return isinstance(parse(body), c.Help)
-        except c.CommandError:
-            return True
-
-    def answer(ack: Ack, body: dict[str, Any]) -> None:
-        """Help and parse errors: the whole answer is the acknowledgement; no work after."""
-        try:
-            parse(body)
+            parsed: c.Command | c.CommandError = parse(body)
         except c.CommandError as exc:
-            ack(response_type="ephemeral", text=str(exc))
-            return
-        ack(response_type="ephemeral", text=c.HELP_TEXT, blocks=help_)
+            parsed = exc
+        if not isinstance(parsed, c.Help | c.CommandError):
+            return False  # the work parses it again, after the acknowledgement
+        context[_PARSED] = parsed  # for answer(): one parse per acknowledgement
+        return True
+
+    def answer(ack: Ack, body: dict[str, Any], context: BoltContext) -> BoltResponse | None:
+        """Help and parse errors: the whole answer is the acknowledgement; no work after."""
+        parsed = context.get(_PARSED)
+        if parsed is None:  # not through the matcher
+            try:
+                parsed = parse(body)
+            except c.CommandError as exc:
+                parsed = exc
+        if isinstance(parsed, c.CommandError):
+            ack(response_type="ephemeral", text=str(parsed))
+            return None
+        return BoltResponse(status=help_.status, body=help_.body, headers=help_.headers)
 
     def acknowledge(ack: Ack) -> None:
         """Answers within Slack's 3 s; the work follows."""
