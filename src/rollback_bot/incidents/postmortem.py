@@ -504,10 +504,7 @@ def _json_chunks(pm: Postmortem, units: _Units | None) -> Iterator[str]:
             data = e.data_json  # the loader's events: the text as stored
         except AttributeError:
             data = _data_json(e)
-        try:
-            at = e.iso  # the loader's events: written once, when read
-        except AttributeError:
-            at = e.at.isoformat()
+        at = iso_time(e)
         summary = enc(e.summary)
         rows.append(f"{sep}{_ROW_START}{at}{middle}{summary}{tail}{data}}}")
         if units is not None:
@@ -661,30 +658,42 @@ def iter_markdown(pm: Postmortem) -> Iterator[str]:
     # rollback (few, many events); rows go out 256 at a time (whole rows, for the redactor).
     names, drills = pm.names, pm.drills
     middles: dict[tuple[str, str, int | None], str] = {}
-    rows: list[str] = []
-    for e in pm.events:
-        actor, kind, rid = e.actor, e.kind, e.rollback_id
-        middle = middles.get((actor, kind, rid))
-        if middle is None:
-            rb = "" if not rid else (f"R-{rid} (drill)" if rid in drills else f"R-{rid}")
-            name = names.get(actor)
-            label = f"{name} ({actor})" if name else actor
-            if "|" in label or "\n" in label:
-                label = _cell(label)
-            middle = middles[(actor, kind, rid)] = f" | {label} | {kind} | {rb} | "
-        summary = e.summary
-        if "|" in summary or "\n" in summary:
-            summary = _cell(summary)
-        try:
-            at = e.iso
-        except AttributeError:
-            at = e.at.isoformat()
-        rows.append(f"| {at}{middle}{summary} |\n")
-        if len(rows) == 256:
-            yield "".join(rows)
-            rows = []
-    if rows:
-        yield "".join(rows)
+
+    def rows() -> Iterator[str]:
+        for e in pm.events:
+            actor, kind, rid = e.actor, e.kind, e.rollback_id
+            middle = middles.get((actor, kind, rid))
+            if middle is None:
+                rb = "" if not rid else (f"R-{rid} (drill)" if rid in drills else f"R-{rid}")
+                name = names.get(actor)
+                label = f"{name} ({actor})" if name else actor
+                if "|" in label or "\n" in label:
+                    label = _cell(label)
+                middle = middles[(actor, kind, rid)] = f" | {label} | {kind} | {rb} | "
+            summary = e.summary
+            if "|" in summary or "\n" in summary:
+                summary = _cell(summary)
+            yield f"| {iso_time(e)}{middle}{summary} |\n"
+
+    yield from in_chunks(rows())
+
+
+def iso_time(event: Any) -> str:
+    """An event's time as ISO text; the loader's events carry it, written once when read."""
+    iso = getattr(event, "iso", None)
+    return str(iso) if iso is not None else str(event.at.isoformat())
+
+
+def in_chunks(rows: Iterable[str], size: int = 256) -> Iterator[str]:
+    """Whole rows joined ``size`` at a time: one write (and one redaction batch) per chunk."""
+    chunk: list[str] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
 
 
 def _markdown_rollback(r: dict[str, Any]) -> list[str]:

@@ -8,7 +8,14 @@ from html import escape
 from typing import Any
 
 from rollback_bot.incidents import postmortem_picture as picture
-from rollback_bot.incidents.postmortem import Postmortem, actor_label, human_duration, person
+from rollback_bot.incidents.postmortem import (
+    Postmortem,
+    actor_label,
+    human_duration,
+    in_chunks,
+    iso_time,
+    person,
+)
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1040px;
@@ -101,28 +108,22 @@ def iter_html(pm: Postmortem) -> Iterator[str]:
     # The cells around the time and the summary are built once per actor, kind and
     # rollback; rows go out 256 at a time (whole rows, for the redactor).
     parts: dict[tuple[str, str, int | None], tuple[str, str]] = {}
-    chunk: list[str] = []
-    for e in pm.events:
-        actor, kind, rid = e.actor, e.kind, e.rollback_id
-        part = parts.get((actor, kind, rid))
-        if part is None:
-            drill = bool(rid and rid in drills)
-            rb = "" if not rid else (f"R-{rid} (drill)" if drill else f"R-{rid}")
-            label = actor_label(actor, names.get(actor))
-            part = parts[(actor, kind, rid)] = (
-                '<tr class="drill"><td>' if drill else "<tr><td>",
-                f"</td><td>{escape(label)}</td><td>{escape(kind)}</td><td>{rb}</td><td>",
-            )
-        try:
-            at = e.iso  # the loader's events: written once, when read
-        except AttributeError:
-            at = e.at.isoformat()
-        chunk.append(f"{part[0]}{at}{part[1]}{escape(e.summary)}</td></tr>\n")
-        if len(chunk) == 256:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)
+
+    def timeline_rows() -> Iterator[str]:
+        for e in pm.events:
+            actor, kind, rid = e.actor, e.kind, e.rollback_id
+            part = parts.get((actor, kind, rid))
+            if part is None:
+                drill = bool(rid and rid in drills)
+                rb = "" if not rid else (f"R-{rid} (drill)" if drill else f"R-{rid}")
+                label = actor_label(actor, names.get(actor))
+                part = parts[(actor, kind, rid)] = (
+                    '<tr class="drill"><td>' if drill else "<tr><td>",
+                    f"</td><td>{escape(label)}</td><td>{escape(kind)}</td><td>{rb}</td><td>",
+                )
+            yield f"{part[0]}{iso_time(e)}{part[1]}{escape(e.summary)}</td></tr>\n"
+
+    yield from in_chunks(timeline_rows())
     yield "</tbody></table>\n</body></html>\n"
 
 
