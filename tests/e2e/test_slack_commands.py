@@ -105,7 +105,18 @@ def state_of(stack: LoopbackStack, rollback_id: int) -> str | None:
 
 
 def wait_state(stack: LoopbackStack, rollback_id: int, state: str, timeout: float = 20) -> None:
-    wait_until(lambda: state_of(stack, rollback_id) == state, timeout=timeout)
+    """Until the rollback is in ``state``; if it never gets there, where it stopped and why."""
+    try:
+        wait_until(lambda: state_of(stack, rollback_id) == state, timeout=timeout)
+    except TimeoutError:
+        assert stack.services is not None
+        with stack.services.uow(read_only=True) as uow:
+            events = uow.timeline.list_for_rollback(rollback_id=rollback_id)
+            said = [f"{e.at:%H:%M:%S.%f} {e.kind}: {e.summary}" for e in events]
+        raise AssertionError(
+            f"R-{rollback_id} is {state_of(stack, rollback_id)}, not {state}, after "
+            f"{timeout} s; its timeline:\n" + "\n".join(said)
+        ) from None
 
 
 # -- the tests -----------------------------------------------------------------------
