@@ -143,6 +143,16 @@ def release(stack: LoopbackStack, name: str = "checkout", *, bad: bool = True) -
         stack.kube.crash_image(f"registry.local/{name}:v2")
     stack.set_image("shop", name, f"registry.local/{name}:v2")
 
+    def seen() -> bool:
+        # The controller has taken v2 in (its ReplicaSet made, the revision recorded), as it
+        # has long before anyone asks for a rollback; on a loaded real control plane a
+        # request made at once could otherwise be planned against revision 1 alone.
+        deployment = stack.deployment("shop", name)
+        observed = (deployment.get("status") or {}).get("observedGeneration", 0)
+        return bool(observed >= deployment["metadata"].get("generation", 1))
+
+    stack.kube.wait_for(seen, timeout=10)
+
 
 def alertmanager_payload(service: str = "checkout", *, status: str = "firing") -> dict[str, Any]:
     labels = {"alertname": "HighErrorRate", "service": service, "severity": "critical"}
