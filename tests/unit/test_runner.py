@@ -7,6 +7,7 @@ started), so each test walks a rollback through exactly the jobs it names.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from rollback_bot.kube.model import Actor, Change, ExecutionError, SnapshotRecor
 from rollback_bot.rollbacks.lifecycle import Move
 from rollback_bot.rollbacks.model import RequestSpec
 from rollback_bot.rollbacks.runner import JobKind, Runner
+from rollback_bot.rollbacks.runner.held import HeldNotifier
 from rollback_bot.rollbacks.runner.reactor import RETRY_LIMIT
 from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.storage.models import Rollback
@@ -388,3 +390,58 @@ def test_a_single_step_rollback_is_in_flight_from_the_move_to_executing(h: Harne
     h.runner.recover()
     assert h.row(rid).state == "paused"
     assert any("paused so nothing repeats blindly" in line for line in h.notes.lines)
+
+
+def _record_said(h: Harness) -> list[str]:
+    said: list[str] = []
+
+    def changed(row: Rollback, decision: Any = None) -> None:
+        said.append(f"said {decision.after.value}" if decision else f"said {row.state}")
+
+    h.notes.rollback_changed = changed  # type: ignore[method-assign]
+    h.executor.during = lambda step: said.append(f"wrote step {step}")
+    return said
+
+
+def test_what_it_says_of_a_rollback_it_starts_at_once_waits_for_the_first_write(
+    h: Harness,
+) -> None:
+    """The decision's message and the move to executing's follow the first write, in order."""
+    said = _record_said(h)
+    h.runner.start()  # jobs due now start at once, on the runner's threads
+    rid = h.request()
+    deadline = time.monotonic() + 10
+    while f"rb{rid}-gate" not in h.jobs() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert said[:3] == ["wrote step 0", "said approved", "said executing"]
+
+
+def test_a_decision_whose_job_is_stored_is_said_at_once(h: Harness) -> None:
+    """A job left to the store (another replica leads, or none runs here) is not waited for."""
+    said = _record_said(h)
+    rid = h.request()  # the scheduler is not running: the execute job is stored
+    assert said == ["said approved"] and f"rb{rid}-execute" in h.jobs()
+    h.runner.run(rid, JobKind.EXECUTE)
+    assert said[1:3] == ["said executing", "wrote step 0"]  # nothing held in a stored job
+
+
+def test_held_words_are_said_in_order_and_one_failing_does_not_silence_the_rest() -> None:
+    notes = Notes()
+    held = HeldNotifier(notes)
+    row = Rollback(id=7)
+    held.hold(7)
+    held.progress(row, "first")
+
+    def fails(_row: Rollback, _decision: Any = None) -> None:
+        raise RuntimeError("Slack is down")
+
+    notes.rollback_changed = fails  # type: ignore[method-assign]
+    held.rollback_changed(row)
+    held.say(7, lambda: held.progress(row, "third, said while releasing"))
+    held.progress(row, "second")
+    held.progress(Rollback(id=8), "another rollback: not held")
+    assert notes.lines == ["another rollback: not held"]
+    held.release(7)
+    assert notes.lines[1:] == ["first", "second", "third, said while releasing"]
+    held.progress(row, "after")  # released: said at once
+    assert notes.lines[-1] == "after"

@@ -33,6 +33,7 @@ from rollback_bot.rollbacks.gitops import GitOpsPauser
 from rollback_bot.rollbacks.lifecycle import Decision, Move, State
 from rollback_bot.rollbacks.model import EffectSink
 from rollback_bot.rollbacks.runner import reactor
+from rollback_bot.rollbacks.runner.held import HeldNotifier
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
 from rollback_bot.rollbacks.runner.recovery import recover
@@ -71,7 +72,8 @@ class Runner(EffectSink, Generic[W]):
         self._catalog = catalog
         self._uow = uow
         self._clock = clock
-        self.notifier = notifier
+        # Its words about a rollback wait while a job started here heads for its first write.
+        self.notifier = HeldNotifier(notifier)
         self.jobs = JobScheduler(engine=engine, clock=clock, dispatch=self.run)
         self._serial = tuple(threading.RLock() for _ in range(64))
         # The service only keeps its sink here; it calls it once the constructor is done.
@@ -82,7 +84,7 @@ class Runner(EffectSink, Generic[W]):
             clock=clock,
             executors=executors,
             gate=gate,
-            notifier=notifier,
+            notifier=self.notifier,
             rollbacks=self.rollbacks,
             jobs=self.jobs,
             snapshots=snapshots,
@@ -136,7 +138,11 @@ class Runner(EffectSink, Generic[W]):
     # -- decisions and jobs in ------------------------------------------------------
     def carry_out(self, rollback: Rollback, decision: Decision) -> None:
         step_seconds = self._step_seconds(rollback)
-        for action in reactor.after_decision(decision, step_seconds=step_seconds):
+        actions = reactor.after_decision(decision, step_seconds=step_seconds)
+        if reactor.Schedule(JobKind.EXECUTE) in actions:
+            # Held before the job can start: it releases them after its first write.
+            self.notifier.hold(rollback.id)
+        for action in actions:
             self._do(rollback, action, decision)
 
     def run(self, rollback_id: int, kind: JobKind) -> None:
@@ -151,11 +157,15 @@ class Runner(EffectSink, Generic[W]):
         except Exception as exc:  # the last line of defence: say it, never lose it
             log.exception("%s job for %s failed", kind.value, rid(rollback_id))
             self._steps.fail(rollback_id, f"internal error during {kind.value}: {exc!r}")
+        finally:
+            self.notifier.release(rollback_id)  # nothing held stays held past its job
 
     # -- acting on the reactor's actions ---------------------------------------------
     def _do(self, row: Rollback, action: reactor.Action, decision: Decision | None = None) -> None:
         if isinstance(action, reactor.Schedule):
-            self.jobs.after(row.id, action.kind, delay=action.delay)
+            started = self.jobs.after(row.id, action.kind, delay=action.delay)
+            if action.kind is JobKind.EXECUTE and not started:
+                self.notifier.release(row.id)  # stored, for later or another replica: no wait
         elif isinstance(action, reactor.ScheduleExpiry):
             self._schedule_expiry(row)
         elif isinstance(action, reactor.CancelJobs):

@@ -12,6 +12,7 @@ each other's jobs.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -130,16 +131,20 @@ class JobScheduler:
         self.on_lag(max(late, 0.0))
 
     # -- jobs ------------------------------------------------------------------------
-    def after(self, rollback_id: int, kind: JobKind, *, delay: float = 0.0) -> None:
+    def after(self, rollback_id: int, kind: JobKind, *, delay: float = 0.0) -> bool:
         """Run ``kind`` for the rollback ``delay`` seconds from now, replacing any pending one.
 
         Work that ``runs_at_once`` and is due now starts at once here when this
-        scheduler runs jobs (the leader, or the only replica); otherwise it is stored.
+        scheduler runs jobs (the leader, or the only replica), in a copy of the caller's
+        context (what the decision read for it, ``executors.kept_reads``); otherwise it is
+        stored. True when it was started here at once.
         """
         if delay <= 0 and kind.runs_at_once and self.scheduler.state == STATE_RUNNING:
-            self._at_once.submit(self._run, rollback_id, kind.value)
-            return
+            context = contextvars.copy_context()
+            self._at_once.submit(context.run, self._run, rollback_id, kind.value)
+            return True
         self.at(rollback_id, kind, self._clock.now() + timedelta(seconds=delay))
+        return False
 
     def at(self, rollback_id: int, kind: JobKind, when: datetime) -> None:
         self._add(rollback_id, kind, trigger="date", run_date=when)

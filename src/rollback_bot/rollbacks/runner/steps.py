@@ -37,8 +37,9 @@ from rollback_bot.rollbacks.gitops import GitOpsPauser, planned_owner
 from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.model import BOT
 from rollback_bot.rollbacks.runner import reactor
+from rollback_bot.rollbacks.runner.held import HeldNotifier
 from rollback_bot.rollbacks.runner.jobs import JobKind
-from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
+from rollback_bot.rollbacks.runner.ports import Mitigate, RollbackWriter
 from rollback_bot.rollbacks.runner.scheduling import JobScheduler
 from rollback_bot.rollbacks.runner.trace import (
     ClusterTrace,
@@ -48,6 +49,7 @@ from rollback_bot.rollbacks.runner.trace import (
 )
 from rollback_bot.rollbacks.targets import GOOD, record_verdict
 from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.repositories.rollbacks import read_rollback
 from rollback_bot.storage.uow import UnitOfWork, UnitOfWorkFactory
 from rollback_bot.timeline import TimelineKind
 
@@ -67,7 +69,7 @@ class Steps:
         clock: Clock,
         executors: Callable[[str], Executor],
         gate: HealthGate,
-        notifier: Notifier,
+        notifier: HeldNotifier,
         rollbacks: RollbackWriter,
         jobs: JobScheduler,
         snapshots: DbSnapshotStore | None,
@@ -143,6 +145,7 @@ class Steps:
         def started(approvers: tuple[str, ...] | None) -> None:
             # Said once the first write is out, so it does not stand between the approval
             # and the write; stamped with when the rollback began, so it still comes first.
+            self._notifier.release(row.id)
             cause = self._trace.cause(row, approvers)
             message = f"{rid(row.id)} started: {cause}"
             self._trace.event(row, service, STARTED, message, uids=uids, at=began)
@@ -415,8 +418,7 @@ class Steps:
         return True
 
     def _load(self, rollback_id: int, state: State) -> tuple[Rollback, Service, Executor] | None:
-        with self._uow(read_only=True) as uow:
-            row = uow.rollbacks.get(id=rollback_id)
+        row = read_rollback(self._uow.reader, id=rollback_id)
         if row is None or row.state != state:
             return None  # a late or duplicate job: the state moved on
         service = self._catalog.service(row.service)

@@ -34,12 +34,20 @@ def _ids(body: dict[str, Any]) -> dict[str, Any]:
 def _tell(services: Services, body: dict[str, Any], reply: Reply) -> None:
     if not reply.text:
         return
-    try:
-        services.slack.chat_postEphemeral(
-            channel=body["channel"]["id"], user=body["user"]["id"], text=reply.text
-        )
-    except SlackApiError as exc:  # the action already happened; only the notice is lost
-        log.warning("could not tell %s: %s", body["user"]["id"], exc.response.get("error"))
+    text = reply.text
+
+    def tell() -> None:
+        try:
+            services.slack.chat_postEphemeral(
+                channel=body["channel"]["id"], user=body["user"]["id"], text=text
+            )
+        except SlackApiError as exc:  # the action already happened; only the notice is lost
+            log.warning("could not tell %s: %s", body["user"]["id"], exc.response.get("error"))
+
+    if reply.rollback_id is None:
+        tell()
+    else:  # after the rollback's own messages, which wait while its first write goes out
+        services.runner.notifier.say(reply.rollback_id, tell)
 
 
 def _on_roll_back(s: Services, body: dict[str, Any]) -> Reply:
