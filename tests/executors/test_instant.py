@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rollback_bot.executors import instant
 from rollback_bot.executors.instant import InstantExecutor, running_release
 from rollback_bot.executors.kept_reads import first_step_reads
 from rollback_bot.executors.undo import rollback_annotations
@@ -262,8 +263,8 @@ def counting_reads(ex: InstantExecutor, calls: list[str], *, then: Any = None) -
     after the first one)."""
     real_read = ex._read
 
-    def read(svc: Any) -> Any:
-        seen = real_read(svc)
+    def read(svc: Any, deployment: Any = None) -> Any:
+        seen = real_read(svc, deployment)
         calls.append(svc.deployment)
         if then is not None and len(calls) == 1:
             then()
@@ -322,6 +323,39 @@ def test_a_change_after_the_snapshot_is_not_overwritten_by_its_kept_read(
     assert not result.noop and len(calls) >= 2
     assert len(store.batches) >= 2  # the fresh read was checkpointed before its write
     assert runs_v2(cluster)["spec"]["replicas"] == 3
+
+
+def test_the_checkpoint_takes_the_deployment_the_approval_read(
+    kube_backend: Backend,
+    apis: KubeApis,
+    cluster: Cluster,
+    store: MemorySnapshotStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An approval's drift check reads the Deployment in the block its job goes on in: the
+    checkpoint lists only the ReplicaSets, and files the Deployment the approval saw."""
+    service, plan = planned(apis, cluster, store)
+    gets: list[dict[str, Any]] = []
+    real_get = instant.read_deployment
+
+    def get(apis_: KubeApis, namespace: str, name: str) -> dict[str, Any]:
+        gets.append(real_get(apis_, namespace, name))
+        return gets[-1]
+
+    monkeypatch.setattr(instant, "read_deployment", get)
+    with first_step_reads():
+        running_release(apis, service)  # the approval's check
+        seen = gets[0]["metadata"]["resourceVersion"]
+        ex = executor(apis, store)
+        records = ex.snapshot(service)
+        result = ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
+    assert not result.noop
+    deployment = next(r for r in records if r.kind == "deployment")
+    assert deployment.body["metadata"]["resourceVersion"] == seen
+    if kube_backend.name != REAL:  # a real controller may still write status: 409, re-read
+        assert len(gets) == 1  # the approval's read, and no other
+    cluster.wait_revision("checkout", 4)
+    runs_v2(cluster)
 
 
 def test_outside_a_first_step_block_nothing_is_kept(

@@ -82,13 +82,20 @@ def running_release(apis: KubeApis, service: Service) -> tuple[int | None, str |
 
     An approval only needs to know whether the release a person saw still runs;
     planning the whole rollback again for that reads the Deployment three times
-    and every ReplicaSet twice.
+    and every ReplicaSet twice. Kept (``kept_reads``) for the rollback this approval
+    may start at once, whose checkpoint then reads only the ReplicaSets.
     """
-    return release_of(read_deployment(apis, service.namespace, service.deployment))
+    deployment = read_deployment(apis, service.namespace, service.deployment)
+    kept_reads.keep(_approved_key(service), deployment)
+    return release_of(deployment)
 
 
 def _kept_key(service: Service) -> tuple[str, str, str]:
     return ("deployment", service.namespace, service.deployment)
+
+
+def _approved_key(service: Service) -> tuple[str, str, str]:
+    return ("deployment seen by the approval", service.namespace, service.deployment)
 
 
 class InstantExecutor:
@@ -113,8 +120,11 @@ class InstantExecutor:
 
     # -- reading and deciding ------------------------------------------------
 
-    def _read(self, service: Service) -> tuple[dict[str, Any], list[Revision]]:
-        deployment = read_deployment(self.apis, service.namespace, service.deployment)
+    def _read(
+        self, service: Service, deployment: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], list[Revision]]:
+        if deployment is None:
+            deployment = read_deployment(self.apis, service.namespace, service.deployment)
         return deployment, revisions_from(owned_replicasets(self.apis, deployment))
 
     def _situation(
@@ -186,10 +196,11 @@ class InstantExecutor:
         """Read and store a checkpoint of the Deployment and its ConfigMaps.
 
         Right before the first step (``kept_reads``) it reads what that step reads,
-        the Deployment and its ReplicaSets, and keeps it for the step.
+        the Deployment (unless the approval that started it just did) and its
+        ReplicaSets, and keeps it for the step.
         """
         if kept_reads.keeping():
-            read = self._read(service)
+            read = self._read(service, kept_reads.take(_approved_key(service)))
             kept_reads.keep(_kept_key(service), read)
             deployment = read[0]
         else:

@@ -4,12 +4,14 @@ Beginning a rollback reads the workload to checkpoint it; its first step, a few
 milliseconds later on the same thread, would read the same object again before
 writing. Inside ``first_step_reads()`` (the runner's execute job: snapshot, the
 move to executing, the first step) an executor may ``keep`` what its snapshot
-read and ``take`` it back once, in that step.
+read and ``take`` it back once, in that step. The approval that starts the job
+opens the block too: the job runs in a copy of its context (``JobScheduler.after``),
+so the approval's own read of the Deployment can serve the checkpoint.
 
 This is safe because every write built from a read carries the
 ``resourceVersion`` it was decided on: if the object changed in between, the
 write answers 409 and the retry reads afresh (``take`` hands a read out once).
-Outside the block nothing is kept, so no read outlives the job that made it.
+Outside the block nothing is kept, so no read outlives the job it was made for.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ _KEPT: ContextVar[dict[Hashable, Any] | None] = ContextVar("kept_reads", default
 
 @contextmanager
 def first_step_reads() -> Iterator[dict[Hashable, Any]]:
-    """While the block runs (in this thread), reads kept by ``keep`` can be taken once.
+    """While the block runs (in this context), reads kept by ``keep`` can be taken once.
 
-    Yields the kept reads so the caller can drop them (``clear()``) when the step that
-    follows is not the one they were made for.
+    Inside a block already open (the deciding thread's, carried into the job) it goes
+    on with that one's reads. Yields the kept reads so the caller can drop them
+    (``clear()``) when the step that follows is not the one they were made for.
     """
-    kept: dict[Hashable, Any] = {}
+    open_already = _KEPT.get()
+    kept: dict[Hashable, Any] = {} if open_already is None else open_already
     token = _KEPT.set(kept)
     try:
         yield kept

@@ -16,6 +16,7 @@ from datetime import timedelta
 from rollback_bot.catalog import Catalog, Service
 from rollback_bot.clock import Clock
 from rollback_bot.executors.base import Plan
+from rollback_bot.executors.kept_reads import first_step_reads
 from rollback_bot.ids import format_incident_id
 from rollback_bot.ids import format_rollback_id as rid
 from rollback_bot.kube.model import Actor, ExecutionError
@@ -214,6 +215,12 @@ class RollbackService(RollbackWriter):
 
     # -- moves by people -----------------------------------------------------
     def approve(self, rollback_id: int, user: str) -> Reply:
+        # What the drift check reads of the cluster goes with the rollback this approval
+        # may start at once (``kept_reads``), whose checkpoint then need not read it again.
+        with first_step_reads():
+            return self._approve(rollback_id, user)
+
+    def _approve(self, rollback_id: int, user: str) -> Reply:
         # One read for the checks before the write transaction (which reads it again, under
         # the lock): whether it exists, drifted or expired, and who the approver is there.
         row = self._read(rollback_id)
