@@ -30,6 +30,21 @@ def test_one_open_incident_per_service(uow: db.UnitOfWorkFactory) -> None:
         assert open_now is not None and open_now.id == second.id
 
 
+def test_the_first_person_to_act_acknowledges_the_incident(uow: db.UnitOfWorkFactory) -> None:
+    with uow() as u:
+        incident = u.incidents.add(service="checkout", title="5xx", opened_at=T0)
+        u.commit()
+        incident_id = incident.id
+    for i, who in enumerate(["U0ALICE", "U0BOB"], start=1):
+        with uow() as u:
+            u.incidents.acknowledge(id=incident_id, at=at(i), by=who)
+            u.commit()
+    with uow(read_only=True) as u:
+        stored = u.incidents.get(id=incident_id)
+        assert stored is not None
+        assert (stored.acknowledged_by, stored.acknowledged_at) == ("U0ALICE", at(1))
+
+
 def test_racing_alerts_open_one_incident(uow: db.UnitOfWorkFactory) -> None:
     def open_incident(i: int) -> int:
         with uow() as u:

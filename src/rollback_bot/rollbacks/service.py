@@ -369,9 +369,8 @@ class RollbackService(RollbackWriter):
                     f"Cannot {verb} {rid(rollback_id)}: {why}.", rollback_id=rollback_id
                 )
             self._apply(uow, row, decision, now)
-            incident = uow.incidents.get(id=row.incident_id) if row.incident_id else None
-            if incident and incident.acknowledged_at is None:
-                incident.acknowledged_at, incident.acknowledged_by = now, user
+            if row.incident_id is not None:
+                uow.incidents.acknowledge(id=row.incident_id, at=now, by=user)
             waiting = decision.after is State.REQUESTED and move is Move.APPROVE
             uow.timeline.append(
                 at=now,

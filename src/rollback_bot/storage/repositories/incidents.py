@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from rollback_bot.storage.errors import OpenIncidentExists
 from rollback_bot.storage.models import AlertGroup, Incident, Rollback
@@ -15,6 +15,14 @@ from rollback_bot.storage.repositories._base import Repository
 class IncidentRepository(Repository):
     def get(self, *, id: int) -> Incident | None:
         return self._session.get(Incident, id)
+
+    def acknowledge(self, *, id: int, at: datetime, by: str) -> None:
+        """The first person to act on the incident, if nobody has yet: one UPDATE, no load."""
+        self._session.execute(
+            update(Incident)
+            .where(Incident.id == id, Incident.acknowledged_at.is_(None))
+            .values(acknowledged_at=at, acknowledged_by=by)
+        )
 
     def open_for_service(self, *, service: str) -> Incident | None:
         stmt = select(Incident).where(Incident.service == service, Incident.state == "open")

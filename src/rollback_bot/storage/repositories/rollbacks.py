@@ -12,7 +12,11 @@ from sqlalchemy.orm import make_transient_to_detached
 from rollback_bot.storage.driver import compiled_for, first_row
 from rollback_bot.storage.errors import ActiveRollbackExists, DuplicateApproval
 from rollback_bot.storage.models import ACTIVE_ROLLBACK_STATES, Approval, Rollback
-from rollback_bot.storage.repositories._base import Repository, concurrent_update_errors
+from rollback_bot.storage.repositories._base import (
+    Repository,
+    concurrent_update_errors,
+    table_of,
+)
 
 _BY_ID = select(Rollback).where(Rollback.id == bindparam("id")).execution_options(autoflush=False)
 _ROW_BY_ID = select(*Rollback.__table__.c).where(Rollback.__table__.c.id == bindparam("id"))
@@ -128,12 +132,24 @@ class ApprovalRepository(Repository):
         decision: str,
         at: datetime,
         reason: str | None = None,
-    ) -> Approval:
-        """Record a decision; raises :class:`DuplicateApproval` if ``actor`` already decided."""
-        approval = Approval(
-            rollback_id=rollback_id, actor=actor, decision=decision, at=at, reason=reason
+    ) -> None:
+        """Record a decision; raises :class:`DuplicateApproval` if ``actor`` already decided.
+
+        One ``INSERT ... ON CONFLICT DO NOTHING``: the unique key answers a second decision
+        by an empty result instead of an error, so no savepoint (two statements more, on
+        the path from an approval to the rollback it starts) has to contain one.
+        """
+        table = table_of(Approval)
+        insert = self._insert_statement(table)
+        stmt = (
+            insert.values(
+                rollback_id=rollback_id, actor=actor, decision=decision, at=at, reason=reason
+            )
+            .on_conflict_do_nothing(index_elements=[table.c.rollback_id, table.c.actor])
+            .returning(table.c.id)
         )
-        return self._insert_or(approval, lambda _exc: DuplicateApproval(rollback_id, actor))
+        if self._session.execute(stmt).first() is None:
+            raise DuplicateApproval(rollback_id, actor)
 
     def list_for(self, *, rollback_id: int) -> list[Approval]:
         stmt = (
