@@ -155,6 +155,7 @@ def test_one_decision_per_approver(uow: db.UnitOfWorkFactory) -> None:
     with uow() as u:
         decisions = [(a.actor, a.decision) for a in u.approvals.list_for(rollback_id=rollback_id)]
         assert decisions == [("U0BOB", "approve"), ("U0DAN", "deny")]
+        assert u.approvals.decisions(rollback_id=rollback_id) == decisions
 
 
 def test_a_rollback_read_on_its_own_is_the_one_a_unit_of_work_reads(

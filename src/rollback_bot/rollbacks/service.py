@@ -248,9 +248,9 @@ class RollbackService(RollbackWriter):
         def check(uow: UnitOfWork, service: Service, row: Rollback, who: Principal) -> Verdict:
             if row.state == State.REQUESTED and self._expired(service, row):
                 return Verdict(False, expired_why(service))
-            decided = uow.approvals.list_for(rollback_id=row.id)
-            approved_before[:] = [sum(1 for a in decided if a.decision == "approve")]
-            done = [a.actor for a in decided]
+            decided = uow.approvals.decisions(rollback_id=row.id)
+            approved_before[:] = [sum(1 for _, decision in decided if decision == "approve")]
+            done = [actor for actor, _ in decided]
             if user in done:
                 raise _Repeat(f"You already approved {rid(row.id)}; it needs someone else now.")
             return may_approve(

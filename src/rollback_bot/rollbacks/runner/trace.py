@@ -154,6 +154,5 @@ def change_recorder(
 
 def approvers_in(uow: UnitOfWork, rollback_id: int) -> tuple[str, ...]:
     """Who approved the rollback, in the order they did, read in the caller's transaction."""
-    return tuple(
-        a.actor for a in uow.approvals.list_for(rollback_id=rollback_id) if a.decision == "approve"
-    )
+    decisions = uow.approvals.decisions(rollback_id=rollback_id)
+    return tuple(actor for actor, decision in decisions if decision == "approve")

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, update
 
 from rollback_bot.storage.errors import OpenIncidentExists
 from rollback_bot.storage.models import AlertGroup, Incident, Rollback
-from rollback_bot.storage.repositories._base import Repository
+from rollback_bot.storage.repositories._base import Repository, table_of
 
 
 class IncidentRepository(Repository):
@@ -17,12 +17,20 @@ class IncidentRepository(Repository):
         return self._session.get(Incident, id)
 
     def acknowledge(self, *, id: int, at: datetime, by: str) -> None:
-        """The first person to act on the incident, if nobody has yet: one UPDATE, no load."""
-        self._session.execute(
-            update(Incident)
-            .where(Incident.id == id, Incident.acknowledged_at.is_(None))
-            .values(acknowledged_at=at, acknowledged_by=by)
-        )
+        """The first person to act on the incident, if nobody has yet: one UPDATE, no load.
+
+        A Core statement on the table, sent without flushing the session's pending changes
+        first (they go at the commit's one flush) and without looking for the incident
+        among its loaded objects (each about a millisecond on an approval's path): an
+        incident loaded in this unit of work beforehand does not see the change.
+        """
+        table = table_of(Incident)
+        with self._session.no_autoflush:
+            self._session.execute(
+                update(table)
+                .where(table.c.id == id, table.c.acknowledged_at.is_(None))
+                .values(acknowledged_at=at, acknowledged_by=by)
+            )
 
     def open_for_service(self, *, service: str) -> Incident | None:
         stmt = select(Incident).where(Incident.service == service, Incident.state == "open")

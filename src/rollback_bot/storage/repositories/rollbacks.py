@@ -151,6 +151,23 @@ class ApprovalRepository(Repository):
         if self._session.execute(stmt).first() is None:
             raise DuplicateApproval(rollback_id, actor)
 
+    def decisions(self, *, rollback_id: int) -> list[tuple[str, str]]:
+        """``(actor, decision)`` in the order they were made, read in this transaction.
+
+        Core columns, not ``Approval`` objects, read without flushing the session first:
+        the writers on an approval's path need only these, and their pending changes go
+        at the commit's one flush (approvals are only ever written by ``add``'s INSERT,
+        straight away, so none is pending).
+        """
+        table = table_of(Approval)
+        stmt = (
+            select(table.c.actor, table.c.decision)
+            .where(table.c.rollback_id == rollback_id)
+            .order_by(table.c.at, table.c.id)
+        )
+        with self._session.no_autoflush:
+            return [(actor, decision) for actor, decision in self._session.execute(stmt)]
+
     def list_for(self, *, rollback_id: int) -> list[Approval]:
         stmt = (
             select(Approval)

@@ -32,8 +32,7 @@ class SnapshotRepository(Repository):
             taken_at=taken_at,
             revision=revision,
         )
-        self._session.add(snapshot)
-        self._session.flush()
+        self._session.add(snapshot)  # inserted with the rest at the commit's one flush
         return snapshot
 
     def list_for(self, *, rollback_id: int, kind: str | None = None) -> list[Snapshot]:
