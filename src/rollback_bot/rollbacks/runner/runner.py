@@ -142,8 +142,12 @@ class Runner(EffectSink, Generic[W]):
         if reactor.Schedule(JobKind.EXECUTE) in actions:
             # Held before the job can start: it releases them after its first write.
             self.notifier.hold(rollback.id)
-        for action in actions:
-            self._do(rollback, action, decision)
+        try:
+            for action in actions:
+                self._do(rollback, action, decision)
+        except BaseException:
+            self.notifier.release(rollback.id)  # the job may never start to release them
+            raise
 
     def run(self, rollback_id: int, kind: JobKind) -> None:
         """Run one job; every job re-reads the rollback and may find nothing to do.
