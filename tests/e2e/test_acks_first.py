@@ -75,13 +75,13 @@ def test_a_click_s_work_waits_while_another_slack_request_is_served(
 ) -> None:
     monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
     driver, acks = served
-    acks.begin()  # another acknowledgement, still being served
+    other = acks.begin()  # another acknowledgement, still being served
     try:
         assert _approve(driver) == 200  # acknowledged at once
         wait_until(lambda: acks.waiting == 1, timeout=10)
         assert _told(stack) == []  # its work has not started
     finally:
-        acks.end()
+        acks.end(other)
     wait_until(lambda: _told(stack) == [NOT_THERE], timeout=10)  # then it is done, once
 
 
@@ -92,13 +92,13 @@ def test_a_click_s_work_waits_no_longer_than_its_bound(
 ) -> None:
     monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 0.05)
     driver, acks = served
-    acks.begin()  # a request that never ends
+    other = acks.begin()  # a request that does not end
     try:
         assert _approve(driver) == 200
         wait_until(lambda: _told(stack) == [NOT_THERE], timeout=10)
         assert acks.in_flight == 1
     finally:
-        acks.end()
+        acks.end(other)
 
 
 def test_a_button_that_opens_a_form_does_not_wait(
@@ -109,7 +109,7 @@ def test_a_button_that_opens_a_form_does_not_wait(
     """views.open takes the click's trigger_id only within 3 s of the click."""
     monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
     driver, acks = served
-    acks.begin()
+    other = acks.begin()
     try:
         status = driver.click(
             action_id=action_ids.DENY,
@@ -122,7 +122,7 @@ def test_a_button_that_opens_a_form_does_not_wait(
         wait_until(lambda: stack.slack.count_calls("views.open") == 1, timeout=10)
         assert acks.waiting == 0
     finally:
-        acks.end()
+        acks.end(other)
 
 
 def test_a_form_to_open_is_not_held_up_behind_waiting_work(
@@ -143,7 +143,7 @@ def test_a_form_to_open_is_not_held_up_behind_waiting_work(
                 signing_secret=SIGNING_SECRET,
                 standin=stack.slack,
             )
-            acks.begin()
+            other = acks.begin()
             try:
                 assert _approve(driver) == 200
                 wait_until(lambda: acks.waiting == 1, timeout=10)
@@ -159,6 +159,6 @@ def test_a_form_to_open_is_not_held_up_behind_waiting_work(
                 assert _told(stack) == [NOT_THERE]
                 assert acks.in_flight == 1
             finally:
-                acks.end()
+                acks.end(other)
         finally:
             server.stop()

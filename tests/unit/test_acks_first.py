@@ -3,6 +3,7 @@
 
 Threads wait on the real clock; each test observes where a wait stands (``waiting``) and
 joins it with a generous timeout that only guards against a hang: no timing is asserted.
+An acknowledgement is ``begin`` / ``acked`` / ``end`` on one thread, as in the HTTP app.
 """
 
 from __future__ import annotations
@@ -31,39 +32,43 @@ def long_bound(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def test_a_lone_acknowledgement_s_work_starts_at_once(long_bound: None) -> None:
+def test_a_lone_click_s_work_starts_at_once_even_before_its_ack_ends(long_bound: None) -> None:
     acks = AcksInFlight()
-    acks.begin()
+    own = acks.begin()
     acked = acks.acked()
-    acks.end()
-    acks.wait_quiet(acked)  # returns: nothing came after it, nothing is in flight
+    assert acked.own == own
+    acks.wait_quiet(acked)  # returns: nothing else in flight, nothing came after it
+    acks.end(own)
+    acks.wait_quiet(acked)
     assert acks.waiting == 0
 
 
-def test_the_work_waits_for_its_own_acknowledgement_to_finish(long_bound: None) -> None:
+def test_the_work_waits_while_another_request_is_served(long_bound: None) -> None:
     acks = AcksInFlight()
-    acks.begin()
-    waiter = _waiter(acks, acks.acked())
+    other = acks.begin()
+    own = acks.begin()
+    acked = acks.acked()
+    acks.end(own)
+    waiter = _waiter(acks, acked)
     wait_until(lambda: acks.waiting == 1, timeout=10)
     assert waiter.is_alive()
-    acks.end()
+    acks.end(other)  # none in flight: it starts once none began for QUIET_GAP
     waiter.join(timeout=10)
     assert not waiter.is_alive()
 
 
 def test_the_work_waits_while_slack_requests_keep_coming(long_bound: None) -> None:
     acks = AcksInFlight()
-    acks.begin()
+    own = acks.begin()
     acked = acks.acked()
-    acks.end()
-    acks.begin()  # another acknowledgement after it, still being served
+    acks.end(own)
+    held = acks.begin()  # another acknowledgement after it, still being served
     waiter = _waiter(acks, acked)
     wait_until(lambda: acks.waiting == 1, timeout=10)
     for _ in range(20):  # more keep coming, one always in flight; the work stays put
-        acks.begin()
-        acks.end()
+        acks.end(acks.begin())
     assert waiter.is_alive()
-    acks.end()  # none in flight: it starts once none began for QUIET_GAP
+    acks.end(held)
     waiter.join(timeout=10)
     assert not waiter.is_alive()
 
@@ -90,32 +95,32 @@ def test_past_its_bound_the_work_does_not_wait_at_all() -> None:
 
 def test_work_that_must_not_wait_ends_the_wait_of_the_work_before_it(long_bound: None) -> None:
     acks = AcksInFlight()
-    acks.begin()
+    own = acks.begin()
     earlier = acks.acked()
-    acks.begin()
+    acks.end(own)
+    other = acks.begin()
     waiter = _waiter(acks, earlier)
     wait_until(lambda: acks.waiting == 1, timeout=10)
     acks.hurry()  # a form to open was handed over after it
     waiter.join(timeout=10)
     assert not waiter.is_alive()
-    acks.begin()
+    own = acks.begin()
     later = acks.acked()  # acknowledged after the hurry: waits as usual
+    acks.end(own)
     waiter = _waiter(acks, later)
     wait_until(lambda: acks.waiting == 1, timeout=10)
     assert waiter.is_alive()
-    acks.end()
-    acks.end()
-    acks.end()
+    acks.end(other)
     waiter.join(timeout=10)
     assert not waiter.is_alive()
 
 
 def test_only_the_counted_path_is_counted_and_errors_still_end_it() -> None:
     acks = AcksInFlight()
-    seen: list[int] = []
+    seen: list[tuple[int, int | None]] = []
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        seen.append(acks.in_flight)
+        seen.append((acks.in_flight, acks.acked().own))
         if environ.get("boom"):
             raise RuntimeError("boom")
         return [b"ok"]
@@ -125,6 +130,7 @@ def test_only_the_counted_path_is_counted_and_errors_still_end_it() -> None:
     assert counted({"PATH_INFO": "/slack/events"}, None) == [b"ok"]
     with pytest.raises(RuntimeError):
         counted({"PATH_INFO": "/slack/events", "boom": True}, None)
-    assert seen == [0, 1, 1]
+    assert seen == [(0, None), (1, 1), (1, 2)]
     assert acks.in_flight == 0
-    assert acks.acked().begun == 2
+    after = acks.acked()
+    assert (after.begun, after.own) == (2, None)

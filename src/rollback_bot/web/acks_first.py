@@ -5,10 +5,11 @@ person an error); the work behind a click, done after its acknowledgement, has n
 deadline. In one process both compete for the interpreter lock, so in a burst of clicks
 the work behind the first ones slowed the acknowledgements of the later ones. The HTTP
 app counts the Slack requests it serves (``AcksInFlight.counting``); work that may wait
-(``slack_app.ClaimingLazyRunner``: a button's, unless it opens a form) starts when no
-Slack request is in flight and none began for ``QUIET_GAP`` — at once for a lone click —
-and at the latest ``ACKS_FIRST_FOR`` seconds after its acknowledgement, whether or not
-requests still come: a flood delays an answer (an approval with it) by that much, never
+(``slack_app.ClaimingLazyRunner``: a button's, unless it opens a form) starts at once
+when no other Slack request is in flight and none began after its own (a lone click, as
+before), else when none is and none began for ``QUIET_GAP``, and at the latest
+``ACKS_FIRST_FOR`` seconds after its acknowledgement, whether or not requests still
+come: a flood delays an answer (an approval with it) by that much, never
 for ever, and in a flood longer than that the work runs beside the acknowledgements as
 before. Work that must not wait (any other lazy work: a form to open, a command) is handed
 to the same work threads, which take their work in turn, so the work queued before it
@@ -43,6 +44,7 @@ class Acked:
 
     begun: int  # Slack requests begun up to it, itself included
     until: float  # ``monotonic`` time its work stops waiting
+    own: int | None = None  # its own request's number, when it is one being counted
 
 
 class AcksInFlight:
@@ -50,35 +52,37 @@ class AcksInFlight:
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._quiet = threading.Condition(threading.Lock())
-        self._in_flight = 0
+        self._in_flight: set[int] = set()  # the numbers of the requests being served
         self._begun = 0
         self._last_begun = float("-inf")
-        self._wake_at_none = False
         self._hurried = 0  # work acknowledged up to this many begun requests waits no more
         self._waiting = 0
+        self._serving = threading.local()  # the request a thread serves, for ``acked``
         self._monotonic = monotonic
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return len(self._in_flight)
 
     @property
     def waiting(self) -> int:
         """Pieces of work waiting for the acknowledgements now (tests observe it)."""
         return self._waiting
 
-    def begin(self) -> None:
+    def begin(self) -> int:
+        """A Slack request is being served by this thread: its number, for ``end``."""
         with self._quiet:
-            self._in_flight += 1
             self._begun += 1
+            number = self._begun
+            self._in_flight.add(number)
             self._last_begun = self._monotonic()
+        self._serving.number = number
+        return number
 
-    def end(self) -> None:
+    def end(self, number: int) -> None:
+        self._serving.number = None
         with self._quiet:
-            self._in_flight -= 1
-            if not self._in_flight and self._wake_at_none:
-                self._wake_at_none = False
-                self._quiet.notify_all()
+            self._in_flight.discard(number)
 
     def hurry(self) -> None:
         """Work that must not wait was handed over: the work queued before it waits no more
@@ -90,28 +94,27 @@ class AcksInFlight:
 
     def acked(self) -> Acked:
         """Called by an acknowledgement handing work over: what that work will wait for."""
+        own = getattr(self._serving, "number", None)
         with self._quiet:
-            return Acked(begun=self._begun, until=self._monotonic() + ACKS_FIRST_FOR)
+            return Acked(begun=self._begun, until=self._monotonic() + ACKS_FIRST_FOR, own=own)
 
     def wait_quiet(self, acked: Acked) -> None:
-        """Returns when no Slack request is in flight and none began in the last
-        ``QUIET_GAP`` seconds, at once when none began after ``acked`` (a lone click), when
-        work that must not wait was handed over after it (``hurry``), and at
-        ``acked.until`` in any case."""
+        """Returns at once when no other Slack request is in flight and none began after
+        ``acked`` (a lone click: its work starts as its acknowledgement ends, as before);
+        otherwise when none is in flight but its own and none began for ``QUIET_GAP``
+        seconds; when work that must not wait was handed over after it (``hurry``); and
+        at ``acked.until`` in any case."""
         with self._quiet:
             self._waiting += 1
             try:
                 while (now := self._monotonic()) < acked.until:
                     if acked.begun <= self._hurried:
                         return
-                    if self._begun == acked.begun:  # nothing came after this one
-                        if not self._in_flight:
-                            return
-                        self._wake_at_none = True  # its own acknowledgement is finishing
-                        self._quiet.wait(acked.until - now)
-                        continue
+                    others = len(self._in_flight) - (acked.own in self._in_flight)
+                    if not others and self._begun == acked.begun:
+                        return
                     left = self._last_begun + QUIET_GAP - now
-                    if left <= 0 and not self._in_flight:
+                    if not others and left <= 0:
                         return
                     self._quiet.wait(min(left if left > 0 else QUIET_GAP, acked.until - now))
             finally:
@@ -123,10 +126,10 @@ class AcksInFlight:
         def counted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if environ.get("PATH_INFO") != path:
                 return app(environ, start_response)
-            self.begin()
+            number = self.begin()
             try:
                 return app(environ, start_response)
             finally:
-                self.end()
+                self.end(number)
 
         return counted
