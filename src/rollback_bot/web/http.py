@@ -26,7 +26,9 @@ from rollback_bot.alerts.payloads.body import decode_body
 from rollback_bot.kube.client import KubeApis
 from rollback_bot.metrics import CONTENT_TYPE_LATEST
 from rollback_bot.services import Services
+from rollback_bot.web.acks_first import EXTENSION
 from rollback_bot.web.readiness import Readiness
+from rollback_bot.web.slack_app import ClaimingLazyRunner
 from rollback_bot.web.slack_request import bolt_request
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,10 @@ def _error(status: int, message: str) -> tuple[Response, int]:
 def create_web_app(services: Services, bolt: App) -> Flask:
     web = Flask("rollback-bot")
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    runner = bolt.listener_runner.lazy_listener_runner
+    if isinstance(runner, ClaimingLazyRunner):  # its work waits while Slack requests are served
+        web.wsgi_app = runner.acks.counting(web.wsgi_app, "/slack/events")  # type: ignore[method-assign,assignment]
+        web.extensions[EXTENSION] = runner.acks
     token = services.settings.alert_webhook_token.get_secret_value()
     metrics_token = services.settings.metrics_token.get_secret_value()
     if not token:

@@ -11,6 +11,7 @@ write, and a command answered in its ack (help, a parse error) writes nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from rollback_bot.logs import quiet_bolt_rejections
 from rollback_bot.services import Services
 from rollback_bot.slack.identity import BotIdentity
 from rollback_bot.storage.repositories.idempotency import claim_alone
+from rollback_bot.web.acks_first import Acked, AcksInFlight
 from rollback_bot.web.listeners import actions, commands, shortcuts, views
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,15 @@ def _claim_key(body: dict[str, Any]) -> str | None:
     if key and (body.get("type") in _INTERACTIONS or "command" in body):
         return f"slack:{key}"
     return None
+
+
+def _may_wait(body: dict[str, Any]) -> bool:
+    """Work that may wait for the other acknowledgements: a button's, unless it opens a
+    form (``views.open`` takes the click's trigger_id only within 3 s of the click)."""
+    if body.get("type") != "block_actions":
+        return False
+    clicked = body.get("actions") or [{}]
+    return clicked[0].get("action_id") not in actions.OPENS_A_FORM
 
 
 # Arguments of lazy functions, as ``build_required_kwargs`` takes them from the request: it
@@ -74,11 +85,23 @@ class ClaimingLazyRunner(ThreadLazyListenerRunner):
         sqlite = services.engine.dialect.name == "sqlite"
         self._serial: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
         self._arg_names: dict[Callable[..., None], list[str]] = {}
+        #: The Slack requests being served (counted by ``create_web_app``'s HTTP app).
+        self.acks = AcksInFlight()
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         work = self._wired(function, request)
         key = _claim_key(request.body)
-        self.executor.submit(work if key is None else lambda: self._once(key, work))
+        if key is not None:
+            work = functools.partial(self._once, key, work)
+        if _may_wait(request.body):
+            work = functools.partial(self._after_acks, self.acks.acked(), work)
+        else:  # work that must not wait (a form to open): none queued before it waits either
+            self.acks.hurry()
+        self.executor.submit(work)
+
+    def _after_acks(self, acked: Acked, work: Callable[[], None]) -> None:
+        self.acks.wait_quiet(acked)
+        work()
 
     def _wired(self, function: Callable[..., None], request: BoltRequest) -> Callable[[], None]:
         """``build_runnable_function``, with the function's argument names read once."""

@@ -124,6 +124,10 @@ ACTIONS: dict[str, Callable[[Services, dict[str, Any]], Reply]] = {
     action_ids.RESUME_GITOPS: _on_resume_gitops,
 }
 
+#: Buttons whose work opens a form with the click's trigger_id (valid for 3 s): never kept
+#: waiting behind other acknowledgements (``web.acks_first``).
+OPENS_A_FORM = frozenset({action_ids.ROLL_BACK, action_ids.DENY})
+
 
 def _work(services: Services) -> Callable[[dict[str, Any]], None]:
     def work(body: dict[str, Any]) -> None:
