@@ -6,7 +6,9 @@ time than it takes kubectl just to start, discover and patch. Both run against
 the same loopback Kubernetes emulator, and both clocks stop at the same point:
 the emulator's audit time of the stored PATCH of the Deployment (not kubectl's
 process exit, which comes later). The bot's clock starts when the signed click
-leaves the client, kubectl's when its process is started. Runs are paired, bot
+leaves the client (built and signed beforehand; then a new connection, as Slack's
+delivery may open, the request and its ack over plain ``http.client``), kubectl's
+when its process is started. Runs are paired, bot
 then kubectl, each on its own Deployment rolled forward just before, so a drift
 in machine load hits both alike; kubectl's discovery cache is warmed first.
 
@@ -20,6 +22,7 @@ request, and its requests up to the PATCH (each with the emulator's time).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sqlite3
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.ack_latency import served
 from sandbox.slack import SlackDriver
@@ -196,12 +200,19 @@ def bot_run(
     previous, _ = _roll_forward(stack, "checkout", run + 1)
     rollback_id = _request(stack, driver, database, previous.rsplit(":", 1)[1])
     ts, value = _approval_button(stack, rollback_id)
-    seen = len(hits)
-    start = time.time()
-    driver.click(
+    body, headers = driver.signed_click(
         action_id=action_ids.APPROVE, value=value, user_id=BOB, channel_id=CHANNEL, message_ts=ts
     )
+    url = urlsplit(driver.events_url)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    seen = len(hits)
+    start = time.time()  # the signed click leaves the client: connect, send, read the ack
+    connection.request("POST", url.path, body=body, headers=headers)
+    answer = connection.getresponse()
+    answer.read()
     acked = time.time()
+    connection.close()
+    assert answer.status == 200, answer.status
     stored = stored_patch(stack, "checkout", start)
     mine = [h for h in hits[seen:] if h.began >= start and h.began <= stored]
     wait_until(lambda: _state(database, rollback_id) == "done", timeout=60)

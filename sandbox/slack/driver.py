@@ -234,13 +234,26 @@ class SlackDriver:
         """Send exactly these bytes and headers: for forged, stale or malformed requests."""
         return requests.post(self.events_url, data=body, headers=headers, timeout=self.timeout)
 
+    def signed_click(self, **click: Any) -> tuple[bytes, dict[str, str]]:
+        """The body and headers ``click`` sends (same arguments), signed now, not sent.
+
+        For a caller that times the delivery alone (``bench.click_to_patch``): building,
+        signing and ``requests``' own set-up are the sender's work, not the receiver's.
+        """
+        body = _interactivity_body(self.click_payload(**click))
+        return body, self._headers(body, FORM, None)
+
     def _send(self, body: bytes, content_type: str, retry_num: int | None) -> requests.Response:
+        headers = self._headers(body, content_type, retry_num)
+        return requests.post(self.events_url, data=body, headers=headers, timeout=self.timeout)
+
+    def _headers(self, body: bytes, content_type: str, retry_num: int | None) -> dict[str, str]:
         headers = {"Content-Type": content_type, "User-Agent": USER_AGENT}
         headers.update(sign_request(self.signing_secret, body))
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
-        return requests.post(self.events_url, data=body, headers=headers, timeout=self.timeout)
+        return headers
 
 
 def _interactivity_body(payload: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from rollback_bot.slack.ui import action_ids
 from sandbox.stack import LoopbackStack, wait_until
@@ -35,6 +36,18 @@ def test_every_button_is_acknowledged_and_answered(stack: LoopbackStack, action:
         assert answer == "GitOps resume is not set up in this bot."
     else:
         assert answer == "That button could not be read; nothing was done."
+
+
+def test_a_click_signed_ahead_and_sent_later_is_what_click_sends(stack: LoopbackStack) -> None:
+    """``signed_click`` (the click-to-PATCH bench times the delivery alone) is a real click."""
+    body, headers = stack.driver.signed_click(
+        action_id=action_ids.APPROVE, value="not json", user_id=BOB, channel_id=CHANNEL,
+        message_ts="1.1",
+    )  # fmt: skip
+    resp = requests.post(stack.driver.events_url, data=body, headers=headers, timeout=10)
+    assert resp.status_code == 200
+    wait_until(lambda: _told(stack, BOB), timeout=10)
+    assert _told(stack, BOB) == ["That button could not be read; nothing was done."]
 
 
 def test_a_button_that_is_not_ours_is_not_acted_on(stack: LoopbackStack) -> None:
