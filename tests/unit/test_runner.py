@@ -28,6 +28,7 @@ from rollback_bot.rollbacks.runner.held import HeldNotifier
 from rollback_bot.rollbacks.runner.reactor import RETRY_LIMIT
 from rollback_bot.rollbacks.service import RollbackService
 from rollback_bot.storage.models import Rollback
+from rollback_bot.storage.repositories.rollbacks import read_rollback
 from rollback_bot.storage.uow import UnitOfWorkFactory
 
 ALICE = "U0ALICE"
@@ -445,3 +446,28 @@ def test_held_words_are_said_in_order_and_one_failing_does_not_silence_the_rest(
     assert notes.lines[1:] == ["first", "second", "third, said while releasing"]
     held.progress(row, "after")  # released: said at once
     assert notes.lines[-1] == "after"
+
+
+def test_a_move_written_on_a_row_read_before_a_concurrent_move_is_decided_again(
+    h: Harness,
+) -> None:
+    """``seen``: the first attempt writes on the row as read; its version refuses the write
+    when someone moved the rollback in between, and the retry decides on what is stored."""
+    rid = h.request()  # approved; the scheduler is not running, so nothing executes it
+    stale = read_rollback(h.uow.reader, id=rid)
+    assert stale is not None and stale.state == "approved"
+    aborted = h.rollbacks.system_move(rid, Move.ABORT, summary=f"R-{rid} aborted meanwhile")
+    assert aborted is not None
+    begun = h.rollbacks.system_move(rid, Move.BEGIN, summary="executing", seen=stale)
+    assert begun is None  # aborted is final: the move to executing is no longer legal
+    assert h.row(rid).state == "aborted"
+    assert "rollback.executing" not in h.kinds(rid)
+
+
+def test_a_move_written_on_a_row_read_just_now_needs_no_second_read(h: Harness) -> None:
+    rid = h.request()
+    seen = read_rollback(h.uow.reader, id=rid)
+    assert seen is not None
+    begun = h.rollbacks.system_move(rid, Move.BEGIN, summary="executing", seen=seen)
+    assert begun is not None and h.row(rid).state == "executing"
+    assert h.row(rid).version == seen.version + 1

@@ -45,14 +45,21 @@ class RollbackWriter:
         data: dict[str, Any] | None = None,
         update: Callable[[Rollback], None] | None = None,
         extra: Callable[[UnitOfWork, Rollback], None] | None = None,
+        seen: Rollback | None = None,
     ) -> Decision | None:
-        """A move made by the bot itself; returns None if it was no longer legal."""
+        """A move made by the bot itself; returns None if it was no longer legal.
+
+        ``seen``: the row as the caller has just read it, which the first attempt decides
+        and writes on instead of reading it again; its version guards the write, so if
+        the row moved meanwhile the write is refused and the retry reads it afresh.
+        """
         for _attempt in range(5):
             try:
                 outcome = self._system_move_once(
-                    rollback_id, move, summary, kind, data, update, extra
+                    rollback_id, move, summary, kind, data, update, extra, seen
                 )
             except ConcurrentUpdate:
+                seen = None
                 continue  # someone else moved it first: re-read and decide again
             if outcome is None:
                 return None
@@ -71,10 +78,14 @@ class RollbackWriter:
         data: dict[str, Any] | None,
         update: Callable[[Rollback], None] | None,
         extra: Callable[[UnitOfWork, Rollback], None] | None,
+        seen: Rollback | None = None,
     ) -> tuple[Rollback, Decision] | None:
         now = self._clock.now()
         with self._uow() as uow:
-            row = uow.rollbacks.get(id=rollback_id)
+            if seen is not None and seen.id == rollback_id:
+                row: Rollback | None = uow.rollbacks.attach(seen)
+            else:
+                row = uow.rollbacks.get(id=rollback_id)
             if row is None:
                 return None
             try:

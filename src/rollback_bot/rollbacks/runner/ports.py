@@ -56,6 +56,7 @@ class RollbackWriter(Protocol):
         data: dict[str, Any] | None = None,
         update: Callable[[Rollback], None] | None = None,
         extra: Callable[[UnitOfWork, Rollback], None] | None = None,
+        seen: Rollback | None = None,
     ) -> Decision | None: ...
 
     def record(

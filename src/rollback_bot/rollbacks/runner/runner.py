@@ -33,6 +33,7 @@ from rollback_bot.rollbacks.gitops import GitOpsPauser
 from rollback_bot.rollbacks.lifecycle import Decision, Move, State
 from rollback_bot.rollbacks.model import EffectSink
 from rollback_bot.rollbacks.runner import reactor
+from rollback_bot.rollbacks.runner.decided import deciding
 from rollback_bot.rollbacks.runner.held import HeldNotifier
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Mitigate, Notifier, RollbackWriter
@@ -143,8 +144,9 @@ class Runner(EffectSink, Generic[W]):
             # Held before the job can start: it releases them after its first write.
             self.notifier.hold(rollback.id)
         try:
-            for action in actions:
-                self._do(rollback, action, decision)
+            with deciding(rollback):
+                for action in actions:
+                    self._do(rollback, action, decision)
         except BaseException:
             self.notifier.release(rollback.id)  # the job may never start to release them
             raise

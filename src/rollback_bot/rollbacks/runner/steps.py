@@ -37,6 +37,7 @@ from rollback_bot.rollbacks.gitops import GitOpsPauser, planned_owner
 from rollback_bot.rollbacks.lifecycle import Move, State
 from rollback_bot.rollbacks.model import BOT
 from rollback_bot.rollbacks.runner import reactor
+from rollback_bot.rollbacks.runner.decided import decided
 from rollback_bot.rollbacks.runner.held import HeldNotifier
 from rollback_bot.rollbacks.runner.jobs import JobKind
 from rollback_bot.rollbacks.runner.ports import Mitigate, RollbackWriter
@@ -92,7 +93,7 @@ class Steps:
 
     # -- jobs ------------------------------------------------------------------------
     def execute(self, rollback_id: int) -> None:
-        loaded = self._load(rollback_id, State.APPROVED)
+        loaded = self._load(rollback_id, State.APPROVED, decided(rollback_id))
         if loaded is None:
             return
         with first_step_reads() as kept:
@@ -125,6 +126,7 @@ class Steps:
         moved = self._rollbacks.system_move(
             row.id,
             Move.BEGIN,
+            seen=row,  # read just now: written on, not read again (its version guards it)
             summary=f"{drill}executing {rid(row.id)}: snapshot of "
             + ", ".join(f"{r.kind}/{r.name}" for r in records),
             kind=TimelineKind.ROLLBACK_EXECUTING,
@@ -417,8 +419,12 @@ class Steps:
             self._notifier.progress(row, line)
         return True
 
-    def _load(self, rollback_id: int, state: State) -> tuple[Rollback, Service, Executor] | None:
-        row = read_rollback(self._uow.reader, id=rollback_id)
+    def _load(
+        self, rollback_id: int, state: State, known: Rollback | None = None
+    ) -> tuple[Rollback, Service, Executor] | None:
+        """The row (``known``: as the decision that started this job committed it), its
+        service and executor; None when its state is no longer ``state``."""
+        row = known if known is not None else read_rollback(self._uow.reader, id=rollback_id)
         if row is None or row.state != state:
             return None  # a late or duplicate job: the state moved on
         service = self._catalog.service(row.service)

@@ -47,6 +47,12 @@ class RollbackRepository(Repository):
         # once, without autoflush as Session.get; Session.get builds its query every time.
         return self._session.execute(_BY_ID, {"id": id}).scalar_one_or_none()
 
+    def attach(self, row: Rollback) -> Rollback:
+        """``row`` as read before this unit of work (unchanged since), to write on here
+        without reading it again. Its ``version`` goes into the UPDATE's WHERE, so a row
+        that moved meanwhile is not overwritten: the flush raises ``ConcurrentUpdate``."""
+        return self._session.merge(row, load=False)
+
     def active_for_service(self, *, service: str) -> Rollback | None:
         stmt = select(Rollback).where(
             Rollback.service == service, Rollback.state.in_(ACTIVE_ROLLBACK_STATES)
