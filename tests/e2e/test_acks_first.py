@@ -10,6 +10,7 @@ the person is told is read from the Slack stand-in. Clicks are signed HTTP reque
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -59,6 +60,26 @@ def _told(stack: LoopbackStack) -> list[str]:
     return [e.get("text", "") for e in stack.slack.ephemerals(BOB)]
 
 
+def _deny(driver: SlackDriver) -> int:
+    return driver.click(
+        action_id=action_ids.DENY,
+        value=button_value(rollback_id=1),
+        user_id=BOB,
+        channel_id=CHANNEL,
+        message_ts="1.1",
+    ).status_code
+
+
+@contextmanager
+def _another_request(acks: AcksInFlight) -> Iterator[None]:
+    """Another Slack request being served for as long as the block runs."""
+    other = acks.begin()
+    try:
+        yield
+    finally:
+        acks.end(other)
+
+
 def test_a_lone_click_is_answered(
     stack: LoopbackStack, served: tuple[SlackDriver, AcksInFlight]
 ) -> None:
@@ -75,13 +96,10 @@ def test_a_click_s_work_waits_while_another_slack_request_is_served(
 ) -> None:
     monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
     driver, acks = served
-    other = acks.begin()  # another acknowledgement, still being served
-    try:
+    with _another_request(acks):  # another acknowledgement, still being served
         assert _approve(driver) == 200  # acknowledged at once
         wait_until(lambda: acks.waiting == 1, timeout=10)
         assert _told(stack) == []  # its work has not started
-    finally:
-        acks.end(other)
     wait_until(lambda: _told(stack) == [NOT_THERE], timeout=10)  # then it is done, once
 
 
@@ -92,13 +110,10 @@ def test_a_click_s_work_waits_no_longer_than_its_bound(
 ) -> None:
     monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 0.05)
     driver, acks = served
-    other = acks.begin()  # a request that does not end
-    try:
+    with _another_request(acks):  # a request that does not end
         assert _approve(driver) == 200
         wait_until(lambda: _told(stack) == [NOT_THERE], timeout=10)
         assert acks.in_flight == 1
-    finally:
-        acks.end(other)
 
 
 def test_a_button_that_opens_a_form_does_not_wait(
@@ -109,20 +124,10 @@ def test_a_button_that_opens_a_form_does_not_wait(
     """views.open takes the click's trigger_id only within 3 s of the click."""
     monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
     driver, acks = served
-    other = acks.begin()
-    try:
-        status = driver.click(
-            action_id=action_ids.DENY,
-            value=button_value(rollback_id=1),
-            user_id=BOB,
-            channel_id=CHANNEL,
-            message_ts="1.1",
-        ).status_code
-        assert status == 200
+    with _another_request(acks):
+        assert _deny(driver) == 200
         wait_until(lambda: stack.slack.count_calls("views.open") == 1, timeout=10)
         assert acks.waiting == 0
-    finally:
-        acks.end(other)
 
 
 def test_a_form_to_open_is_not_held_up_behind_waiting_work(
@@ -143,22 +148,12 @@ def test_a_form_to_open_is_not_held_up_behind_waiting_work(
                 signing_secret=SIGNING_SECRET,
                 standin=stack.slack,
             )
-            other = acks.begin()
-            try:
+            with _another_request(acks):
                 assert _approve(driver) == 200
                 wait_until(lambda: acks.waiting == 1, timeout=10)
-                deny = driver.click(
-                    action_id=action_ids.DENY,
-                    value=button_value(rollback_id=1),
-                    user_id=BOB,
-                    channel_id=CHANNEL,
-                    message_ts="1.1",
-                )
-                assert deny.status_code == 200
+                assert _deny(driver) == 200
                 wait_until(lambda: stack.slack.count_calls("views.open") == 1, timeout=10)
                 assert _told(stack) == [NOT_THERE]
                 assert acks.in_flight == 1
-            finally:
-                acks.end(other)
         finally:
             server.stop()
