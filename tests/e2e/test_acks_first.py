@@ -30,8 +30,9 @@ pytestmark = pytest.mark.kube_free
 NOT_THERE = "There is no rollback R-999999."
 
 
-@pytest.fixture
-def served(stack: LoopbackStack) -> Iterator[tuple[SlackDriver, AcksInFlight]]:
+@contextmanager
+def _serving(stack: LoopbackStack) -> Iterator[tuple[SlackDriver, AcksInFlight]]:
+    """The bot's web app served again on the stack's services, and a driver that clicks it."""
     assert stack.services is not None
     web = create_web_app(stack.services, create_bolt_app(stack.services))
     server = ServerThread(web).start()
@@ -44,6 +45,22 @@ def served(stack: LoopbackStack) -> Iterator[tuple[SlackDriver, AcksInFlight]]:
         yield driver, web.extensions[EXTENSION]
     finally:
         server.stop()
+
+
+@pytest.fixture
+def served(stack: LoopbackStack) -> Iterator[tuple[SlackDriver, AcksInFlight]]:
+    with _serving(stack) as driver_and_acks:
+        yield driver_and_acks
+
+
+@pytest.fixture
+def held(
+    served: tuple[SlackDriver, AcksInFlight], monkeypatch: pytest.MonkeyPatch
+) -> tuple[SlackDriver, AcksInFlight]:
+    """Served, with a bound on the wait no test reaches: work waits for as long as another
+    request is in flight."""
+    monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
+    return served
 
 
 def _approve(driver: SlackDriver) -> int:
@@ -90,12 +107,9 @@ def test_a_lone_click_is_answered(
 
 
 def test_a_click_s_work_waits_while_another_slack_request_is_served(
-    stack: LoopbackStack,
-    served: tuple[SlackDriver, AcksInFlight],
-    monkeypatch: pytest.MonkeyPatch,
+    stack: LoopbackStack, held: tuple[SlackDriver, AcksInFlight]
 ) -> None:
-    monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
-    driver, acks = served
+    driver, acks = held
     with _another_request(acks):  # another acknowledgement, still being served
         assert _approve(driver) == 200  # acknowledged at once
         wait_until(lambda: acks.waiting == 1, timeout=10)
@@ -117,13 +131,10 @@ def test_a_click_s_work_waits_no_longer_than_its_bound(
 
 
 def test_a_button_that_opens_a_form_does_not_wait(
-    stack: LoopbackStack,
-    served: tuple[SlackDriver, AcksInFlight],
-    monkeypatch: pytest.MonkeyPatch,
+    stack: LoopbackStack, held: tuple[SlackDriver, AcksInFlight]
 ) -> None:
     """views.open takes the click's trigger_id only within 3 s of the click."""
-    monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
-    driver, acks = served
+    driver, acks = held
     with _another_request(acks):
         assert _deny(driver) == 200
         wait_until(lambda: stack.slack.count_calls("views.open") == 1, timeout=10)
@@ -137,23 +148,14 @@ def test_a_form_to_open_is_not_held_up_behind_waiting_work(
     still opens its form while the other request is in flight, and the Approve is
     answered first (the work threads take their work in turn)."""
     monkeypatch.setattr(acks_first, "ACKS_FIRST_FOR", 60.0)
-    with make_stack(catalog=CATALOG, database_url=migrated_url, slack_work_threads=1) as stack:
-        assert stack.services is not None
-        web = create_web_app(stack.services, create_bolt_app(stack.services))
-        server = ServerThread(web).start()
-        acks: AcksInFlight = web.extensions[EXTENSION]
-        try:
-            driver = SlackDriver(
-                events_url=f"{server.url}/slack/events",
-                signing_secret=SIGNING_SECRET,
-                standin=stack.slack,
-            )
-            with _another_request(acks):
-                assert _approve(driver) == 200
-                wait_until(lambda: acks.waiting == 1, timeout=10)
-                assert _deny(driver) == 200
-                wait_until(lambda: stack.slack.count_calls("views.open") == 1, timeout=10)
-                assert _told(stack) == [NOT_THERE]
-                assert acks.in_flight == 1
-        finally:
-            server.stop()
+    with (
+        make_stack(catalog=CATALOG, database_url=migrated_url, slack_work_threads=1) as stack,
+        _serving(stack) as (driver, acks),
+        _another_request(acks),
+    ):
+        assert _approve(driver) == 200
+        wait_until(lambda: acks.waiting == 1, timeout=10)
+        assert _deny(driver) == 200
+        wait_until(lambda: stack.slack.count_calls("views.open") == 1, timeout=10)
+        assert _told(stack) == [NOT_THERE]
+        assert acks.in_flight == 1
