@@ -1,6 +1,6 @@
 """Does ingest stay flat as open groups and the timeline grow? Senders in another process.
 
-Run: ``python -m bench.ingest_flat [--alerts 10000] [--database-url URL] [--profile]``
+Run: ``python -m bench.ingest_flat [--alerts 10000] [--database-url URL] [--rounds N] [--profile]``
 or ``python -m bench.ingest_flat --compare-database-url URL [--rounds N]``
 
 Two runs on fresh databases, the same load each time:
@@ -15,15 +15,19 @@ times from the timeline). The load is Alertmanager webhooks of 50 new alerts
 each, spread over the services, posted by 4 threads in a separate process (a
 client inside the bot's interpreter would take the interpreter lock from it).
 The figure is alerts stored per second, measured from the first request to the
-last answer, beside the small run's; then the ratio large / small.
+last answer, beside the small run's; then the ratio large / small. ``--rounds N``
+runs N such pairs, alternating which of the two goes first, and prints each
+pair's ratio and their median: this machine's speed drifts by a fifth over
+minutes, which a single small-then-large pair reads as (un)flatness.
 
 ``--profile`` samples the bot's process with py-spy during the large run and
 prints the functions with the most samples (inclusive).
 
 The SQLite database lives in a temporary directory; ``--database-url`` points at
 an existing, empty PostgreSQL database instead (its public schema is dropped and
-recreated between runs). ``--compare-database-url`` runs both in one invocation, SQLite
-then that database, ``--rounds`` times in turn, and prints each round's ratio of the other
+recreated between runs). ``--compare-database-url`` runs both in one invocation, ``--rounds``
+times, alternating which database goes first (A B, B A) and, with it, which
+run goes first on each, and prints each round's ratio of the other
 database's rate to SQLite's and their median (the target: PostgreSQL within 0.8x).
 """
 
@@ -33,6 +37,7 @@ import argparse
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -306,21 +311,25 @@ def reset(url: str) -> None:
     engine.dispose()
 
 
-def measure(url: str, args: argparse.Namespace, *, label: str = "") -> tuple[float, float]:
-    """The small run then the large one on ``url``; ``(small, large)`` alerts/s."""
+def measure(
+    url: str, args: argparse.Namespace, *, label: str = "", large_first: bool = False
+) -> tuple[float, float]:
+    """The small run and the large one on ``url`` (small first unless ``large_first``);
+    ``(small, large)`` alerts/s."""
+    rates: dict[str, float] = {}
+    for size in ("large", "small") if large_first else ("small", "large"):
+        reset(url)
+        large = size == "large"
+        rates[size] = run(
+            f"{label}{size}",
+            url,
+            groups=10_000 if large else 100,
+            events=100_000 if large else 0,
+            alerts=args.alerts,
+            profile=args.profile and large,
+        )
     reset(url)
-    small = run(f"{label}small", url, groups=100, events=0, alerts=args.alerts, profile=False)
-    reset(url)
-    large = run(
-        f"{label}large",
-        url,
-        groups=10_000,
-        events=100_000,
-        alerts=args.alerts,
-        profile=args.profile,
-    )
-    reset(url)
-    return small, large
+    return rates["small"], rates["large"]
 
 
 def main() -> None:
@@ -334,7 +343,11 @@ def main() -> None:
         "the ratio of its rates to SQLite's",
     )
     parser.add_argument(
-        "--rounds", type=int, default=1, help="with --compare-database-url: rounds A B A B"
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds, alternating which run goes first: small and large on one database, "
+        "or the two databases with --compare-database-url",
     )
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
@@ -346,11 +359,24 @@ def main() -> None:
             reachable(args.compare_database_url)  # before minutes of SQLite, not after
             compare(sqlite_url, args.compare_database_url, args)
             return
-        small, large = measure(args.database_url or sqlite_url, args)
-    verdict = "met" if large / small >= 0.9 and large >= 3000 else "missed"
+        flatness(args.database_url or sqlite_url, args)
+
+
+def flatness(url: str, args: argparse.Namespace) -> None:
+    """``--rounds`` rounds on one database, small and large back to back, which goes first
+    alternating (small large, large small, ...): the machine's speed drifts over minutes
+    here, and a pair run close together is what that drift moves least."""
+    rounds: list[tuple[float, float]] = []
+    for n in range(args.rounds):
+        rounds.append(measure(url, args, label=f"[{n + 1}] ", large_first=n % 2 == 1))
+        small, large = rounds[-1]
+        print(f"[{n + 1}] large / small {large / small:.2f}; load {os.getloadavg()[0]:.1f}")
+    ratio = statistics.median(large / small for small, large in rounds)
+    large = statistics.median(large for _, large in rounds)
+    verdict = "met" if ratio >= 0.9 and large >= 3000 else "missed"
     print(
-        f"large / small = {large / small:.2f} (target >= 0.9 and >= 3,000 alerts/s: {verdict}); "
-        f"load: {os.getloadavg()}"
+        f"large / small (median of {len(rounds)}) = {ratio:.2f}, large median {large:,.0f} "
+        f"alerts/s (target >= 0.9 and >= 3,000 alerts/s: {verdict}); load: {os.getloadavg()}"
     )
 
 
@@ -373,16 +399,22 @@ def compare(sqlite_url: str, other_url: str, args: argparse.Namespace) -> None:
     """SQLite and ``other_url`` in turn (A B A B), the same load; ratios other / SQLite."""
     ratios: list[tuple[float, float]] = []
     for n in range(args.rounds):
-        lite = measure(sqlite_url, args, label=f"[{n + 1}] sqlite ")
-        other = measure(other_url, args, label=f"[{n + 1}] other  ")
+        # Which database goes first alternates (A B, B A, ...), as the machine drifts.
+        results = {}
+        for name in ("other", "sqlite") if n % 2 else ("sqlite", "other"):
+            url = sqlite_url if name == "sqlite" else other_url
+            results[name] = measure(
+                url, args, label=f"[{n + 1}] {name:<6} ", large_first=n % 2 == 1
+            )
+        lite, other = results["sqlite"], results["other"]
         ratios.append((other[0] / lite[0], other[1] / lite[1]))
         print(
             f"[{n + 1}] other / sqlite: small {ratios[-1][0]:.2f}, large {ratios[-1][1]:.2f}; "
             f"sqlite large / small {lite[1] / lite[0]:.2f}, other {other[1] / other[0]:.2f}; "
             f"load {os.getloadavg()[0]:.1f}"
         )
-    small = sorted(r[0] for r in ratios)[len(ratios) // 2]
-    large = sorted(r[1] for r in ratios)[len(ratios) // 2]
+    small = statistics.median(r[0] for r in ratios)
+    large = statistics.median(r[1] for r in ratios)
     verdict = "met" if min(small, large) >= 0.8 else "missed"
     print(
         f"other / sqlite (median of {len(ratios)}): small {small:.2f}, large {large:.2f} "
