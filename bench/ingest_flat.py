@@ -396,7 +396,7 @@ def reachable(url: str) -> None:
 
 
 def compare(sqlite_url: str, other_url: str, args: argparse.Namespace) -> None:
-    """SQLite and ``other_url`` in turn (A B A B), the same load; ratios other / SQLite."""
+    """SQLite and ``other_url`` in turn (A B, then B A), the same load; ratios other / SQLite."""
     ratios: list[tuple[float, float]] = []
     for n in range(args.rounds):
         # Which database goes first alternates (A B, B A, ...), as the machine drifts.
