@@ -359,7 +359,7 @@ def test_the_checkpoint_takes_the_deployment_the_approval_read(
 
 
 def test_outside_a_first_step_block_nothing_is_kept(
-    apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
+    kube_backend: Backend, apis: KubeApis, cluster: Cluster, store: MemorySnapshotStore
 ) -> None:
     service, plan = planned(apis, cluster, store)
     calls: list[str] = []
@@ -367,7 +367,10 @@ def test_outside_a_first_step_block_nothing_is_kept(
     counting_reads(ex, calls)
     ex.snapshot(service)  # one GET of the Deployment alone, not ``_read``
     ex.apply_step(service, plan, step=0, actor=ACTOR, drill=False)
-    assert calls == ["checkout"] and len(store.batches) == 2
+    # The step read for itself, and checkpointed each read beside the snapshot's own batch.
+    assert calls and set(calls) == {"checkout"} and len(store.batches) == 1 + len(calls)
+    if kube_backend.name != REAL:  # a real controller may still write status: 409, re-read
+        assert calls == ["checkout"]
 
 
 @pytest.mark.emulator_only
