@@ -2,15 +2,17 @@
 
 The alert card's "Last stable" revision asks whether an alert fired within each
 revision's stable window. The timeline is asked for the first firing per window (one
-indexed lookup each) instead of every event of the service; the choice must be the one
-the full history gives.
+indexed lookup each, all in one statement) instead of every event of the service; the
+choice must be the one the full history gives.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Engine, text
+from typing import Any
+
+from sqlalchemy import Engine, event, text
 
 from rollback_bot.catalog import parse_catalog
 from rollback_bot.clock import FakeClock
@@ -73,6 +75,30 @@ def test_first_firing_per_window_only_of_that_service_and_kind(
             service="checkout", kind=TimelineKind.ALERT_FIRING, windows=windows
         )
     assert found == [T0 + timedelta(minutes=15), T0 + timedelta(minutes=64)]
+
+
+def test_every_window_is_asked_in_one_statement(uow: db.UnitOfWorkFactory) -> None:
+    # On a database server each statement is a round trip: the alert card asks per revision.
+    _append(uow, [("checkout", TimelineKind.ALERT_FIRING, m) for m in (5.0, 62.0, 130.0)])
+    windows = [(T0 + timedelta(minutes=m), T0 + timedelta(minutes=m + 15)) for m in (0, 60, 90)]
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(uow.engine, "before_cursor_execute", record)
+    try:
+        with uow(read_only=True) as u:
+            found = u.timeline.first_in_windows(
+                service="checkout", kind=TimelineKind.ALERT_FIRING, windows=windows
+            )
+            none = u.timeline.first_in_windows(
+                service="checkout", kind=TimelineKind.ALERT_FIRING, windows=[]
+            )
+    finally:
+        event.remove(uow.engine, "before_cursor_execute", record)
+    assert found == [T0 + timedelta(minutes=5), T0 + timedelta(minutes=62)] and none == []
+    assert len([s for s in statements if "timeline_events" in s]) == 1
 
 
 def test_choice_is_the_one_the_whole_history_gives(uow: db.UnitOfWorkFactory) -> None:

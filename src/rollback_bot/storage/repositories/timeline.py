@@ -70,27 +70,28 @@ class TimelineRepository(Repository):
     ) -> list[datetime]:
         """For each ``(start, end)`` window, the time of the first ``kind`` event in it.
 
-        Windows without such an event give nothing. One indexed lookup per window
-        (``ix_timeline_events_service_kind_at``): a service with a long timeline costs
-        no more than a new one, and no event is loaded as an object.
+        Windows without such an event give nothing. One statement selects one indexed
+        lookup per window (``ix_timeline_events_service_kind_at``) as a scalar subquery:
+        a service with a long timeline costs no more than a new one, no event is loaded
+        as an object, and many windows still cost one round trip to a database server.
         """
-        found: list[datetime] = []
-        for start, end in windows:
-            stmt = (
-                select(TimelineEvent.at)
-                .where(
-                    TimelineEvent.service == service,
-                    TimelineEvent.kind == str(kind),
-                    TimelineEvent.at >= start,
-                    TimelineEvent.at <= end,
-                )
-                .order_by(TimelineEvent.at)
-                .limit(1)
+        firsts = [
+            select(TimelineEvent.at)
+            .where(
+                TimelineEvent.service == service,
+                TimelineEvent.kind == str(kind),
+                TimelineEvent.at >= start,
+                TimelineEvent.at <= end,
             )
-            at = self._session.scalar(stmt)
-            if at is not None:
-                found.append(at)
-        return found
+            .order_by(TimelineEvent.at)
+            .limit(1)
+            .scalar_subquery()
+            for start, end in windows
+        ]
+        if not firsts:
+            return []
+        row = self._session.execute(select(*firsts)).one()
+        return [at for at in row if at is not None]
 
     def _list(self, condition: Any) -> list[TimelineEvent]:
         stmt = select(TimelineEvent).where(condition).order_by(TimelineEvent.at, TimelineEvent.id)
