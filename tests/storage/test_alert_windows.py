@@ -9,7 +9,6 @@ choice must be the one the full history gives.
 from __future__ import annotations
 
 from datetime import timedelta
-
 from typing import Any
 
 from sqlalchemy import Engine, event, text
