@@ -92,3 +92,50 @@ def test_reader_is_not_blocked_by_an_open_writer(uow: db.UnitOfWorkFactory) -> N
         writer.commit()
     with uow(read_only=True) as reader:
         assert len(reader.incidents.list()) == 1
+
+
+def test_a_reader_holds_no_transaction_on_a_server(engine: Engine) -> None:
+    # At READ COMMITTED a reader's transaction bought nothing and cost a BEGIN and a
+    # ROLLBACK, round trips on the alert path. An open reader holds no snapshot either.
+    if db.is_sqlite(engine):
+        pytest.skip("SQLite readers are deferred transactions: the lock tests cover them")
+    # One pooled connection, so the writers below use the one the reader had.
+    one = db.make_engine(
+        engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0
+    )
+    uow = db.uow_factory(one)
+
+    def state_of(u: db.UnitOfWork) -> tuple[int, str]:
+        pid = u.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as observer:
+            state = observer.execute(
+                text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).scalar_one()
+        return pid, str(state)
+
+    try:
+        with uow(read_only=True) as reader:
+            reader.incidents.list()
+            pid, state = state_of(reader)
+            assert state == "idle"
+        with uow() as writer:
+            writer.incidents.add(service="checkout", title="t", opened_at=T0)
+            writer.flush()
+            assert state_of(writer) == (pid, "idle in transaction")
+            writer.rollback()  # a writer's work is still discarded as a whole
+        with uow(read_only=True) as reader:
+            assert reader.incidents.list() == []
+    finally:
+        one.dispose()
+
+
+def test_a_snapshot_reader_sees_one_moment(uow: db.UnitOfWorkFactory) -> None:
+    # A postmortem's statements must agree: what commits after its first read is not seen.
+    with uow(snapshot=True) as reader:
+        assert reader.incidents.list() == []
+        with uow() as writer:
+            writer.incidents.add(service="checkout", title="t", opened_at=T0)
+            writer.commit()
+        assert reader.incidents.list() == []
+    with uow(read_only=True) as reader:
+        assert len(reader.incidents.list()) == 1

@@ -509,7 +509,7 @@ def test_events_are_in_time_order_ties_in_written_order(
         u.commit()
         incident_id = incident.id
     expected = ["first", "second", "third", "fourth"]
-    with uow(read_only=True) as u:
+    with uow(snapshot=True) as u:
         assert [e.summary for e in postmortem_load.events(u.session, incident_id)] == expected
     with open_reader(migrated_url) as reader:
         found = postmortem_load.events(reader, incident_id)

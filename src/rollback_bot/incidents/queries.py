@@ -199,7 +199,7 @@ class Queries:
 
         if context is None and self._catalog is not None:
             context = self._context(incident_id)
-        with self._uow(read_only=True) as uow:
+        with self._uow(snapshot=True) as uow:  # one moment, the timeline streamed
             pm = postmortem_load.load(uow.session, incident_id, names=names, context=context)
         if pm is None:
             raise NotFound(f"There is no incident {format_incident_id(incident_id)}.")

@@ -58,6 +58,36 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def read_only_engine(engine: Engine) -> Engine:
+    """``engine`` for units of work that only read.
+
+    On SQLite a deferred transaction, which never takes the write lock. On a server the
+    connection is in autocommit: at READ COMMITTED (the server's default, which the bot
+    keeps) every statement already reads its own snapshot, so a reader's BEGIN and
+    ROLLBACK bought nothing and cost two round trips, as many as its queries on the alert
+    path. A reader that writes would therefore commit at once there: readers must not
+    write (``UnitOfWorkFactory``).
+    """
+    if is_sqlite(engine):
+        return engine.execution_options(**{READ_ONLY_OPTION: True})
+    return engine.execution_options(**{READ_ONLY_OPTION: True}, isolation_level="AUTOCOMMIT")
+
+
+def snapshot_engine(engine: Engine) -> Engine:
+    """``engine`` for a read that must see one moment across its statements.
+
+    A postmortem's incident, rollbacks and timeline then agree with each other, and its
+    timeline can stream through a server-side cursor, which needs a transaction. SQLite's
+    deferred transaction already reads one snapshot (WAL); PostgreSQL is asked for a
+    read-only REPEATABLE READ transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine.execution_options(**{READ_ONLY_OPTION: True})
+    return engine.execution_options(
+        **{READ_ONLY_OPTION: True}, isolation_level="REPEATABLE READ", postgresql_readonly=True
+    )
+
+
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     connect_args = kwargs.pop("connect_args", {})
     # The web server and scheduler share connections across threads; the pool hands each

@@ -22,7 +22,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from rollback_bot.storage.engine import READ_ONLY_OPTION
+from rollback_bot.storage.engine import read_only_engine, snapshot_engine
 from rollback_bot.storage.repositories import (
     AlertGroupRepository,
     AlertRepository,
@@ -111,18 +111,24 @@ class UnitOfWorkFactory:
     """Makes units of work on one engine: ``factory()`` to write, ``read_only=True`` to read.
 
     A read-only unit of work never takes SQLite's write lock, so status pages and exports
-    do not queue behind writers; it must not write (its commit is refused by SQLite if it
-    does while another writer is active).
+    do not queue behind writers, and holds no transaction on a server. It must not write:
+    SQLite refuses its commit while another writer is active, and on a server each of its
+    statements commits by itself (``storage.engine.read_only_engine``).
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        #: ``engine`` for reads: a deferred transaction that never takes SQLite's write lock.
-        self.reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+        #: ``engine`` for reads: never SQLite's write lock, no transaction on a server.
+        self.reader = read_only_engine(engine)
         self._writer = sessionmaker(bind=engine, expire_on_commit=False)
         self._reader = sessionmaker(bind=self.reader, expire_on_commit=False)
+        self._snapshot = sessionmaker(bind=snapshot_engine(engine), expire_on_commit=False)
 
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+    def __call__(self, *, read_only: bool = False, snapshot: bool = False) -> UnitOfWork:
+        """``snapshot=True``: a read-only unit of work whose statements all see one
+        moment, and which may stream results (``storage.engine.snapshot_engine``)."""
+        if snapshot:
+            return UnitOfWork(self._snapshot, read_only=True)
         return UnitOfWork(self._reader if read_only else self._writer, read_only=read_only)
 
 
