@@ -1,8 +1,9 @@
 """Alert groups and the individual alerts in them, built for alert storms.
 
 A webhook delivery carries many alerts for one group; :meth:`AlertRepository.upsert_many`
-stores them in a constant number of statements (one read, one write per chunk) instead of
-a round trip per alert, and a redelivered payload changes nothing.
+stores them in a constant number of statements (one read, one write per chunk; on
+PostgreSQL one statement that does both) instead of a round trip per alert, and a
+redelivered payload changes nothing.
 """
 
 from __future__ import annotations
@@ -204,6 +205,10 @@ class AlertRepository(Repository):
         # Core statements built once (SQLAlchemy's compiled cache then hits at once) and run
         # on the unit of work's connection: no ORM execution context per statement.
         connection = self._session.connection()
+        if connection.dialect.name == "postgresql" and self._merge_postgresql(
+            connection, group_id, chunk, now, result
+        ):
+            return
         fingerprints = [r.fingerprint for r in chunk]
         if connection.dialect.name == "postgresql":
             # One array parameter: the same short statement text whatever the chunk's size,
@@ -218,20 +223,42 @@ class AlertRepository(Repository):
         stored = {
             fingerprint: (payload_hash, status) for fingerprint, payload_hash, status in found
         }
-        rows: list[dict[str, Any]] = []
-        for record in chunk:
-            previous = stored.get(record.fingerprint)
-            if previous is None:
-                result.created.append(record.fingerprint)
-            elif previous[0] == record.payload_hash:
-                result.unchanged.append(record.fingerprint)
-                continue
-            else:
-                result.changed.append(record.fingerprint)
-                result.previous_status[record.fingerprint] = previous[1]
-            rows.append(_row(group_id, record, now))
+        rows = [
+            _row(group_id, record, now)
+            for record in chunk
+            if _classify(record, stored.get(record.fingerprint), result)
+        ]
         if rows:
             self._write(connection, rows)
+
+    def _merge_postgresql(
+        self,
+        connection: Connection,
+        group_id: int,
+        chunk: list[AlertRecord],
+        now: datetime,
+        result: UpsertResult,
+    ) -> bool:
+        """Read the stored hashes and write what is new or changed in one statement.
+
+        A delivery's read and write were two round trips on the request's path. Returns
+        False, having done nothing, when a value has no JSON form (NaN, infinity): the
+        caller then takes the two-statement path, which binds floats as floats.
+        """
+        try:
+            document = json.dumps(
+                [_json_row(_row(group_id, record, now)) for record in chunk], allow_nan=False
+            )
+        except ValueError:
+            return False
+        found = connection.exec_driver_sql(_MERGE_PG, {"rows": document})
+        stored = {
+            fingerprint: (payload_hash, status) for fingerprint, payload_hash, status in found
+        }
+        for record in chunk:
+            _classify(record, stored.get(record.fingerprint), result)
+        self._expire_loaded_alerts()
+        return True
 
     def _write(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         # ON CONFLICT keeps this correct if a concurrent delivery inserted the same alert
@@ -240,10 +267,28 @@ class AlertRepository(Repository):
             _write_postgresql(connection, rows)
         else:
             connection.execute(_upsert_statement(connection.dialect.name), rows).close()
+        self._expire_loaded_alerts()
+
+    def _expire_loaded_alerts(self) -> None:
         # Rows changed behind the identity map's back; reload loaded alerts on next access.
         for obj in list(self._session.identity_map.values()):
             if isinstance(obj, Alert):
                 self._session.expire(obj)
+
+
+def _classify(
+    record: AlertRecord, stored: tuple[str | None, str] | None, result: UpsertResult
+) -> bool:
+    """File ``record`` in ``result`` by its stored ``(hash, status)``; True if it is written."""
+    if stored is None:
+        result.created.append(record.fingerprint)
+    elif stored[0] == record.payload_hash:
+        result.unchanged.append(record.fingerprint)
+        return False
+    else:
+        result.changed.append(record.fingerprint)
+        result.previous_status[record.fingerprint] = stored[1]
+    return True
 
 
 _ALERTS = table_of(Alert)
@@ -294,6 +339,29 @@ _UPSERT_PG = (
     "last_payload_hash varchar, updated_at timestamptz) "
     "ON CONFLICT (group_id, fingerprint) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _UPDATED_ON_CONFLICT)
+)
+
+
+# PostgreSQL, read and write in one statement: every sub-statement of a WITH sees the
+# snapshot the statement started with, so ``prior`` holds the rows as they were before the
+# INSERT (which writes only what is new or changed) and is what the statement returns.
+_MERGE_PG = (
+    "WITH incoming AS (SELECT * FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r("
+    "group_id integer, fingerprint varchar, status varchar, labels jsonb, annotations jsonb, "
+    "starts_at timestamptz, ends_at timestamptz, value double precision, "
+    "last_payload_hash varchar, updated_at timestamptz)), "
+    "prior AS (SELECT a.fingerprint, a.last_payload_hash, a.status FROM alerts AS a "
+    "JOIN incoming AS i ON a.group_id = i.group_id AND a.fingerprint = i.fingerprint), "
+    "written AS (INSERT INTO alerts (group_id, fingerprint, status, labels, annotations, "
+    "starts_at, ends_at, value, last_payload_hash, updated_at) "
+    "SELECT i.group_id, i.fingerprint, i.status, i.labels, i.annotations, i.starts_at, "
+    "i.ends_at, i.value, i.last_payload_hash, i.updated_at FROM incoming AS i "
+    "LEFT JOIN prior AS p ON p.fingerprint = i.fingerprint "
+    "WHERE p.fingerprint IS NULL OR p.last_payload_hash IS DISTINCT FROM i.last_payload_hash "
+    "ON CONFLICT (group_id, fingerprint) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _UPDATED_ON_CONFLICT)
+    + " RETURNING 1) "
+    "SELECT fingerprint, last_payload_hash, status FROM prior"
 )
 
 
