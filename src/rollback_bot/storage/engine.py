@@ -2,7 +2,7 @@
 
 SQLite is the zero-setup default and PostgreSQL the production choice; both are reached
 through :func:`make_engine` so connection settings (WAL, busy timeout, foreign keys,
-pooling) are decided once, here.
+pooling, liveness) are decided once, here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
+
+from rollback_bot.storage.liveness import PING_AFTER_IDLE_S, check_at_checkout
 
 DEFAULT_URL = "sqlite:///rollback-bot.db"
 
@@ -43,15 +45,21 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (normalised) ready for concurrent use from many threads.
 
-    Extra keyword arguments go to :func:`sqlalchemy.create_engine`.
+    On a server, a pooled connection is checked at checkout without a round trip, and
+    pinged when it sat idle ``ping_after`` seconds (``storage.liveness``); pass
+    ``pool_pre_ping=True`` to ping at every checkout instead. Other keyword arguments go
+    to :func:`sqlalchemy.create_engine`.
     """
     url = normalise_url(url)
+    ping_after = kwargs.pop("ping_after", PING_AFTER_IDLE_S)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        check_at_checkout(engine, ping_after=ping_after)
+    return engine
 
 
 def is_sqlite(engine: Engine) -> bool:
