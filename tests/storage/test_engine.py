@@ -139,3 +139,15 @@ def test_a_snapshot_reader_sees_one_moment(uow: db.UnitOfWorkFactory) -> None:
         assert reader.incidents.list() == []
     with uow(read_only=True) as reader:
         assert len(reader.incidents.list()) == 1
+
+
+def test_what_a_reader_changes_is_never_stored(uow: db.UnitOfWorkFactory) -> None:
+    with uow() as u:
+        u.incidents.add(service="checkout", title="t", opened_at=T0)
+        u.commit()
+    with uow(read_only=True) as reader:
+        (incident,) = reader.incidents.list()
+        incident.title = "changed for display"
+        assert len(reader.incidents.list()) == 1  # a query, which would have flushed it
+    with uow(read_only=True) as reader:
+        assert [i.title for i in reader.incidents.list()] == ["t"]

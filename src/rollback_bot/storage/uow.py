@@ -121,8 +121,12 @@ class UnitOfWorkFactory:
         #: ``engine`` for reads: never SQLite's write lock, no transaction on a server.
         self.reader = read_only_engine(engine)
         self._writer = sessionmaker(bind=engine, expire_on_commit=False)
-        self._reader = sessionmaker(bind=self.reader, expire_on_commit=False)
-        self._snapshot = sessionmaker(bind=snapshot_engine(engine), expire_on_commit=False)
+        # No autoflush for readers: an object a reader changed (for display, say) is never
+        # sent, where a server's autocommit would otherwise keep it.
+        self._reader = sessionmaker(bind=self.reader, expire_on_commit=False, autoflush=False)
+        self._snapshot = sessionmaker(
+            bind=snapshot_engine(engine), expire_on_commit=False, autoflush=False
+        )
 
     def __call__(self, *, read_only: bool = False, snapshot: bool = False) -> UnitOfWork:
         """``snapshot=True``: a read-only unit of work whose statements all see one
